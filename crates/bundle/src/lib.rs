@@ -1,0 +1,1 @@
+//! bawaba-bundle (under construction).

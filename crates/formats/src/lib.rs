@@ -1,0 +1,1 @@
+//! bawaba-formats (under construction).

@@ -1,0 +1,1 @@
+//! bawaba-store (under construction).
