@@ -123,7 +123,8 @@ impl IpPrefix {
         }
     }
 
-    /// The prefix length.
+    /// The prefix length (a bit count, not a collection size: there is no `is_empty`).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u8 {
         match *self {
             IpPrefix::V4 { len, .. } | IpPrefix::V6 { len, .. } => len,
