@@ -42,5 +42,6 @@ pub use model::{
 };
 pub use name::{DomainName, NameError};
 pub use prefix::{IpPrefix, PrefixError};
+pub use ruleset::{Match, Ruleset, RulesetBuilder, RulesetStats, Verdict};
 
 pub use snapshot::PolicySnapshot;

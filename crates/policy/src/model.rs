@@ -157,9 +157,8 @@ impl Selector {
     /// ```
     pub fn parse(input: &str) -> Result<Self, PolicyError> {
         let input = input.trim();
-        let name = |s: &str| {
-            DomainName::parse(s).map_err(|source| PolicyError::Name { input: input.to_string(), source })
-        };
+        let name =
+            |s: &str| DomainName::parse(s).map_err(|source| PolicyError::Name { input: input.to_string(), source });
         if let Some(rest) = input.strip_prefix("exact:") {
             return Ok(Selector::Exact(name(rest)?));
         }
