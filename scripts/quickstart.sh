@@ -20,8 +20,9 @@ b --actor bob order approve "$order"
 b policy check www.bank-login.example
 b policy check help.bank-login.example
 b policy check 198.18.66.7
+b policy check login.paypa1-support.example
 b policy check unrelated.example
 b --actor bob policy publish
 b policy verify "$(ls -t data/bundles/*.bundle | head -n 1)"
-b policy export | head -n 20
+b policy export --out data/bawaba.rpz && sed -n '/^; ---- order/,$p' data/bawaba.rpz | head -n 24
 b audit verify

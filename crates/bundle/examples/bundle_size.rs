@@ -3,6 +3,7 @@
 //! `cargo run --release -p bawaba-bundle --example bundle_size -- [rules]` (default 1,600,000).
 //! Names are pseudo-random labels under a few hundred suffixes, so compression is not flattered
 //! by repetition; one rule in eight is a prefix.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::time::Instant;
 

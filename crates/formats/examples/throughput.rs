@@ -1,6 +1,7 @@
 //! Measures import throughput on generated inputs of one million lines.
 //!
 //! `cargo run --release -p bawaba-formats --example throughput [LINES]`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};

@@ -2,6 +2,7 @@
 //!
 //! `OVERWRITE=1 cargo test -p bawaba-formats --test golden` regenerates
 //! `tests/data/export.golden.rpz`; review the diff before committing it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::path::Path;
 

@@ -2,6 +2,7 @@
 //! realistic zone in `tests/data/national.rpz`: import never panics, accounts for every record,
 //! and whatever it imports comes back unchanged after `write_rpz` and a second import (except
 //! what the exporter reports in a warning).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::collections::BTreeSet;
 

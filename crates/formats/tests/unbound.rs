@@ -13,6 +13,7 @@
 //!
 //! Needs `unbound` and `dig` (scripts/install-test-deps.sh). Without them the test prints a loud
 //! SKIPPED line, or fails when the environment variable `CI` is `true`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use std::fs;
 use std::net::{TcpListener, UdpSocket};

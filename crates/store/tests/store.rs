@@ -1,5 +1,6 @@
 //! The store enforces the policy rules and keeps an audit log that detects tampering with the
 //! SQLite file itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
 use bawaba_policy::{Action, Category, OrderId, OrderStatus, PolicyError, Selector};
 use bawaba_store::{AuditProblem, NewOrder, Store, StoreConfig, StoreError};

@@ -1,0 +1,220 @@
+//! End-to-end: the `bawaba` binary driven as a user drives it, on a fresh data directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("bawaba.toml");
+        let data = dir.path().join("data");
+        std::fs::write(&config, format!("[store]\ndata_dir = {:?}\n", data.to_str().unwrap())).unwrap();
+        let env = Env { dir, config };
+        env.ok("admin", &["init"]);
+        env
+    }
+
+    fn run(&self, actor: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_bawaba"))
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--actor")
+            .arg(actor)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs and requires success; returns stdout.
+    fn ok(&self, actor: &str, args: &[&str]) -> String {
+        let out = self.run(actor, args);
+        assert!(
+            out.status.success(),
+            "bawaba {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and requires failure; returns stdout + stderr.
+    fn fails(&self, actor: &str, args: &[&str]) -> String {
+        let out = self.run(actor, args);
+        assert!(!out.status.success(), "bawaba {args:?} should have failed");
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    }
+
+    fn json(&self, actor: &str, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(actor, args)).unwrap()
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Records an order as alice and returns its id.
+    fn order(&self, reference: &str) -> String {
+        self.ok(
+            "alice",
+            &[
+                "order",
+                "add",
+                "--authority",
+                "Court of First Instance, Baghdad",
+                "--reference",
+                reference,
+                "--category",
+                "phishing",
+                "--expires",
+                "+30d",
+                "--summary",
+                "Fake bank login pages",
+                "--appeal-contact",
+                "appeals@cmc.example",
+            ],
+        );
+        let list = self.json("alice", &["order", "list", "--json"]);
+        list.as_array().unwrap().last().unwrap()["id"].to_string()
+    }
+}
+
+fn newest_bundle(dir: &Path) -> PathBuf {
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files.pop().expect("a bundle was written")
+}
+
+#[test]
+fn order_lifecycle_check_publish_verify() {
+    let env = Env::new();
+    let id = env.order("CFI-2026-0042");
+    env.ok("alice", &["rule", "add", "--order", &id, "--action", "block-page", "bank-login.example", "198.18.66.0/24"]);
+
+    // Not enforced before approval, and the proposer cannot approve.
+    assert!(env.ok("x", &["policy", "check", "www.bank-login.example"]).contains("not blocked"));
+    let err = env.fails("alice", &["order", "approve", &id]);
+    assert!(err.contains("cannot approve"), "{err}");
+    env.ok("bob", &["order", "approve", &id]);
+
+    let out = env.ok("x", &["policy", "check", "WWW.Bank-Login.example."]);
+    assert!(out.contains("BLOCKED (block-page)"), "{out}");
+    assert!(out.contains("CFI-2026-0042") && out.contains("appeals@cmc.example"), "{out}");
+    let j = env.json("x", &["policy", "check", "198.18.66.9", "--json"]);
+    assert_eq!(j["verdict"], "blocked");
+    assert_eq!(j["order"]["reference"], "CFI-2026-0042");
+    assert_eq!(j["selector"], "198.18.66.0/24");
+    assert_eq!(env.json("x", &["policy", "check", "bank-login.example.org", "--json"])["verdict"], "not-blocked");
+    let err = env.fails("x", &["policy", "check", "bad..name"]);
+    assert!(err.contains("empty label"), "{err}");
+
+    // Publish, verify, and check against the bundle.
+    env.ok("bob", &["policy", "publish"]);
+    let bundle = newest_bundle(&env.path("data/bundles"));
+    let v = env.json("x", &["policy", "verify", "--json", bundle.to_str().unwrap()]);
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["rules"], 2);
+    let out = env.ok("x", &["policy", "check", "--bundle", bundle.to_str().unwrap(), "bank-login.example"]);
+    assert!(out.contains("BLOCKED"), "{out}");
+
+    // A truncated or altered copy is refused with a clear error.
+    let bytes = std::fs::read(&bundle).unwrap();
+    let bad = env.path("bad.bundle");
+    std::fs::write(&bad, &bytes[..bytes.len() - 10]).unwrap();
+    let out = env.fails("x", &["policy", "verify", bad.to_str().unwrap()]);
+    assert!(out.contains("INVALID") && out.contains("truncated"), "{out}");
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    std::fs::write(&bad, &flipped).unwrap();
+    let out = env.fails("x", &["policy", "verify", bad.to_str().unwrap()]);
+    assert!(out.contains("INVALID"), "{out}");
+    // A bundle signed by another key is refused.
+    let other = env.path("other.pub");
+    std::fs::write(&other, format!("{}\n", "11".repeat(32))).unwrap();
+    let out = env.fails("x", &["policy", "verify", "--key", other.to_str().unwrap(), bundle.to_str().unwrap()]);
+    assert!(out.contains("INVALID"), "{out}");
+
+    // Revocation takes effect at the next compile.
+    env.ok("carol", &["order", "revoke", &id, "--reason", "quashed on appeal"]);
+    assert!(env.ok("x", &["policy", "check", "bank-login.example"]).contains("not blocked"));
+
+    assert!(env.ok("x", &["audit", "verify"]).contains("audit log intact"));
+    let audit = env.json("x", &["audit", "list", "--json"]);
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["order.add", "rule.add", "rule.add", "order.approve", "bundle.publish", "order.revoke"]);
+}
+
+#[test]
+fn guard_and_allowlist_from_the_command_line() {
+    let env = Env::new();
+    env.ok("admin", &["allow", "add", "exact:help.bank-login.example", "--reason", "real help page"]);
+    let id = env.order("CFI-2026-0043");
+    let err = env.fails("alice", &["rule", "add", "--order", &id, "--action", "drop", "198.18.0.0/16"]);
+    assert!(err.contains("--force"), "{err}");
+    let err = env.fails("alice", &["rule", "add", "--order", &id, "bank-login.example"]);
+    assert!(err.contains("help.bank-login.example"), "{err}");
+    env.ok(
+        "alice",
+        &["rule", "add", "--order", &id, "bank-login.example", "--force", "--reason", "court names the whole domain"],
+    );
+    env.ok("bob", &["order", "approve", &id]);
+    let out = env.ok("x", &["policy", "check", "help.bank-login.example"]);
+    assert!(out.contains("ALLOWED"), "{out}");
+    assert!(env.ok("x", &["policy", "check", "www.bank-login.example"]).contains("BLOCKED"));
+}
+
+#[test]
+fn audit_verify_fails_on_a_tampered_database() {
+    let env = Env::new();
+    let id = env.order("CFI-2026-0044");
+    env.ok("alice", &["rule", "add", "--order", &id, "c2.example"]);
+    env.ok("bob", &["order", "approve", &id]);
+    let db = rusqlite::Connection::open(env.path("data/bawaba.db")).unwrap();
+    db.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'alice' WHERE seq = 3;").unwrap();
+    drop(db);
+    let out = env.run("x", &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("entry 3 was altered"), "{text}");
+}
+
+#[test]
+fn import_reports_bad_lines_with_numbers() {
+    let env = Env::new();
+    let id = env.order("CFI-2026-0045");
+    let list = env.path("list.txt");
+    std::fs::write(
+        &list,
+        "# phishing\nsecure-login-bank.example\nnot a name\nsecure-login-bank.example\n*.x.example\n",
+    )
+    .unwrap();
+    let report = env
+        .json("alice", &["policy", "import", "--order", &id, "--format", "domains", "--json", list.to_str().unwrap()]);
+    assert_eq!(report["added"], 2, "{report}");
+    assert_eq!(report["duplicates"], 1, "{report}");
+    let rejected = report["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{report}");
+    assert_eq!(rejected[0]["line"], 3, "{report}");
+    env.ok("bob", &["order", "approve", &id]);
+    let rpz = env.ok("x", &["policy", "export"]);
+    assert!(rpz.contains("secure-login-bank.example"), "{rpz}");
+    assert!(rpz.contains("CFI-2026-0045"), "{rpz}");
+}
+
+#[test]
+fn help_has_examples_and_bad_config_is_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bawaba")).args(["rule", "add", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Examples:"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[policy]\nmax_order_dayz = 3\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bawaba")).arg("--config").arg(&cfg).arg("init").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_order_dayz"));
+}
