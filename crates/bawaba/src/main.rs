@@ -1,1 +1,26 @@
-fn main() {}
+//! The `bawaba` binary: parses the command line, loads the config, and hands off to the library
+//! crates. Errors print as one line (with their causes) and exit with status 1.
+
+mod cli;
+mod commands;
+mod config;
+mod output;
+mod policy_files;
+mod serve;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BAWABA_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match commands::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The answer cache: upstream responses stored as wire bytes, served with the id and TTLs
+//! rewritten (RFC 1035 section 7.4), negative answers cached per RFC 2308 section 5.
+//!
+//! Policy is applied after the cache, on every answer, so a policy change takes effect at once
+//! even for cached names. Memory is bounded: at most `max_entries`; when full, the cache drops
+//! the entries that expire soonest (one sweep frees a tenth), never growing past the bound under a
+//! random-subdomain flood.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bawaba_wire::dns::{Message, Rcode, Type};
+
+/// What identifies a cacheable question: lowercased wire name, type, class and the DO and CD
+/// bits (answers differ with them).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    name: Box<[u8]>,
+    qtype: u16,
+    qclass: u16,
+    bits: u8,
+}
+
+impl CacheKey {
+    /// The key of a query's question, or `None` when it has none.
+    pub fn of(query: &Message<'_>, dnssec_ok: bool, checking_disabled: bool) -> Option<CacheKey> {
+        let q = query.question()?;
+        let mut name = Vec::with_capacity(64);
+        q.name.write_wire_lower(&mut name);
+        Some(CacheKey {
+            name: name.into_boxed_slice(),
+            qtype: q.qtype.0,
+            qclass: q.qclass.0,
+            bits: u8::from(dnssec_ok) | (u8::from(checking_disabled) << 1),
+        })
+    }
+}
+
+struct Entry {
+    bytes: Box<[u8]>,
+    ttl_offsets: Box<[u32]>,
+    stored: Instant,
+    expires: Instant,
+}
+
+/// Cache limits.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheLimits {
+    /// Most entries held.
+    pub max_entries: usize,
+    /// Longest TTL honoured.
+    pub max_ttl: Duration,
+    /// Longest negative TTL honoured (RFC 2308 section 5 suggests 1-3 hours).
+    pub max_negative_ttl: Duration,
+    /// How long after expiry an answer may still be served when every upstream fails
+    /// (RFC 8767); zero disables serve-stale.
+    pub stale_for: Duration,
+}
+
+/// A cached answer ready to send.
+#[derive(Debug)]
+pub struct Cached {
+    /// The response with the caller's id and decremented TTLs.
+    pub bytes: Vec<u8>,
+    /// True when served past expiry (RFC 8767; TTLs are then 30 s as section 4 recommends).
+    pub stale: bool,
+}
+
+/// A bounded, thread-safe answer cache.
+pub struct Cache {
+    limits: CacheLimits,
+    shards: Vec<Mutex<HashMap<CacheKey, Entry>>>,
+}
+
+const SHARDS: usize = 16;
+
+impl Cache {
+    /// An empty cache.
+    pub fn new(limits: CacheLimits) -> Cache {
+        Cache { limits, shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+    }
+
+    fn shard(&self, key: &CacheKey) -> &Mutex<HashMap<CacheKey, Entry>> {
+        // FNV-1a over the name picks the shard; the map hashes again with its own hasher.
+        let mut h: u32 = 0x811c_9dc5;
+        for &b in key.name.iter() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        &self.shards[(h as usize ^ key.qtype as usize) % SHARDS]
+    }
+
+    /// Looks up `key`; rewrites the id to `id`. With `allow_stale`, an expired answer within the
+    /// stale window is returned (marked stale).
+    pub fn get(&self, key: &CacheKey, id: u16, now: Instant, allow_stale: bool) -> Option<Cached> {
+        let shard = self.shard(key).lock().ok()?;
+        let entry = shard.get(key)?;
+        let stale = if now < entry.expires {
+            false
+        } else if allow_stale && now < entry.expires + self.limits.stale_for {
+            true
+        } else {
+            return None;
+        };
+        let elapsed = u32::try_from(now.saturating_duration_since(entry.stored).as_secs()).unwrap_or(u32::MAX);
+        let mut bytes = entry.bytes.to_vec();
+        for &off in entry.ttl_offsets.iter() {
+            let off = off as usize;
+            let Some(field) = bytes.get_mut(off..off + 4) else { continue };
+            let original = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
+            let ttl = if stale { 30 } else { original.saturating_sub(elapsed) };
+            field.copy_from_slice(&ttl.to_be_bytes());
+        }
+        drop(shard);
+        bytes[0..2].copy_from_slice(&id.to_be_bytes());
+        Some(Cached { bytes, stale })
+    }
+
+    /// Stores a response for `key`, if it is cacheable: NOERROR with answers, or a negative
+    /// answer (NXDOMAIN, or NOERROR without answers) whose authority section has an SOA.
+    pub fn insert(&self, key: CacheKey, response: &Message<'_>, now: Instant) {
+        let Some(ttl) = cache_ttl(response, &self.limits) else { return };
+        if ttl.is_zero() {
+            return;
+        }
+        let ttl_offsets: Box<[u32]> =
+            response.records().filter(|r| r.rtype != Type::OPT).map(|r| r.ttl_offset as u32).collect();
+        let entry = Entry { bytes: response.bytes().into(), ttl_offsets, stored: now, expires: now + ttl };
+        let Ok(mut shard) = self.shard(&key).lock() else { return };
+        let per_shard = (self.limits.max_entries / SHARDS).max(1);
+        if shard.len() >= per_shard && !shard.contains_key(&key) {
+            evict(&mut shard, per_shard / 10 + 1, now);
+        }
+        shard.insert(key, entry);
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().map(|s| s.len()).unwrap_or(0)).sum()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Drops at least `n` entries: the expired ones first, then those expiring soonest.
+fn evict(shard: &mut HashMap<CacheKey, Entry>, n: usize, now: Instant) {
+    let before = shard.len();
+    shard.retain(|_, e| e.expires > now);
+    let freed = before - shard.len();
+    if freed >= n {
+        return;
+    }
+    let mut expiries: Vec<Instant> = shard.values().map(|e| e.expires).collect();
+    let k = (n - freed).min(expiries.len());
+    if k == 0 {
+        return;
+    }
+    let (_, &mut cutoff, _) = expiries.select_nth_unstable(k - 1);
+    let mut left = k;
+    shard.retain(|_, e| {
+        if left > 0 && e.expires <= cutoff {
+            left -= 1;
+            false
+        } else {
+            true
+        }
+    });
+}
+
+/// How long a response may be cached: the smallest TTL of its records for a positive answer; for
+/// a negative one, min(SOA TTL, SOA MINIMUM) (RFC 2308 section 5). `None`: not cacheable.
+fn cache_ttl(response: &Message<'_>, limits: &CacheLimits) -> Option<Duration> {
+    let header = response.header();
+    if header.has(bawaba_wire::dns::flags::TC) {
+        return None;
+    }
+    let rcode = header.rcode();
+    let has_answer = response.answers().next().is_some();
+    if rcode == Rcode::NOERROR && has_answer {
+        let min = response.records().filter(|r| r.rtype != Type::OPT).map(|r| r.ttl).min()?;
+        return Some(Duration::from_secs(u64::from(min)).min(limits.max_ttl));
+    }
+    if rcode == Rcode::NXDOMAIN || rcode == Rcode::NOERROR {
+        let soa = response.authority().find(|r| r.rtype == Type::SOA)?;
+        // SOA RDATA ends with five 32-bit fields; MINIMUM is the last (RFC 1035 section 3.3.13).
+        let minimum = soa
+            .rdata
+            .len()
+            .checked_sub(4)
+            .and_then(|i| soa.rdata.get(i..))
+            .map(|m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]))?;
+        let ttl = soa.ttl.min(minimum);
+        return Some(Duration::from_secs(u64::from(ttl)).min(limits.max_negative_ttl));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bawaba_wire::dns::{build_query, Builder, Section};
+
+    fn limits() -> CacheLimits {
+        CacheLimits {
+            max_entries: 160,
+            max_ttl: Duration::from_secs(86_400),
+            max_negative_ttl: Duration::from_secs(3_600),
+            stale_for: Duration::from_secs(60),
+        }
+    }
+
+    fn answer(name: &str, ttl: u32) -> Vec<u8> {
+        let q = build_query(1, name, Type::A, true, None);
+        let query = Message::parse(&q).unwrap();
+        let mut b = Builder::response_to(&query, Rcode::NOERROR);
+        b.push_qname_record(Section::Answer, Type::A, ttl, &[198, 18, 0, 1]);
+        b.finish()
+    }
+
+    fn nxdomain(name: &str, soa_ttl: u32, minimum: u32) -> Vec<u8> {
+        let q = build_query(1, name, Type::A, true, None);
+        let query = Message::parse(&q).unwrap();
+        let mut b = Builder::response_to(&query, Rcode::NXDOMAIN);
+        let mut soa = b"\x00\x00".to_vec(); // MNAME and RNAME: the root, for brevity
+        for v in [1u32, 3600, 600, 86400, minimum] {
+            soa.extend_from_slice(&v.to_be_bytes());
+        }
+        b.push_record_raw(Section::Authority, b"\x04test\x00", Type::SOA, bawaba_wire::dns::Class::IN, soa_ttl, &soa);
+        b.finish()
+    }
+
+    fn key(bytes: &[u8]) -> CacheKey {
+        CacheKey::of(&Message::parse(bytes).unwrap(), false, false).unwrap()
+    }
+
+    #[test]
+    fn serves_with_new_id_and_decremented_ttl_until_expiry() {
+        let cache = Cache::new(limits());
+        let t0 = Instant::now();
+        let a = answer("www.example.test", 300);
+        cache.insert(key(&a), &Message::parse(&a).unwrap(), t0);
+        let hit = cache.get(&key(&a), 0xabcd, t0 + Duration::from_secs(100), false).unwrap();
+        let m = Message::parse(&hit.bytes).unwrap();
+        assert_eq!(m.header().id, 0xabcd);
+        assert_eq!(m.answers().next().unwrap().ttl, 200);
+        assert!(!hit.stale);
+        assert!(cache.get(&key(&a), 1, t0 + Duration::from_secs(300), false).is_none());
+        // Serve-stale within the window, with TTL 30 (RFC 8767 section 4).
+        let stale = cache.get(&key(&a), 1, t0 + Duration::from_secs(330), true).unwrap();
+        assert!(stale.stale);
+        assert_eq!(Message::parse(&stale.bytes).unwrap().answers().next().unwrap().ttl, 30);
+        assert!(cache.get(&key(&a), 1, t0 + Duration::from_secs(400), true).is_none());
+    }
+
+    #[test]
+    fn keys_ignore_case() {
+        let cache = Cache::new(limits());
+        let a = answer("WWW.Example.TEST", 300);
+        cache.insert(key(&a), &Message::parse(&a).unwrap(), Instant::now());
+        let b = answer("www.example.test", 300);
+        assert!(cache.get(&key(&b), 1, Instant::now(), false).is_some());
+    }
+
+    #[test]
+    fn negative_answers_use_the_soa_minimum() {
+        let cache = Cache::new(limits());
+        let t0 = Instant::now();
+        let n = nxdomain("gone.example.test", 3600, 60);
+        cache.insert(key(&n), &Message::parse(&n).unwrap(), t0);
+        assert!(cache.get(&key(&n), 1, t0 + Duration::from_secs(59), false).is_some());
+        assert!(cache.get(&key(&n), 1, t0 + Duration::from_secs(61), false).is_none());
+        // Without an SOA a negative answer is not cached.
+        let q = build_query(1, "x.test", Type::A, true, None);
+        let bare = Builder::response_to(&Message::parse(&q).unwrap(), Rcode::NXDOMAIN).finish();
+        cache.insert(key(&bare), &Message::parse(&bare).unwrap(), t0);
+        assert!(cache.get(&key(&bare), 1, t0, false).is_none());
+    }
+
+    #[test]
+    fn a_flood_of_random_names_stays_within_the_bound() {
+        let cache = Cache::new(limits());
+        let t0 = Instant::now();
+        for i in 0..10_000 {
+            let a = answer(&format!("r{i}.flood.test"), 300 + (i % 7));
+            cache.insert(key(&a), &Message::parse(&a).unwrap(), t0);
+        }
+        assert!(cache.len() <= 160, "{}", cache.len());
+        assert!(cache.len() >= 100, "{}", cache.len());
+    }
+}

@@ -1,0 +1,365 @@
+//! The listeners: UDP and TCP on every configured address, answering from policy and cache
+//! inline and forwarding misses in bounded background tasks, so receiving never waits on an
+//! upstream.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bawaba_policy::Ruleset;
+use bawaba_wire::dns::{flags, Builder, Message, Opcode, Rcode, Type, HEADER_LEN};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+
+use crate::cache::{Cache, CacheKey, CacheLimits};
+use crate::metrics::{DnsMetrics, DropReason};
+use crate::policy::{check_query, check_response, AnswerConfig, Decision};
+use crate::upstream::Upstream;
+use crate::DnsConfig;
+
+/// Shared state of a running server.
+pub struct Resolver {
+    ruleset: Arc<ArcSwap<Ruleset>>,
+    cache: Cache,
+    upstream: Upstream,
+    answers: AnswerConfig,
+    metrics: Arc<DnsMetrics>,
+    inflight: Semaphore,
+    serve_stale: bool,
+}
+
+/// A server with its sockets bound, ready to [`run`](BoundServer::run).
+pub struct BoundServer {
+    resolver: Arc<Resolver>,
+    udp: Vec<Arc<UdpSocket>>,
+    tcp: Vec<TcpListener>,
+    tcp_idle: Duration,
+    max_tcp: Arc<Semaphore>,
+}
+
+/// Binds every listen address (UDP and TCP) and connects the upstreams. The ruleset must already
+/// hold the policy: nothing is answered before it is loaded.
+pub async fn bind(
+    config: &DnsConfig,
+    ruleset: Arc<ArcSwap<Ruleset>>,
+    metrics: Arc<DnsMetrics>,
+) -> std::io::Result<BoundServer> {
+    let upstreams = config.upstream_addrs()?;
+    let upstream =
+        Upstream::connect(&upstreams, Duration::from_millis(config.upstream_timeout_ms), Arc::clone(&metrics)).await?;
+    let limits = CacheLimits {
+        max_entries: config.cache_entries,
+        max_ttl: Duration::from_secs(config.max_ttl),
+        max_negative_ttl: Duration::from_secs(config.max_negative_ttl),
+        stale_for: Duration::from_secs(config.serve_stale),
+    };
+    let resolver = Arc::new(Resolver {
+        ruleset,
+        cache: Cache::new(limits),
+        upstream,
+        answers: AnswerConfig {
+            block_page_ipv4: config.block_page_ipv4,
+            block_page_ipv6: config.block_page_ipv6,
+            ttl: config.policy_ttl,
+        },
+        metrics,
+        inflight: Semaphore::new(config.max_inflight),
+        serve_stale: config.serve_stale > 0,
+    });
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    for addr in &config.listen {
+        let socket = UdpSocket::bind(addr).await?;
+        // Bind TCP on the port UDP got (matters when the configured port is 0).
+        let bound = socket.local_addr()?;
+        udp.push(Arc::new(socket));
+        tcp.push(TcpListener::bind(bound).await?);
+    }
+    Ok(BoundServer {
+        resolver,
+        udp,
+        tcp,
+        tcp_idle: Duration::from_millis(config.tcp_idle_timeout_ms),
+        max_tcp: Arc::new(Semaphore::new(config.max_tcp_connections)),
+    })
+}
+
+impl BoundServer {
+    /// The addresses actually bound (UDP; TCP uses the same).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.udp.iter().filter_map(|s| s.local_addr().ok()).collect()
+    }
+
+    /// Serves until the task is dropped.
+    pub async fn run(self) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for socket in self.udp {
+            tasks.spawn(serve_udp(socket, Arc::clone(&self.resolver)));
+        }
+        for listener in self.tcp {
+            tasks.spawn(serve_tcp(listener, Arc::clone(&self.resolver), self.tcp_idle, Arc::clone(&self.max_tcp)));
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// How a query arrived, and so how large an answer may be.
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// The outcome of the fast path.
+enum Fast {
+    Reply(Vec<u8>),
+    Nothing,
+    Forward(CacheKey),
+}
+
+async fn serve_udp(socket: Arc<UdpSocket>, resolver: Arc<Resolver>) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, peer) = match socket.recv_from(&mut buf).await {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        resolver.metrics.query(false);
+        let packet = &buf[..n];
+        match resolver.fast_path(packet, Transport::Udp) {
+            Fast::Reply(answer) => resolver.send_udp(&socket, &answer, peer).await,
+            Fast::Nothing => {}
+            Fast::Forward(key) => {
+                let Ok(permit) = Arc::clone(&resolver).inflight_permit() else {
+                    resolver.metrics.dropped(DropReason::Overload);
+                    continue;
+                };
+                let query = packet.to_vec();
+                let socket = Arc::clone(&socket);
+                let resolver = Arc::clone(&resolver);
+                tokio::spawn(async move {
+                    if let Some(answer) = resolver.slow_path(&query, key, Transport::Udp).await {
+                        resolver.send_udp(&socket, &answer, peer).await;
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+async fn serve_tcp(listener: TcpListener, resolver: Arc<Resolver>, idle: Duration, slots: Arc<Semaphore>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            resolver.metrics.dropped(DropReason::Overload);
+            continue;
+        };
+        let resolver = Arc::clone(&resolver);
+        tokio::spawn(async move {
+            let _ = tcp_connection(stream, resolver, idle).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Queries on one connection, answered in order (RFC 7766 allows pipelining; we answer
+/// sequentially), until the client closes or stays idle.
+async fn tcp_connection(mut stream: TcpStream, resolver: Arc<Resolver>, idle: Duration) -> std::io::Result<()> {
+    loop {
+        let len = match tokio::time::timeout(idle, stream.read_u16()).await {
+            Ok(Ok(len)) => len as usize,
+            _ => return Ok(()),
+        };
+        let mut query = vec![0u8; len];
+        tokio::time::timeout(idle, stream.read_exact(&mut query)).await.map_err(std::io::Error::other)??;
+        resolver.metrics.query(true);
+        let answer = match resolver.fast_path(&query, Transport::Tcp) {
+            Fast::Reply(a) => Some(a),
+            Fast::Nothing => None,
+            Fast::Forward(key) => resolver.slow_path(&query, key, Transport::Tcp).await,
+        };
+        let Some(answer) = answer else { continue };
+        resolver.metrics.answer(answer.get(3).map_or(0, |b| b & 0xf));
+        let mut framed = Vec::with_capacity(answer.len() + 2);
+        framed.extend_from_slice(&(answer.len().min(u16::MAX as usize) as u16).to_be_bytes());
+        framed.extend_from_slice(&answer);
+        stream.write_all(&framed).await?;
+    }
+}
+
+impl Resolver {
+    fn inflight_permit(self: Arc<Self>) -> Result<InflightPermit, ()> {
+        if self.inflight.try_acquire().map(|p| p.forget()).is_err() {
+            return Err(());
+        }
+        Ok(InflightPermit(self))
+    }
+
+    async fn send_udp(&self, socket: &UdpSocket, answer: &[u8], peer: SocketAddr) {
+        self.metrics.answer(answer.get(3).map_or(0, |b| b & 0xf));
+        if socket.send_to(answer, peer).await.is_err() {
+            self.metrics.dropped(DropReason::SendError);
+        }
+    }
+
+    /// Everything that needs no upstream: validation, policy on the query name, the cache.
+    fn fast_path(&self, packet: &[u8], transport: Transport) -> Fast {
+        let query = match Message::parse(packet) {
+            Ok(q) => q,
+            Err(_) => return self.formerr(packet),
+        };
+        let header = query.header();
+        if header.is_response() {
+            self.metrics.dropped(DropReason::Malformed);
+            return Fast::Nothing;
+        }
+        if header.opcode() != Opcode::QUERY {
+            return Fast::Reply(Builder::response_to(&query, Rcode::NOTIMP).finish());
+        }
+        let Some(q) = query.question() else {
+            return Fast::Reply(Builder::response_to(&query, Rcode::FORMERR).finish());
+        };
+        if matches!(q.qtype, Type::AXFR | Type::IXFR) {
+            return Fast::Reply(Builder::response_to(&query, Rcode::REFUSED).finish());
+        }
+        let ruleset = self.ruleset.load();
+        match check_query(&ruleset, &query, &self.answers) {
+            Decision::Respond(answer, hit) => {
+                self.metrics.policy_hit(&hit);
+                return Fast::Reply(fit(answer, &query, transport));
+            }
+            Decision::Drop(hit) => {
+                self.metrics.policy_hit(&hit);
+                self.metrics.dropped(DropReason::Policy);
+                return Fast::Nothing;
+            }
+            Decision::Passthru | Decision::Pass => {}
+        }
+        let edns = query.edns();
+        let Some(key) = CacheKey::of(&query, edns.is_some_and(|e| e.dnssec_ok), header.has(flags::CD)) else {
+            return Fast::Nothing;
+        };
+        if let Some(hit) = self.cache.get(&key, header.id, Instant::now(), false) {
+            self.metrics.cache(true);
+            return match self.finish(&query, &hit.bytes, transport, &ruleset) {
+                Some(a) => Fast::Reply(a),
+                None => Fast::Nothing,
+            };
+        }
+        self.metrics.cache(false);
+        Fast::Forward(key)
+    }
+
+    /// Asks upstream, caches, applies response policy.
+    async fn slow_path(&self, packet: &[u8], key: CacheKey, transport: Transport) -> Option<Vec<u8>> {
+        let query = Message::parse(packet).ok()?;
+        let id = query.header().id;
+        match self.upstream.resolve(key.clone(), &query).await {
+            Ok(answer) => {
+                let msg = Message::parse(&answer).ok()?;
+                self.cache.insert(key, &msg, Instant::now());
+                let mut bytes = answer.to_vec();
+                bytes[0..2].copy_from_slice(&id.to_be_bytes());
+                let ruleset = self.ruleset.load();
+                self.finish(&query, &bytes, transport, &ruleset)
+            }
+            Err(_) => {
+                if self.serve_stale {
+                    if let Some(stale) = self.cache.get(&key, id, Instant::now(), true) {
+                        self.metrics.stale();
+                        let ruleset = self.ruleset.load();
+                        return self.finish(&query, &stale.bytes, transport, &ruleset);
+                    }
+                }
+                let mut b = Builder::response_to(&query, Rcode::SERVFAIL);
+                if let Some(edns) = query.edns() {
+                    let ede = bawaba_wire::dns::ede_option(
+                        bawaba_wire::dns::ede::NO_REACHABLE_AUTHORITY,
+                        "no upstream resolver answered",
+                    );
+                    b.push_opt(1232, edns.dnssec_ok, &[(bawaba_wire::dns::EDE_OPTION, &ede)]);
+                }
+                Some(b.finish())
+            }
+        }
+    }
+
+    /// Applies response policy to an upstream answer (already carrying the client's id) and fits
+    /// it to the client.
+    fn finish(&self, query: &Message<'_>, answer: &[u8], transport: Transport, ruleset: &Ruleset) -> Option<Vec<u8>> {
+        let msg = Message::parse(answer).ok()?;
+        match check_response(ruleset, query, &msg, &self.answers) {
+            Decision::Respond(a, hit) => {
+                self.metrics.policy_hit(&hit);
+                Some(fit(a, query, transport))
+            }
+            Decision::Drop(hit) => {
+                self.metrics.policy_hit(&hit);
+                self.metrics.dropped(DropReason::Policy);
+                None
+            }
+            Decision::Pass | Decision::Passthru => Some(fit(adapt(&msg, query), query, transport)),
+        }
+    }
+
+    /// A FORMERR for input with a readable header, nothing for anything less (RFC 1035 4.1.1).
+    fn formerr(&self, packet: &[u8]) -> Fast {
+        if packet.len() < HEADER_LEN || packet[2] & 0x80 != 0 {
+            self.metrics.dropped(DropReason::Malformed);
+            return Fast::Nothing;
+        }
+        let mut out = packet[..HEADER_LEN].to_vec();
+        out[2] = 0x80 | (packet[2] & 0x79); // QR, keep opcode and RD
+        out[3] = Rcode::FORMERR.0;
+        out[4..12].fill(0);
+        Fast::Reply(out)
+    }
+}
+
+/// Hands an in-flight slot back when the forwarding task ends.
+struct InflightPermit(Arc<Resolver>);
+
+impl Drop for InflightPermit {
+    fn drop(&mut self) {
+        self.0.inflight.add_permits(1);
+    }
+}
+
+/// Removes the upstream's OPT (and the rest of the additional section) for a client that did not
+/// speak EDNS (RFC 6891 section 7), and restores the client's question case.
+fn adapt(answer: &Message<'_>, query: &Message<'_>) -> Vec<u8> {
+    let bytes = answer.bytes();
+    let mut out = if query.edns().is_none() && answer.header().arcount > 0 {
+        let mut v = bytes[..answer.additional_offset()].to_vec();
+        v[10..12].copy_from_slice(&[0, 0]);
+        v
+    } else {
+        bytes.to_vec()
+    };
+    let q = query.question_bytes();
+    if out.len() >= HEADER_LEN + q.len() {
+        out[HEADER_LEN..HEADER_LEN + q.len()].copy_from_slice(q);
+    }
+    out
+}
+
+/// Truncates a UDP answer that exceeds what the client accepts (512 without EDNS, its EDNS size
+/// otherwise, at most 4096): header and question only, with TC set (RFC 1035 4.2.1, RFC 6891 7).
+fn fit(answer: Vec<u8>, query: &Message<'_>, transport: Transport) -> Vec<u8> {
+    if matches!(transport, Transport::Tcp) {
+        return answer;
+    }
+    let limit = query.edns().map_or(512, |e| usize::from(e.udp_size).clamp(512, 4096));
+    if answer.len() <= limit {
+        return answer;
+    }
+    let mut b = Builder::response_to(query, Rcode(answer[3] & 0xf));
+    b.set_flags(flags::TC);
+    if let Some(edns) = query.edns() {
+        b.push_opt(1232, edns.dnssec_ok, &[]);
+    }
+    b.finish()
+}

@@ -1,0 +1,335 @@
+//! Black-box: the DNS server in-process, on loopback, queried with real `dig`, forwarding to a
+//! stub upstream that answers from a table. Needs `dig` (scripts/install-test-deps.sh); without
+//! it the test prints SKIPPED, or fails when `CI=true`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bawaba_dns::metrics::DnsMetrics;
+use bawaba_dns::DnsConfig;
+use bawaba_policy::{
+    Action, AllowEntry, AllowId, Category, Order, OrderId, OrderStatus, PolicySnapshot, Rule, RuleId, Ruleset,
+};
+use bawaba_wire::dns::{Builder, Class, Message, Rcode, Section, Type};
+use tokio::net::UdpSocket;
+
+fn dig_available() -> bool {
+    if Command::new("dig").arg("-v").output().is_ok() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("dig is not installed (CI=true): scripts/install-test-deps.sh must install dnsutils");
+    }
+    eprintln!("\n**********\nSKIPPED: dig not installed; run scripts/install-test-deps.sh\n**********\n");
+    false
+}
+
+fn order(id: i64, reference: &str, category: Category, publishable: bool) -> Order {
+    Order {
+        id: OrderId(id),
+        authority: "Court of First Instance, Baghdad".into(),
+        reference: reference.into(),
+        issued_at: 0,
+        effective_from: 0,
+        expires_at: i64::MAX / 2,
+        category,
+        summary: "test".into(),
+        publishable,
+        appeal_contact: "appeals@cmc.example".into(),
+        status: OrderStatus::Approved,
+        proposed_by: "alice".into(),
+        approved_by: Some("bob".into()),
+        revoked: None,
+    }
+}
+
+fn policy() -> PolicySnapshot {
+    let rules = [
+        ("blocked.example.test", Action::Nxdomain, 1),
+        ("exact:nodata.example.test", Action::Nodata, 1),
+        ("page.example.test", Action::BlockPage, 2),
+        ("exact:drop.example.test", Action::Drop, 1),
+        ("exact:target.example.test", Action::Nxdomain, 2),
+        ("198.18.66.0/24", Action::Nxdomain, 3),
+    ];
+    PolicySnapshot {
+        version: 1,
+        taken_at: 0,
+        orders: vec![
+            order(1, "CFI-2026-0042", Category::CourtOrder, true),
+            order(2, "CMC-2026-0007", Category::Malware, true),
+            order(3, "SEALED-1", Category::Terrorism, false),
+        ],
+        rules: rules
+            .iter()
+            .enumerate()
+            .map(|(i, (s, a, o))| Rule {
+                id: RuleId(i as i64 + 1),
+                order: OrderId(*o),
+                selector: s.parse().unwrap(),
+                action: *a,
+                forced: None,
+            })
+            .collect(),
+        allow: vec![AllowEntry {
+            id: AllowId(1),
+            selector: "exact:ok.blocked.example.test".parse().unwrap(),
+            reason: "x".into(),
+        }],
+    }
+}
+
+/// A stub upstream: answers from `table` (lowercase name -> records), NXDOMAIN with an SOA for
+/// anything else; counts queries.
+async fn stub_upstream(
+    table: HashMap<&'static str, Vec<(Type, Vec<u8>)>>,
+) -> (SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = Arc::clone(&count);
+    tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        loop {
+            let Ok((n, peer)) = socket.recv_from(&mut buf).await else { continue };
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Ok(q) = Message::parse(&buf[..n]) else { continue };
+            let mut text = [0u8; 256];
+            let question = q.question().unwrap();
+            let name = question.name.to_text_lower(&mut text).unwrap_or("").to_string();
+            let answer = match table.get(name.as_str()) {
+                Some(records) => {
+                    let mut b = Builder::response_to(&q, Rcode::NOERROR);
+                    for (rtype, rdata) in records {
+                        if *rtype == question.qtype || *rtype == Type::CNAME {
+                            let owner = if *rtype == Type::CNAME { wire(&name) } else { owner_for(records, &name) };
+                            b.push_record_raw(Section::Answer, &owner, *rtype, Class::IN, 300, rdata);
+                        }
+                    }
+                    b.finish()
+                }
+                None => {
+                    let mut b = Builder::response_to(&q, Rcode::NXDOMAIN);
+                    let mut soa = wire("ns.example.test");
+                    soa.extend(wire("hostmaster.example.test"));
+                    for v in [1u32, 3600, 600, 86400, 30] {
+                        soa.extend_from_slice(&v.to_be_bytes());
+                    }
+                    b.push_record_raw(Section::Authority, &wire("example.test"), Type::SOA, Class::IN, 300, &soa);
+                    b.finish()
+                }
+            };
+            let _ = socket.send_to(&answer, peer).await;
+        }
+    });
+    (addr, count)
+}
+
+/// The owner of non-CNAME records: the CNAME target when the entry is an alias.
+fn owner_for(records: &[(Type, Vec<u8>)], name: &str) -> Vec<u8> {
+    records.iter().find(|(t, _)| *t == Type::CNAME).map_or_else(|| wire(name), |(_, target)| target.clone())
+}
+
+fn wire(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in name.split('.').filter(|l| !l.is_empty()) {
+        out.push(l.len() as u8);
+        out.extend_from_slice(l.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+struct Dns {
+    addr: SocketAddr,
+    ruleset: Arc<ArcSwap<Ruleset>>,
+    metrics: Arc<DnsMetrics>,
+    upstream_queries: Arc<std::sync::atomic::AtomicU64>,
+}
+
+async fn start(upstream_dead: bool) -> Dns {
+    let mut table: HashMap<&'static str, Vec<(Type, Vec<u8>)>> = HashMap::new();
+    table.insert(
+        "www.example.test",
+        vec![
+            (Type::A, vec![198, 18, 10, 1]),
+            (Type::AAAA, [0x20, 0x01, 0x0d, 0xb8].into_iter().chain([0; 11]).chain([1]).collect()),
+        ],
+    );
+    table.insert("ok.blocked.example.test", vec![(Type::A, vec![198, 18, 10, 2])]);
+    table.insert(
+        "alias.example.test",
+        vec![(Type::CNAME, wire("target.example.test")), (Type::A, vec![198, 18, 10, 3])],
+    );
+    table.insert("hosted.example.test", vec![(Type::A, vec![198, 18, 66, 7])]);
+    table.insert("big.example.test", (0..60).map(|i| (Type::A, vec![198, 18, 11, i])).collect());
+    let (upstream, upstream_queries) = stub_upstream(table).await;
+    let config = DnsConfig {
+        enabled: true,
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        // A port nothing listens on, for the dead-upstream case.
+        upstreams: vec![if upstream_dead { "127.0.0.1:9".parse().unwrap() } else { upstream }],
+        upstream_timeout_ms: 300,
+        block_page_ipv4: Some("198.18.0.80".parse().unwrap()),
+        serve_stale: 0,
+        ..DnsConfig::default()
+    };
+    let ruleset = Arc::new(ArcSwap::from_pointee(policy().compile()));
+    let metrics = Arc::new(DnsMetrics::default());
+    let server = bawaba_dns::server::bind(&config, Arc::clone(&ruleset), Arc::clone(&metrics)).await.unwrap();
+    let addr = server.local_addrs()[0];
+    tokio::spawn(server.run());
+    Dns { addr, ruleset, metrics, upstream_queries }
+}
+
+struct Answer {
+    text: String,
+}
+
+impl Answer {
+    fn status(&self) -> &str {
+        self.text.split("status: ").nth(1).and_then(|s| s.split(',').next()).unwrap_or("NO ANSWER")
+    }
+    fn answers(&self) -> Vec<String> {
+        let Some(section) = self.text.split(";; ANSWER SECTION:\n").nth(1) else { return vec![] };
+        section
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+}
+
+async fn dig(dns: &Dns, args: &[&str]) -> Answer {
+    let mut cmd = Command::new("dig");
+    cmd.arg(format!("@{}", dns.addr.ip())).arg("-p").arg(dns.addr.port().to_string());
+    cmd.args(["+tries=1", "+time=1"]).args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap();
+    Answer { text: String::from_utf8_lossy(&out.stdout).into_owned() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_answers_match_rpz_semantics_and_name_the_order() {
+    if !dig_available() {
+        return;
+    }
+    let dns = start(false).await;
+
+    // QNAME trigger, subtree: NXDOMAIN for the name and below, with EDE 16 naming the order.
+    let a = dig(&dns, &["blocked.example.test", "A"]).await;
+    assert_eq!(a.status(), "NXDOMAIN", "{}", a.text);
+    assert!(a.text.contains("EDE: 16 (Censored)"), "{}", a.text);
+    assert!(a.text.contains("CFI-2026-0042") && a.text.contains("appeals@cmc.example"), "{}", a.text);
+    assert_eq!(dig(&dns, &["deep.www.blocked.example.test"]).await.status(), "NXDOMAIN");
+
+    // Allowlisted inside the blocked subtree: the upstream's answer.
+    let a = dig(&dns, &["ok.blocked.example.test"]).await;
+    assert_eq!(a.status(), "NOERROR", "{}", a.text);
+    assert_eq!(a.answers(), vec!["ok.blocked.example.test. 300 IN A 198.18.10.2"]);
+
+    // NODATA, and block page (A of the block-page server; malware order: EDE 15).
+    let a = dig(&dns, &["nodata.example.test"]).await;
+    assert_eq!((a.status(), a.answers().len()), ("NOERROR", 0), "{}", a.text);
+    let a = dig(&dns, &["www.page.example.test"]).await;
+    assert_eq!(a.answers(), vec!["www.page.example.test. 60 IN A 198.18.0.80"], "{}", a.text);
+    assert!(a.text.contains("EDE: 15 (Blocked)"), "{}", a.text);
+
+    // CNAME into a blocked name: the chain up to it, then the action.
+    let a = dig(&dns, &["alias.example.test"]).await;
+    assert_eq!(a.status(), "NXDOMAIN", "{}", a.text);
+    assert_eq!(a.answers(), vec!["alias.example.test. 300 IN CNAME target.example.test."], "{}", a.text);
+
+    // Response-IP trigger; a non-public order is not named, but the appeal contact is.
+    let a = dig(&dns, &["hosted.example.test"]).await;
+    assert_eq!(a.status(), "NXDOMAIN", "{}", a.text);
+    assert!(a.text.contains("non-public") && !a.text.contains("SEALED-1"), "{}", a.text);
+
+    // DROP: no answer at all.
+    let a = dig(&dns, &["drop.example.test"]).await;
+    assert!(a.text.contains("timed out") || a.text.contains("no servers could be reached"), "{}", a.text);
+
+    // Unrelated names resolve; AAAA too; an unknown name is NXDOMAIN from upstream.
+    assert_eq!(dig(&dns, &["www.example.test"]).await.answers(), vec!["www.example.test. 300 IN A 198.18.10.1"]);
+    assert_eq!(
+        dig(&dns, &["www.example.test", "AAAA"]).await.answers(),
+        vec!["www.example.test. 300 IN AAAA 2001:db8::1"]
+    );
+    assert_eq!(dig(&dns, &["nope.example.test"]).await.status(), "NXDOMAIN");
+
+    // Over TCP, and without EDNS (then no OPT comes back).
+    assert_eq!(dig(&dns, &["+tcp", "www.example.test"]).await.answers().len(), 1);
+    let a = dig(&dns, &["+noedns", "blocked.example.test"]).await;
+    assert_eq!(a.status(), "NXDOMAIN");
+    assert!(!a.text.contains("OPT PSEUDOSECTION"), "{}", a.text);
+
+    let m = dns.metrics.render();
+    assert!(m.contains("bawaba_dns_policy_hits_total{action=\"nxdomain\",category=\"court-order\"}"), "{m}");
+    assert!(m.contains("bawaba_dns_policy_triggers_total{trigger=\"response_ip\"} 1"), "{m}");
+    assert!(m.contains("bawaba_dns_dropped_total{reason=\"policy\"} 1"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_serves_repeats_and_policy_changes_apply_to_cached_names() {
+    if !dig_available() {
+        return;
+    }
+    let dns = start(false).await;
+    let first = dig(&dns, &["www.example.test"]).await;
+    assert_eq!(first.answers().len(), 1);
+    let before = dns.upstream_queries.load(std::sync::atomic::Ordering::Relaxed);
+    let again = dig(&dns, &["WWW.EXAMPLE.TEST"]).await;
+    assert_eq!(again.status(), "NOERROR");
+    // Case of the question preserved from the client, and no second upstream query.
+    assert!(again.text.contains("WWW.EXAMPLE.TEST."), "{}", again.text);
+    assert_eq!(dns.upstream_queries.load(std::sync::atomic::Ordering::Relaxed), before);
+
+    // A new policy is swapped in: the cached name is blocked at once.
+    let mut p = policy();
+    p.rules.push(Rule {
+        id: RuleId(99),
+        order: OrderId(1),
+        selector: "exact:www.example.test".parse().unwrap(),
+        action: Action::Nxdomain,
+        forced: None,
+    });
+    dns.ruleset.store(Arc::new(p.compile()));
+    assert_eq!(dig(&dns, &["www.example.test"]).await.status(), "NXDOMAIN");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncation_formerr_and_dead_upstreams() {
+    if !dig_available() {
+        return;
+    }
+    let dns = start(false).await;
+    // 60 A records do not fit 512 bytes: TC set, dig retries over TCP and gets them all.
+    let a = dig(&dns, &["+noedns", "big.example.test"]).await;
+    assert!(a.text.contains("Truncated, retrying in TCP mode"), "{}", a.text);
+    assert_eq!(a.answers().len(), 60, "{}", a.text);
+    let a = dig(&dns, &["+noedns", "+ignore", "big.example.test"]).await;
+    assert!(a.text.contains(" tc "), "{}", a.text);
+
+    // Garbage with a readable header: FORMERR, and the server keeps serving.
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.send_to(b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xff\xff", dns.addr).await.unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), sock.recv_from(&mut buf)).await.unwrap().unwrap();
+    let reply = Message::parse(&buf[..n]).unwrap();
+    assert_eq!((reply.header().id, reply.header().rcode()), (0x1234, Rcode::FORMERR));
+    assert_eq!(dig(&dns, &["www.example.test"]).await.answers().len(), 1);
+
+    // Every upstream down: SERVFAIL with EDE 22, quickly.
+    let dead = start(true).await;
+    let started = std::time::Instant::now();
+    let a = dig(&dead, &["www.example.test"]).await;
+    assert_eq!(a.status(), "SERVFAIL", "{}", a.text);
+    assert!(a.text.contains("EDE: 22"), "{}", a.text);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    // Policy answers need no upstream.
+    assert_eq!(dig(&dead, &["blocked.example.test"]).await.status(), "NXDOMAIN");
+}
