@@ -25,7 +25,11 @@ pub fn run(cli: Cli) -> Result<i32> {
     let ctx = Ctx { config, actor };
     match cli.command {
         Command::Init => ctx.init(),
-        Command::Serve => crate::serve::serve(&ctx.config),
+        Command::Serve => {
+            // A bootstrap publication (no bundle yet) is recorded under this name unless --actor says otherwise.
+            let actor = ctx.actor.clone().or_else(|| Some("bawaba-serve".to_string()));
+            crate::serve::serve(&Ctx { config: ctx.config, actor })
+        }
         Command::Order(c) => ctx.order(c),
         Command::Rule(c) => ctx.rule(c),
         Command::Allow(c) => ctx.allow(c),
@@ -56,7 +60,8 @@ impl Ctx {
         Store::open(&db, self.config.store_config()).with_context(|| format!("opening {}", db.display()))
     }
 
-    fn init(&self) -> Result<i32> {
+    /// Creates the data directory, database and key pair (keeping what exists).
+    pub fn init(&self) -> Result<i32> {
         let data = &self.config.store.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
         std::fs::create_dir_all(self.config.bundle_dir())?;

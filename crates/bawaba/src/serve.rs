@@ -12,17 +12,27 @@ use bawaba_dns::metrics::DnsMetrics;
 use bawaba_policy::Ruleset;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::Config;
+use crate::commands::Ctx;
 
 /// Runs until interrupted (SIGINT/ctrl-c) or a listener fails.
-pub fn serve(config: &Config) -> Result<i32> {
+pub fn serve(ctx: &Ctx) -> Result<i32> {
+    let config = &ctx.config;
     if !config.dns.enabled {
         bail!("nothing to serve: enable a component in the config (e.g. [dns] enabled = true)");
     }
+    let dir = config.bundle_dir();
+
+    // First start of a single-box setup: no bundle yet. Initialise the data directory if needed and
+    // publish the local store's policy (possibly empty: then nothing is blocked, and the log says so).
+    if bawaba_bundle::latest_in_dir(&dir).ok().flatten().is_none() {
+        tracing::warn!(dir = %dir.display(), "no bundle yet: publishing the local store's policy first");
+        ctx.init()?;
+        crate::policy_files::publish(ctx, false)?;
+    }
+
     let key_paths = config.trusted_keys();
     let key_path = key_paths.first().context("no trusted key configured in [bundle] trusted_keys")?;
     let key = read_verifying_key(key_path).with_context(|| format!("reading trusted key {}", key_path.display()))?;
-    let dir = config.bundle_dir();
 
     // The policy is loaded before any socket is bound: no query is ever answered unfiltered.
     let slot = BundleSlot::new();
@@ -64,7 +74,7 @@ pub fn serve(config: &Config) -> Result<i32> {
         if let Some(addr) = config.serve.metrics_listen {
             let listener =
                 tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics on {addr}"))?;
-            println!("metrics on http://{addr}/metrics");
+            println!("metrics on http://{}/metrics", listener.local_addr()?);
             tasks.spawn(metrics_http(listener, Arc::clone(&metrics)));
         }
         let interval = Duration::from_secs(config.serve.reload_interval_secs.max(1));

@@ -218,3 +218,88 @@ fn help_has_examples_and_bad_config_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_order_dayz"));
 }
+
+/// Kills the child it holds when dropped, so a failing test leaves no server behind.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends a DNS query for `name`/A over UDP and returns the rcode, or None on timeout.
+fn rcode(server: std::net::SocketAddr, name: &str) -> Option<u8> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    socket.send_to(&q, server).unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = socket.recv_from(&mut buf).ok()?;
+    (n >= 12 && buf[..2] == [0x12, 0x34]).then_some(buf[3] & 0xf)
+}
+
+#[test]
+fn serve_bootstraps_enforces_and_reloads_signed_bundles() {
+    use std::io::BufRead;
+    let env = Env::new();
+    let data = env.path("data");
+    // Loopback only: the upstream is a closed port, so unknown names get SERVFAIL, never the network.
+    std::fs::write(
+        &env.config,
+        format!(
+            "[store]\ndata_dir = {:?}\n[serve]\nreload_interval_secs = 1\nmetrics_listen = \"127.0.0.1:0\"\n\
+             [dns]\nenabled = true\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"127.0.0.1:9\"]\nupstream_timeout_ms = 200\n",
+            data.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let id = env.order("CFI-2026-0050");
+    env.ok("alice", &["rule", "add", "--order", &id, "--action", "nxdomain", "c2.example"]);
+    env.ok("bob", &["order", "approve", &id]);
+
+    // No bundle yet: serve publishes the store's policy, then answers.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bawaba"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Running(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let addr: std::net::SocketAddr = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("dns listening on ") {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    assert_eq!(rcode(addr, "www.c2.example"), Some(3), "NXDOMAIN for the blocked subtree");
+    assert_eq!(rcode(addr, "unrelated.example"), Some(2), "SERVFAIL: the upstream is down");
+
+    // A new order, published as v2, is picked up by the reload loop.
+    let id2 = env.order("CFI-2026-0051");
+    env.ok("alice", &["rule", "add", "--order", &id2, "--action", "nxdomain", "exact:phish.example"]);
+    env.ok("bob", &["order", "approve", &id2]);
+    env.ok("bob", &["policy", "publish"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rcode(addr, "phish.example") != Some(3) {
+        assert!(std::time::Instant::now() < deadline, "v2 not in force after 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // A damaged "newer" bundle is refused and the policy in force stays.
+    std::fs::write(data.join("bundles/bawaba-policy-v00000003-0000000000000000.bundle"), b"not a bundle").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(rcode(addr, "phish.example"), Some(3));
+    assert_eq!(rcode(addr, "www.c2.example"), Some(3));
+    drop(server);
+}
