@@ -161,7 +161,7 @@ fn progress_bar(len: u64, message: &'static str) -> indicatif::ProgressBar {
         indicatif::ProgressBar::hidden()
     };
     let style =
-        indicatif::ProgressStyle::with_template("{msg:>9} [{bar:40}] {percent:>3}% {pos}/{len} {per_sec} eta {eta}")
+        indicatif::ProgressStyle::with_template("{msg:>9} [{bar:40}] {percent:>3}% {human_pos}/{human_len} eta {eta}")
             .map(|s| s.progress_chars("=> "))
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
