@@ -10,9 +10,11 @@ set -eu
 # Debian package names, one per line; comments say which test uses them.
 TEST_PACKAGES="
 unbound
+bind9
 dnsutils
 "
 # unbound:  crates/formats/tests/unbound.rs (RPZ export served by a real resolver)
+# bind9:    crates/dns/tests/differential.rs (BIND is the RPZ reference where Unbound differs)
 # dnsutils: dig, the client those tests query with
 
 missing=""

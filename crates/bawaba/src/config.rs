@@ -142,6 +142,22 @@ impl Config {
         }
     }
 
+    /// The origin of the RPZ zone `bawaba serve` transfers: `[dns.rpz] origin`, else
+    /// `[policy] rpz_origin`.
+    pub fn served_rpz_origin(&self) -> DomainName {
+        self.dns.rpz.origin.clone().unwrap_or_else(|| self.policy.rpz_origin.clone())
+    }
+
+    /// How the RPZ zone is written, both by `bawaba policy export` and for zone transfers: the
+    /// block page from `[policy] rpz_block_page`, the default TTL.
+    pub fn rpz_export_options(&self, origin: DomainName, serial: u32) -> bawaba_formats::ExportOptions {
+        let options = bawaba_formats::ExportOptions::new(origin, serial);
+        match &self.policy.rpz_block_page {
+            Some(name) => options.with_block_page(bawaba_formats::BlockPageTarget::Name(name.clone())),
+            None => options,
+        }
+    }
+
     /// The store's limits.
     pub fn store_config(&self) -> bawaba_store::StoreConfig {
         bawaba_store::StoreConfig {
@@ -186,6 +202,26 @@ mod tests {
         assert_eq!(cfg.dns.max_inflight, d.max_inflight);
         assert_eq!(cfg.dns.max_tcp_connections, d.max_tcp_connections);
         assert_eq!(cfg.dns.tcp_idle_timeout_ms, d.tcp_idle_timeout_ms);
+        assert_eq!(cfg.dns.rpz.enabled, d.rpz.enabled);
+        assert_eq!(cfg.dns.rpz.origin, d.rpz.origin);
+        assert_eq!(cfg.dns.rpz.allow_transfer, d.rpz.allow_transfer);
+        assert_eq!(cfg.dns.rpz.notify, d.rpz.notify);
+        assert_eq!(cfg.dns.rpz.history, d.rpz.history);
+        assert!(cfg.dns.rpz.tsig_key.is_none() && d.rpz.tsig_key.is_none());
+        assert_eq!(cfg.served_rpz_origin(), cfg.policy.rpz_origin);
+    }
+
+    #[test]
+    fn rpz_section_with_a_tsig_key() {
+        let text = "[dns.rpz]\nenabled = true\norigin = \"rpz.gateway.example\"\nnotify = [\"198.18.0.53:53\"]\n\
+                    [dns.rpz.tsig_key]\nname = \"bawaba-xfr\"\nalgorithm = \"hmac-sha256\"\nsecret = \"c2VjcmV0\"\n";
+        let cfg = Config::parse(text).unwrap();
+        assert_eq!(cfg.served_rpz_origin().as_str(), "rpz.gateway.example");
+        assert_eq!(cfg.dns.rpz.notify, vec!["198.18.0.53:53".parse().unwrap()]);
+        assert!(cfg.dns.rpz.tsig_key.as_ref().unwrap().key().is_ok());
+        let md5 = Config::parse(&text.replace("hmac-sha256", "hmac-md5")).unwrap();
+        assert!(md5.dns.rpz.tsig_key.unwrap().key().is_err());
+        assert!(Config::parse("[dns.rpz]\nhistroy = 3\n").is_err());
     }
 
     #[test]

@@ -298,10 +298,7 @@ pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<i32> {
     let snapshot = store.snapshot(t)?;
     // RFC 1982 serial: the Unix time fits u32 until 2106.
     let serial = u32::try_from(t).unwrap_or(u32::MAX);
-    let mut options = bawaba_formats::ExportOptions::new(ctx.config.policy.rpz_origin.clone(), serial);
-    if let Some(name) = &ctx.config.policy.rpz_block_page {
-        options = options.with_block_page(bawaba_formats::BlockPageTarget::Name(name.clone()));
-    }
+    let options = ctx.config.rpz_export_options(ctx.config.policy.rpz_origin.clone(), serial);
     let stats = match out {
         Some(path) => {
             let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;

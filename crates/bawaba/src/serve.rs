@@ -1,6 +1,7 @@
 //! `bawaba serve`: loads the newest signed bundle, then starts every component the config
-//! enables (today: the DNS server and the metrics endpoint), and swaps in newer bundles as they
-//! are published.
+//! enables (today: the DNS server, the RPZ zone it serves to secondaries, and the metrics
+//! endpoint), and swaps in newer bundles as they are published, sending NOTIFY to the
+//! secondaries after each.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,10 +10,12 @@ use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
 use bawaba_bundle::{read_verifying_key, BundleSlot, VerifyingKey};
 use bawaba_dns::metrics::DnsMetrics;
-use bawaba_policy::Ruleset;
+use bawaba_dns::xfr::{serial_of_version, WireZone, ZoneTransfer};
+use bawaba_policy::{PolicySnapshot, Ruleset};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::commands::Ctx;
+use crate::config::Config;
 
 /// Runs until interrupted (SIGINT/ctrl-c) or a listener fails.
 pub fn serve(ctx: &Ctx) -> Result<i32> {
@@ -52,6 +55,22 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
     );
     let metrics = Arc::new(DnsMetrics::default());
     metrics.policy_loaded(snapshot.version);
+    let xfr = if config.dns.rpz.enabled {
+        let zone = rpz_zone(config, &snapshot)?;
+        tracing::info!(origin = %config.served_rpz_origin(), serial = zone.serial(), "RPZ zone prepared for transfer");
+        let mut xfr = ZoneTransfer::new(
+            zone,
+            config.dns.rpz.allow_transfer.clone(),
+            config.dns.rpz.notify.clone(),
+            config.dns.rpz.history,
+        );
+        if let Some(key) = &config.dns.rpz.tsig_key {
+            xfr = xfr.with_tsig(key.key().context("in [dns.rpz.tsig_key]")?);
+        }
+        Some(Arc::new(xfr))
+    } else {
+        None
+    };
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.serve.threads > 0 {
@@ -59,9 +78,20 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
     }
     let runtime = runtime.enable_all().build()?;
     runtime.block_on(async {
-        let server = bawaba_dns::server::bind(&config.dns, Arc::clone(&ruleset), Arc::clone(&metrics))
-            .await
-            .context("starting the DNS server")?;
+        let server =
+            bawaba_dns::server::bind_with_zone(&config.dns, Arc::clone(&ruleset), Arc::clone(&metrics), xfr.clone())
+                .await
+                .context("starting the DNS server")?;
+        if let Some(xfr) = &xfr {
+            println!(
+                "rpz zone {} (serial {}) served to {:?}",
+                config.served_rpz_origin(),
+                xfr.zone().serial(),
+                config.dns.rpz.allow_transfer.iter().map(ToString::to_string).collect::<Vec<_>>()
+            );
+            // Secondaries may hold an older version from before a restart.
+            tokio::spawn(notify(Arc::clone(xfr), Arc::clone(&metrics)));
+        }
         for addr in server.local_addrs() {
             tracing::info!(%addr, "DNS listening (UDP and TCP)");
             println!("dns listening on {addr} (udp, tcp)");
@@ -78,7 +108,17 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
             tasks.spawn(metrics_http(listener, Arc::clone(&metrics)));
         }
         let interval = Duration::from_secs(config.serve.reload_interval_secs.max(1));
-        tasks.spawn(reload_loop(slot, key, dir, interval, Arc::clone(&ruleset), Arc::clone(&metrics)));
+        let reload = Reload {
+            slot,
+            key,
+            dir,
+            interval,
+            config: config.clone(),
+            ruleset: Arc::clone(&ruleset),
+            metrics: Arc::clone(&metrics),
+            xfr,
+        };
+        tasks.spawn(reload_loop(reload));
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("interrupted; shutting down");
@@ -92,30 +132,71 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
     })
 }
 
-/// Looks for a newer bundle every `interval`; verifies and compiles it off the async threads,
-/// then swaps it in. A bad bundle is logged and the policy in force stays.
-async fn reload_loop(
+/// The zone `bawaba serve` transfers: exactly what `bawaba policy export` writes for the snapshot,
+/// with the policy version as the SOA serial.
+fn rpz_zone(config: &Config, snapshot: &PolicySnapshot) -> Result<WireZone> {
+    let origin = config.served_rpz_origin();
+    let options = config.rpz_export_options(origin.clone(), serial_of_version(snapshot.version));
+    let records = bawaba_formats::rpz_records(snapshot, &options);
+    for warning in &records.stats.warnings {
+        tracing::warn!(%warning, "RPZ zone: rule not carried exactly");
+    }
+    WireZone::new(&origin, &records.records).context("preparing the RPZ zone for transfer")
+}
+
+/// Sends NOTIFY to every secondary and counts the outcomes.
+async fn notify(xfr: Arc<ZoneTransfer>, metrics: Arc<DnsMetrics>) {
+    for (peer, result) in xfr.notify_secondaries().await {
+        metrics.notify(result.is_ok());
+        match result {
+            Ok(()) => tracing::info!(%peer, serial = xfr.zone().serial(), "NOTIFY acknowledged"),
+            Err(err) => tracing::warn!(%peer, error = %err, "NOTIFY not acknowledged"),
+        }
+    }
+}
+
+/// What the reload loop needs.
+struct Reload {
     slot: BundleSlot,
     key: VerifyingKey,
     dir: std::path::PathBuf,
     interval: Duration,
+    config: Config,
     ruleset: Arc<ArcSwap<Ruleset>>,
     metrics: Arc<DnsMetrics>,
-) -> Result<()> {
-    let slot = Arc::new(slot);
+    xfr: Option<Arc<ZoneTransfer>>,
+}
+
+/// Looks for a newer bundle every `interval`; verifies and compiles it (and prepares the RPZ
+/// zone) off the async threads, then swaps it in and notifies the secondaries. A bad bundle is
+/// logged and the policy in force stays.
+async fn reload_loop(r: Reload) -> Result<()> {
+    let slot = Arc::new(r.slot);
+    let config = Arc::new(r.config);
     loop {
-        tokio::time::sleep(interval).await;
-        let (slot2, dir2) = (Arc::clone(&slot), dir.clone());
+        tokio::time::sleep(r.interval).await;
+        let (slot2, dir2, key, config2) = (Arc::clone(&slot), r.dir.clone(), r.key, Arc::clone(&config));
+        let with_zone = r.xfr.is_some();
         let loaded = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            slot2.load_latest_in_dir(&dir2, &key).map(|s| s.map(|s| (s.version, s.compile(), started.elapsed())))
+            let Some(snapshot) = slot2.load_latest_in_dir(&dir2, &key)? else { return Ok(None) };
+            let zone = if with_zone { Some(rpz_zone(&config2, &snapshot)) } else { None };
+            Ok::<_, anyhow::Error>(Some((snapshot.version, snapshot.compile(), zone, started.elapsed())))
         })
         .await?;
         match loaded {
-            Ok(Some((version, compiled, took))) => {
-                ruleset.store(Arc::new(compiled));
-                metrics.policy_loaded(version);
+            Ok(Some((version, compiled, zone, took))) => {
+                r.ruleset.store(Arc::new(compiled));
+                r.metrics.policy_loaded(version);
                 tracing::info!(version, ms = took.as_millis() as u64, "policy reloaded");
+                match (zone, &r.xfr) {
+                    (Some(Ok(zone)), Some(xfr)) => {
+                        xfr.install(zone);
+                        tokio::spawn(notify(Arc::clone(xfr), Arc::clone(&r.metrics)));
+                    }
+                    (Some(Err(err)), _) => tracing::warn!(error = %err, "RPZ zone not updated"),
+                    _ => {}
+                }
             }
             Ok(None) => {}
             Err(err) => tracing::warn!(error = %err, "newer bundle refused; the policy in force stays"),

@@ -303,3 +303,89 @@ fn serve_bootstraps_enforces_and_reloads_signed_bundles() {
     assert_eq!(rcode(addr, "www.c2.example"), Some(3));
     drop(server);
 }
+
+/// Asks `server` for the SOA of `zone` over UDP; returns (flags, rcode, serial of the answer).
+fn soa_serial(server: std::net::SocketAddr, zone: &str) -> Option<(u16, u8, u32)> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+    let mut q = vec![0x56, 0x78, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in zone.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 6, 0, 1]);
+    socket.send_to(&q, server).unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = socket.recv_from(&mut buf).ok()?;
+    // The answer is one SOA record, the last record: its RDATA ends with SERIAL and four more u32.
+    let serial = u32::from_be_bytes(buf[n - 20..n - 16].try_into().unwrap());
+    Some((u16::from_be_bytes([buf[2], buf[3]]), buf[3] & 0xf, serial))
+}
+
+#[test]
+fn serve_transfers_the_policy_zone_and_notifies_after_a_reload() {
+    use std::io::BufRead;
+    let env = Env::new();
+    let data = env.path("data");
+    // A stand-in secondary: receives the NOTIFY and acknowledges it (RFC 1996 section 4.7).
+    let secondary = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    secondary.set_read_timeout(Some(std::time::Duration::from_secs(15))).unwrap();
+    std::fs::write(
+        &env.config,
+        format!(
+            "[store]\ndata_dir = {:?}\n[serve]\nreload_interval_secs = 1\nmetrics_listen = \"127.0.0.1:0\"\n\
+             [dns]\nenabled = true\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"127.0.0.1:9\"]\nupstream_timeout_ms = 200\n\
+             [dns.rpz]\nenabled = true\nnotify = [\"{}\"]\n",
+            data.to_str().unwrap(),
+            secondary.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let id = env.order("CFI-2026-0060");
+    env.ok("alice", &["rule", "add", "--order", &id, "--action", "nxdomain", "c2.example"]);
+    env.ok("bob", &["order", "approve", &id]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bawaba"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Running(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let addr: std::net::SocketAddr = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("dns listening on ") {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    // The SOA poll of a secondary: authoritative, serial = the policy version.
+    let (flags, status, serial) = soa_serial(addr, "rpz.bawaba.invalid").expect("an SOA answer");
+    assert_eq!((flags & 0x0400 != 0, status, serial), (true, 0, 1));
+
+    let mut buf = [0u8; 1500];
+    let ack = |buf: &mut [u8; 1500]| -> u32 {
+        let (n, from) = secondary.recv_from(buf).expect("a NOTIFY within 15 s");
+        // Opcode NOTIFY, QR clear, AA set; the SOA hint's serial ends the message.
+        assert_eq!((buf[2] >> 3) & 0xf, 4, "opcode NOTIFY");
+        assert!(buf[2] & 0x80 == 0 && buf[2] & 0x04 != 0);
+        let serial = u32::from_be_bytes(buf[n - 20..n - 16].try_into().unwrap());
+        let mut reply = buf[..12].to_vec();
+        reply[2] |= 0x80;
+        reply[4..12].fill(0);
+        secondary.send_to(&reply, from).unwrap();
+        serial
+    };
+    // At start (secondaries may hold an older version), then after the reload to v2.
+    assert_eq!(ack(&mut buf), 1);
+    let id2 = env.order("CFI-2026-0061");
+    env.ok("alice", &["rule", "add", "--order", &id2, "--action", "nxdomain", "exact:phish.example"]);
+    env.ok("bob", &["order", "approve", &id2]);
+    env.ok("bob", &["policy", "publish"]);
+    assert_eq!(ack(&mut buf), 2);
+    assert_eq!(soa_serial(addr, "rpz.bawaba.invalid").map(|s| s.2), Some(2));
+    assert_eq!(rcode(addr, "phish.example"), Some(3));
+    drop(server);
+}

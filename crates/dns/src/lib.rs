@@ -12,6 +12,8 @@
 //! - [`server`]: UDP and TCP listeners; policy and cache answered inline, misses forwarded in
 //!   bounded tasks.
 //! - [`metrics`]: Prometheus counters.
+//! - [`xfr`]: the policy in force as an RPZ zone for other resolvers: AXFR, IXFR, NOTIFY, and
+//!   authoritative answers for names in the zone, to the clients of an ACL.
 //!
 //! The ruleset lives in an `ArcSwap`: a reload swaps the pointer and no query waits. The caller
 //! loads the policy before [`server::bind`], so no query is ever answered unfiltered.
@@ -19,11 +21,14 @@
 pub mod cache;
 pub mod metrics;
 pub mod policy;
+pub mod ratelimit;
 pub mod server;
 pub mod upstream;
+pub mod xfr;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use bawaba_policy::{DomainName, IpPrefix};
 use serde::Deserialize;
 
 /// `[dns]` in the configuration file.
@@ -58,6 +63,63 @@ pub struct DnsConfig {
     pub max_tcp_connections: usize,
     /// Idle TCP connections are closed after this many milliseconds.
     pub tcp_idle_timeout_ms: u64,
+    /// `[dns.rpz]`: serving the policy as an RPZ zone to other resolvers.
+    pub rpz: RpzConfig,
+}
+
+/// `[dns.rpz]`: the policy in force served as an RPZ zone over AXFR/IXFR (RFC 5936, RFC 1995),
+/// with NOTIFY (RFC 1996), so existing resolvers (Unbound, BIND) can subscribe as secondaries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpzConfig {
+    /// Serve the zone on the DNS listeners.
+    pub enabled: bool,
+    /// The zone's origin. Unset: `[policy] rpz_origin`, the origin `bawaba policy export` writes.
+    pub origin: Option<DomainName>,
+    /// Clients that may transfer the zone and query names in it; others get REFUSED.
+    pub allow_transfer: Vec<IpPrefix>,
+    /// Secondaries sent a NOTIFY whenever a new policy version is put in force.
+    pub notify: Vec<SocketAddr>,
+    /// Policy versions kept for IXFR; a secondary older than that gets the whole zone.
+    pub history: usize,
+    /// `[dns.rpz.tsig_key]`: when set, transfers must be signed with this key (TSIG, RFC 8945)
+    /// in addition to coming from `allow_transfer`.
+    pub tsig_key: Option<TsigKeyConfig>,
+}
+
+/// `[dns.rpz.tsig_key]`: a TSIG key shared with the secondaries (BIND's `key` statement).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigKeyConfig {
+    /// The key's name, the same on both sides.
+    pub name: DomainName,
+    /// The algorithm; only `hmac-sha256` is supported.
+    pub algorithm: String,
+    /// The shared secret, base64 (`tsig-keygen` prints one).
+    pub secret: String,
+}
+
+impl TsigKeyConfig {
+    /// The key, or why it cannot be used.
+    pub fn key(&self) -> Result<xfr::TsigKey, xfr::XfrError> {
+        if !self.algorithm.eq_ignore_ascii_case("hmac-sha256") {
+            return Err(xfr::XfrError::BadKey { why: "only the hmac-sha256 algorithm is supported" });
+        }
+        xfr::TsigKey::new(&self.name, &self.secret)
+    }
+}
+
+impl Default for RpzConfig {
+    fn default() -> Self {
+        RpzConfig {
+            enabled: false,
+            origin: None,
+            allow_transfer: ["127.0.0.0/8", "::1/128"].iter().filter_map(|p| IpPrefix::parse(p).ok()).collect(),
+            notify: Vec::new(),
+            history: 10,
+            tsig_key: None,
+        }
+    }
 }
 
 impl Default for DnsConfig {
@@ -77,6 +139,7 @@ impl Default for DnsConfig {
             max_inflight: 10_000,
             max_tcp_connections: 256,
             tcp_idle_timeout_ms: 10_000,
+            rpz: RpzConfig::default(),
         }
     }
 }

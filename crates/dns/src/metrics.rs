@@ -50,7 +50,11 @@ pub struct DnsMetrics {
     upstream_latency_sum_us: AtomicU64,
     policy_reloads: AtomicU64,
     policy_version: AtomicU64,
+    xfr_answers: [AtomicU64; 4],
+    notifies: [AtomicU64; 2],
 }
+
+const XFR_KINDS: [&str; 4] = ["axfr", "ixfr", "soa", "query"];
 
 impl DnsMetrics {
     /// A query arrived.
@@ -114,6 +118,23 @@ impl DnsMetrics {
     pub fn policy_loaded(&self, version: u64) {
         self.policy_reloads.fetch_add(1, Relaxed);
         self.policy_version.store(version, Relaxed);
+    }
+
+    /// A query for the RPZ zone (transfer, SOA poll or a name in it) was answered.
+    pub fn xfr_answer(&self, qtype: bawaba_wire::dns::Type) {
+        use bawaba_wire::dns::Type;
+        let i = match qtype {
+            Type::AXFR => 0,
+            Type::IXFR => 1,
+            Type::SOA => 2,
+            _ => 3,
+        };
+        self.xfr_answers[i].fetch_add(1, Relaxed);
+    }
+
+    /// A NOTIFY to a secondary was acknowledged (`true`) or given up on.
+    pub fn notify(&self, acknowledged: bool) {
+        self.notifies[usize::from(!acknowledged)].fetch_add(1, Relaxed);
     }
 
     /// Total queries (both transports).
@@ -186,6 +207,19 @@ impl DnsMetrics {
             self.upstream_latency_sum_us.load(Relaxed) as f64 / 1e6
         );
         let _ = writeln!(o, "bawaba_dns_upstream_latency_seconds_count {cumulative}");
+        c(&mut o, "bawaba_dns_rpz_answers_total", "Answers for the served RPZ zone, by kind.");
+        for (i, kind) in XFR_KINDS.iter().enumerate() {
+            let _ =
+                writeln!(o, "bawaba_dns_rpz_answers_total{{kind=\"{kind}\"}} {}", self.xfr_answers[i].load(Relaxed));
+        }
+        c(&mut o, "bawaba_dns_rpz_notifies_total", "NOTIFY messages to secondaries, by outcome.");
+        for (i, outcome) in ["acknowledged", "unanswered"].iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "bawaba_dns_rpz_notifies_total{{outcome=\"{outcome}\"}} {}",
+                self.notifies[i].load(Relaxed)
+            );
+        }
         c(&mut o, "bawaba_dns_policy_reloads_total", "Policy versions put in force.");
         let _ = writeln!(o, "bawaba_dns_policy_reloads_total {}", self.policy_reloads.load(Relaxed));
         let _ = writeln!(

@@ -42,7 +42,13 @@ impl RateLimiter {
     /// `rate` answers per second per prefix (0 disables limiting), every `slip`-th limited
     /// answer truncated (0: never), `exempt` prefixes never limited.
     pub fn new(rate: u32, slip: u32, exempt: Vec<IpPrefix>, max_clients: usize) -> RateLimiter {
-        RateLimiter { rate: f64::from(rate), slip, exempt, max_clients: max_clients.max(16), table: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            rate: f64::from(rate),
+            slip,
+            exempt,
+            max_clients: max_clients.max(16),
+            table: Mutex::new(HashMap::new()),
+        }
     }
 
     /// True when limiting is on.

@@ -2,7 +2,7 @@
 //! inline and forwarding misses in bounded background tasks, so receiving never waits on an
 //! upstream.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use crate::cache::{Cache, CacheKey, CacheLimits};
 use crate::metrics::{DnsMetrics, DropReason};
 use crate::policy::{check_query, check_response, AnswerConfig, Decision};
 use crate::upstream::Upstream;
+use crate::xfr::{Transfer, ZoneAnswer, ZoneTransfer};
 use crate::DnsConfig;
 
 /// Shared state of a running server.
@@ -28,6 +29,8 @@ pub struct Resolver {
     metrics: Arc<DnsMetrics>,
     inflight: Semaphore,
     serve_stale: bool,
+    /// The RPZ zone served to secondaries, when `[dns.rpz]` is enabled.
+    xfr: Option<Arc<ZoneTransfer>>,
 }
 
 /// A server with its sockets bound, ready to [`run`](BoundServer::run).
@@ -45,6 +48,17 @@ pub async fn bind(
     config: &DnsConfig,
     ruleset: Arc<ArcSwap<Ruleset>>,
     metrics: Arc<DnsMetrics>,
+) -> std::io::Result<BoundServer> {
+    bind_with_zone(config, ruleset, metrics, None).await
+}
+
+/// [`bind`], also serving `xfr`'s RPZ zone (transfers, NOTIFY-triggered refreshes and queries
+/// for names in the zone) on the same listeners.
+pub async fn bind_with_zone(
+    config: &DnsConfig,
+    ruleset: Arc<ArcSwap<Ruleset>>,
+    metrics: Arc<DnsMetrics>,
+    xfr: Option<Arc<ZoneTransfer>>,
 ) -> std::io::Result<BoundServer> {
     let upstreams = config.upstream_addrs()?;
     let upstream =
@@ -67,6 +81,7 @@ pub async fn bind(
         metrics,
         inflight: Semaphore::new(config.max_inflight),
         serve_stale: config.serve_stale > 0,
+        xfr,
     });
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
@@ -115,6 +130,8 @@ enum Transport {
 /// The outcome of the fast path.
 enum Fast {
     Reply(Vec<u8>),
+    /// A zone transfer over TCP: several messages, built as they are written.
+    Transfer(Transfer),
     Nothing,
     Forward(CacheKey),
 }
@@ -128,8 +145,10 @@ async fn serve_udp(socket: Arc<UdpSocket>, resolver: Arc<Resolver>) {
         };
         resolver.metrics.query(false);
         let packet = &buf[..n];
-        match resolver.fast_path(packet, Transport::Udp) {
+        match resolver.fast_path(packet, Transport::Udp, peer.ip()) {
             Fast::Reply(answer) => resolver.send_udp(&socket, &answer, peer).await,
+            // Transfers are TCP only; `ZoneTransfer::answer` never streams over UDP.
+            Fast::Transfer(_) => {}
             Fast::Nothing => {}
             Fast::Forward(key) => {
                 let Ok(permit) = Arc::clone(&resolver).inflight_permit() else {
@@ -152,14 +171,14 @@ async fn serve_udp(socket: Arc<UdpSocket>, resolver: Arc<Resolver>) {
 
 async fn serve_tcp(listener: TcpListener, resolver: Arc<Resolver>, idle: Duration, slots: Arc<Semaphore>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, peer)) = listener.accept().await else { continue };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             resolver.metrics.dropped(DropReason::Overload);
             continue;
         };
         let resolver = Arc::clone(&resolver);
         tokio::spawn(async move {
-            let _ = tcp_connection(stream, resolver, idle).await;
+            let _ = tcp_connection(stream, peer.ip(), resolver, idle).await;
             drop(permit);
         });
     }
@@ -167,7 +186,12 @@ async fn serve_tcp(listener: TcpListener, resolver: Arc<Resolver>, idle: Duratio
 
 /// Queries on one connection, answered in order (RFC 7766 allows pipelining; we answer
 /// sequentially), until the client closes or stays idle.
-async fn tcp_connection(mut stream: TcpStream, resolver: Arc<Resolver>, idle: Duration) -> std::io::Result<()> {
+async fn tcp_connection(
+    mut stream: TcpStream,
+    peer: IpAddr,
+    resolver: Arc<Resolver>,
+    idle: Duration,
+) -> std::io::Result<()> {
     loop {
         let len = match tokio::time::timeout(idle, stream.read_u16()).await {
             Ok(Ok(len)) => len as usize,
@@ -176,18 +200,34 @@ async fn tcp_connection(mut stream: TcpStream, resolver: Arc<Resolver>, idle: Du
         let mut query = vec![0u8; len];
         tokio::time::timeout(idle, stream.read_exact(&mut query)).await.map_err(std::io::Error::other)??;
         resolver.metrics.query(true);
-        let answer = match resolver.fast_path(&query, Transport::Tcp) {
+        let answer = match resolver.fast_path(&query, Transport::Tcp, peer) {
             Fast::Reply(a) => Some(a),
+            Fast::Transfer(messages) => {
+                // A zone transfer: every message, in order, on this connection (RFC 5936 4.2). A
+                // client that stops reading loses the connection after `idle`, not holding a slot.
+                for answer in messages {
+                    resolver.metrics.answer(answer.get(3).map_or(0, |b| b & 0xf));
+                    tokio::time::timeout(idle, write_framed(&mut stream, &answer))
+                        .await
+                        .map_err(std::io::Error::other)??;
+                }
+                continue;
+            }
             Fast::Nothing => None,
             Fast::Forward(key) => resolver.slow_path(&query, key, Transport::Tcp).await,
         };
         let Some(answer) = answer else { continue };
         resolver.metrics.answer(answer.get(3).map_or(0, |b| b & 0xf));
-        let mut framed = Vec::with_capacity(answer.len() + 2);
-        framed.extend_from_slice(&(answer.len().min(u16::MAX as usize) as u16).to_be_bytes());
-        framed.extend_from_slice(&answer);
-        stream.write_all(&framed).await?;
+        write_framed(&mut stream, &answer).await?;
     }
+}
+
+/// Writes one message with its two-octet length prefix (RFC 1035 section 4.2.2).
+async fn write_framed(stream: &mut TcpStream, answer: &[u8]) -> std::io::Result<()> {
+    let mut framed = Vec::with_capacity(answer.len() + 2);
+    framed.extend_from_slice(&(answer.len().min(u16::MAX as usize) as u16).to_be_bytes());
+    framed.extend_from_slice(answer);
+    stream.write_all(&framed).await
 }
 
 impl Resolver {
@@ -206,7 +246,7 @@ impl Resolver {
     }
 
     /// Everything that needs no upstream: validation, policy on the query name, the cache.
-    fn fast_path(&self, packet: &[u8], transport: Transport) -> Fast {
+    fn fast_path(&self, packet: &[u8], transport: Transport, peer: IpAddr) -> Fast {
         let query = match Message::parse(packet) {
             Ok(q) => q,
             Err(_) => return self.formerr(packet),
@@ -222,6 +262,16 @@ impl Resolver {
         let Some(q) = query.question() else {
             return Fast::Reply(Builder::response_to(&query, Rcode::FORMERR).finish());
         };
+        // The RPZ zone: transfers, SOA polls and names in it (crate::xfr), before policy.
+        if let Some(answer) =
+            self.xfr.as_ref().and_then(|x| x.answer(&query, peer, matches!(transport, Transport::Tcp)))
+        {
+            self.metrics.xfr_answer(q.qtype);
+            return match answer {
+                ZoneAnswer::Message(one) => Fast::Reply(one),
+                ZoneAnswer::Transfer(messages) => Fast::Transfer(messages),
+            };
+        }
         if matches!(q.qtype, Type::AXFR | Type::IXFR) {
             return Fast::Reply(Builder::response_to(&query, Rcode::REFUSED).finish());
         }

@@ -1,6 +1,10 @@
 //! Writing a [`PolicySnapshot`] as an RPZ zone that BIND and Unbound load as a response policy
 //! zone (draft-vixie-dnsop-dns-rpz-00).
 //!
+//! [`write_rpz`] and [`rpz_records`] walk the snapshot once, in the same code: the first writes
+//! comments and records as text, the second keeps only the records (for AXFR/IXFR in
+//! `bawaba-dns`), so the zone a secondary transfers is record for record the file a person reads.
+//!
 //! Layout of the file: a comment header, `$ORIGIN`, `$TTL`, the apex SOA (with the caller's
 //! serial) and NS, then the allowlist as `rpz-passthru.` records, then each order's rules under a
 //! comment block naming the order, each rule under a comment naming its order reference. Lawyers
@@ -44,7 +48,7 @@
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::{self, BufWriter, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bawaba_policy::name::MAX_NAME_LEN;
 use bawaba_policy::{Action, AllowEntry, AllowId, DomainName, Order, OrderId, PolicySnapshot, Rule, RuleId, Selector};
@@ -219,12 +223,39 @@ const TRIGGER_LABELS: &[&str] = &["rpz-ip", "rpz-nsdname", "rpz-nsip", "rpz-clie
 /// assert!(String::from_utf8(zone).unwrap().contains("$ORIGIN rpz.gateway.example."));
 /// ```
 pub fn write_rpz(snapshot: &PolicySnapshot, options: &ExportOptions, out: impl Write) -> io::Result<ExportStats> {
-    let mut w = BufWriter::new(out);
+    let mut sink = TextSink(BufWriter::new(out));
+    let stats = walk(snapshot, options, &mut sink)?;
+    sink.0.flush()?;
+    Ok(stats)
+}
+
+/// The records of the zone [`write_rpz`] writes, in the same order and with the same owners,
+/// types and data, without the comments: what a zone-transfer server sends (RFC 5936).
+///
+/// The first record is the apex SOA (serial from `options`), the second the apex NS.
+///
+/// ```
+/// use bawaba_formats::{rpz_records, ExportOptions, RecordData};
+/// use bawaba_policy::{DomainName, PolicySnapshot};
+/// let options = ExportOptions::new(DomainName::parse("rpz.gateway.example").unwrap(), 7);
+/// let zone = rpz_records(&PolicySnapshot::default(), &options);
+/// assert!(matches!(&zone.records[0].data, RecordData::Soa(soa) if soa.serial == 7));
+/// assert_eq!(zone.records.len(), 2);
+/// ```
+pub fn rpz_records(snapshot: &PolicySnapshot, options: &ExportOptions) -> ZoneRecords {
+    let mut sink = RecordSink(Vec::new());
+    // The record sink never fails: it only pushes to a Vec.
+    let stats = walk(snapshot, options, &mut sink).unwrap_or_default();
+    ZoneRecords { records: sink.0, stats }
+}
+
+/// Walks the snapshot in zone order, handing comment lines and records to `w`.
+fn walk(snapshot: &PolicySnapshot, options: &ExportOptions, w: &mut impl Sink) -> io::Result<ExportStats> {
     let mut stats = ExportStats::default();
     let mut owners: HashMap<String, Source> = HashMap::new();
     let origin = options.origin.as_str();
 
-    write_header(&mut w, snapshot, options)?;
+    write_header(w, snapshot, options)?;
 
     if !snapshot.allow.is_empty() {
         writeln!(w, "\n; ---- allowlist: never blocked (rpz-passthru) ----")?;
@@ -232,8 +263,7 @@ pub fn write_rpz(snapshot: &PolicySnapshot, options: &ExportOptions, out: impl W
     for allow in &snapshot.allow {
         let source = Source::Allow(allow.id);
         writeln!(w, "\n; allow entry {}: {} ({})", allow.id, allow.selector, comment(&allow.reason))?;
-        let written =
-            write_policy(&mut w, &mut stats, &mut owners, source, &allow.selector, Policy::Passthru, options)?;
+        let written = write_policy(w, &mut stats, &mut owners, source, &allow.selector, Policy::Passthru, options)?;
         stats.allow += usize::from(written > 0);
     }
 
@@ -254,7 +284,7 @@ pub fn write_rpz(snapshot: &PolicySnapshot, options: &ExportOptions, out: impl W
         };
         if current != Some(order.id) {
             current = Some(order.id);
-            write_order(&mut w, order)?;
+            write_order(w, order)?;
         }
         writeln!(
             w,
@@ -280,11 +310,10 @@ pub fn write_rpz(snapshot: &PolicySnapshot, options: &ExportOptions, out: impl W
             continue;
         }
         let written =
-            write_policy(&mut w, &mut stats, &mut owners, source, &rule.selector, Policy::Block(rule.action), options)?;
+            write_policy(w, &mut stats, &mut owners, source, &rule.selector, Policy::Block(rule.action), options)?;
         stats.rules += usize::from(written > 0);
     }
     writeln!(w, "\n; end of zone {origin}. ({} policy records)", stats.records)?;
-    w.flush()?;
     Ok(stats)
 }
 
@@ -294,7 +323,7 @@ enum Policy {
     Block(Action),
 }
 
-fn write_header(w: &mut impl Write, snapshot: &PolicySnapshot, options: &ExportOptions) -> io::Result<()> {
+fn write_header(w: &mut impl Sink, snapshot: &PolicySnapshot, options: &ExportOptions) -> io::Result<()> {
     let origin = options.origin.as_str();
     writeln!(w, "; Response Policy Zone {origin}, exported by bawaba. Do not edit: regenerate it from the policy.")?;
     writeln!(w, "; Format: DNS master file (RFC 1035 section 5) with RPZ semantics (draft-vixie-dnsop-dns-rpz-00);")?;
@@ -313,17 +342,20 @@ fn write_header(w: &mut impl Write, snapshot: &PolicySnapshot, options: &ExportO
     writeln!(w, "$ORIGIN {origin}.")?;
     writeln!(w, "$TTL {}", options.ttl)?;
     // RFC 1035 section 3.3.13: MNAME RNAME SERIAL REFRESH RETRY EXPIRE MINIMUM.
-    writeln!(w, "@ IN SOA localhost. hostmaster.localhost. (")?;
-    writeln!(w, "        {:<10} ; serial", options.serial)?;
-    writeln!(w, "        3600       ; refresh")?;
-    writeln!(w, "        600        ; retry")?;
-    writeln!(w, "        604800     ; expire")?;
-    writeln!(w, "        {:<10} ; minimum (negative caching)", options.ttl)?;
-    writeln!(w, "        )")?;
-    writeln!(w, "  IN NS localhost.")
+    let soa = Soa {
+        mname: "localhost.".into(),
+        rname: "hostmaster.localhost.".into(),
+        serial: options.serial,
+        refresh: 3600,
+        retry: 600,
+        expire: 604_800,
+        minimum: options.ttl,
+    };
+    w.record(ZoneRecord { owner: String::new(), ttl: options.ttl, data: RecordData::Soa(soa) })?;
+    w.record(ZoneRecord { owner: String::new(), ttl: options.ttl, data: RecordData::Ns("localhost.".into()) })
 }
 
-fn write_order(w: &mut impl Write, order: &Order) -> io::Result<()> {
+fn write_order(w: &mut impl Sink, order: &Order) -> io::Result<()> {
     writeln!(w, "\n; ---- order {} ----", comment(&order.reference))?;
     writeln!(w, "; authority: {}", comment(&order.authority))?;
     writeln!(
@@ -348,7 +380,7 @@ fn write_order(w: &mut impl Write, order: &Order) -> io::Result<()> {
 
 /// Writes the records of one rule or allow entry; returns how many.
 fn write_policy(
-    w: &mut impl Write,
+    w: &mut impl Sink,
     stats: &mut ExportStats,
     owners: &mut HashMap<String, Source>,
     source: Source,
@@ -396,11 +428,11 @@ fn write_policy(
                 ExportWarning::BlockPageHost { entry: source, selector: selector.clone(), owner: owner.clone() };
             writeln!(w, ";   {warning}")?;
             stats.warnings.push(warning);
-            writeln!(w, "{owner:<32} CNAME .")?;
+            w.record(ZoneRecord { owner: owner.clone(), ttl: options.ttl, data: RecordData::Cname(".".into()) })?;
             written += 1;
         } else {
-            for (rtype, data) in &rdata {
-                writeln!(w, "{owner:<32} {rtype:<5} {data}")?;
+            for data in &rdata {
+                w.record(ZoneRecord { owner: owner.clone(), ttl: options.ttl, data: data.clone() })?;
                 written += 1;
             }
         }
@@ -427,9 +459,9 @@ fn owner_names(selector: &Selector) -> Result<Vec<String>, &'static str> {
     })
 }
 
-/// The records (type, data) that carry a policy.
-fn policy_rdata(policy: Policy, block_page: Option<&BlockPageTarget>) -> Vec<(&'static str, String)> {
-    let cname = |target: &str| vec![("CNAME", target.to_string())];
+/// The records (type and data) that carry a policy.
+fn policy_rdata(policy: Policy, block_page: Option<&BlockPageTarget>) -> Vec<RecordData> {
+    let cname = |target: &str| vec![RecordData::Cname(target.to_string())];
     match policy {
         Policy::Passthru => cname("rpz-passthru."),
         Policy::Block(Action::Nxdomain | Action::Reset) => cname("."),
@@ -440,12 +472,149 @@ fn policy_rdata(policy: Policy, block_page: Option<&BlockPageTarget>) -> Vec<(&'
             Some(BlockPageTarget::Addresses(addresses)) if !addresses.is_empty() => addresses
                 .iter()
                 .map(|a| match a {
-                    IpAddr::V4(_) => ("A", a.to_string()),
-                    IpAddr::V6(_) => ("AAAA", a.to_string()),
+                    IpAddr::V4(v4) => RecordData::A(*v4),
+                    IpAddr::V6(v6) => RecordData::Aaaa(*v6),
                 })
                 .collect(),
             _ => cname("."),
         },
+    }
+}
+
+/// One record of the policy zone: what [`write_rpz`] writes as a line and a zone-transfer server
+/// sends on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ZoneRecord {
+    /// The owner name relative to the origin, as written in the zone (`*.name` for wildcards,
+    /// `<len>.<reversed>.rpz-ip` for prefixes); empty for the apex.
+    pub owner: String,
+    /// TTL in seconds (the zone's `$TTL`).
+    pub ttl: u32,
+    /// Type and data.
+    pub data: RecordData,
+}
+
+/// The type and data of a [`ZoneRecord`]. Names are absolute, in text with the trailing dot
+/// (`.` is the root, `*.` the wildcard below it), and hold only letters, digits, `-`, `_` and `*`
+/// labels, so they need no escaping in either form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordData {
+    /// Start of authority (RFC 1035 section 3.3.13).
+    Soa(Soa),
+    /// Name server (RFC 1035 section 3.3.11).
+    Ns(String),
+    /// Canonical name: RPZ's carrier of policy actions (`.`, `*.`, `rpz-drop.`, `rpz-passthru.`,
+    /// or the block-page host).
+    Cname(String),
+    /// IPv4 address (block-page local data).
+    A(Ipv4Addr),
+    /// IPv6 address (block-page local data).
+    Aaaa(Ipv6Addr),
+}
+
+impl RecordData {
+    /// The type mnemonic (`SOA`, `NS`, `CNAME`, `A`, `AAAA`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            RecordData::Soa(_) => "SOA",
+            RecordData::Ns(_) => "NS",
+            RecordData::Cname(_) => "CNAME",
+            RecordData::A(_) => "A",
+            RecordData::Aaaa(_) => "AAAA",
+        }
+    }
+}
+
+/// The SOA fields (RFC 1035 section 3.3.13).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Soa {
+    /// Primary server name (absolute, trailing dot).
+    pub mname: String,
+    /// Mailbox of the responsible person, as a name (absolute, trailing dot).
+    pub rname: String,
+    /// Zone version; secondaries transfer when it grows (RFC 1982 arithmetic).
+    pub serial: u32,
+    /// Seconds between secondary refreshes.
+    pub refresh: u32,
+    /// Seconds between retries of a failed refresh.
+    pub retry: u32,
+    /// Seconds after which a secondary that cannot refresh stops answering.
+    pub expire: u32,
+    /// Negative-caching TTL (RFC 2308 section 4).
+    pub minimum: u32,
+}
+
+/// What [`rpz_records`] produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ZoneRecords {
+    /// The records, SOA first, then NS, then the policy records in zone order.
+    pub records: Vec<ZoneRecord>,
+    /// The same statistics and warnings [`write_rpz`] returns.
+    pub stats: ExportStats,
+}
+
+/// Where the zone walk writes: comment lines (via `writeln!`) and records.
+trait Sink {
+    /// A line of text (comments, directives); `writeln!` calls this.
+    fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> io::Result<()>;
+    /// A record.
+    fn record(&mut self, record: ZoneRecord) -> io::Result<()>;
+}
+
+/// Writes the zone as text.
+struct TextSink<W: Write>(BufWriter<W>);
+
+impl<W: Write> Sink for TextSink<W> {
+    fn write_fmt(&mut self, args: fmt::Arguments<'_>) -> io::Result<()> {
+        self.0.write_fmt(args)
+    }
+
+    fn record(&mut self, record: ZoneRecord) -> io::Result<()> {
+        let w = &mut self.0;
+        match (&record.data, record.owner.is_empty()) {
+            (RecordData::Soa(soa), true) => {
+                writeln!(w, "@ IN SOA {} {} (", soa.mname, soa.rname)?;
+                writeln!(w, "        {:<10} ; serial", soa.serial)?;
+                writeln!(w, "        {:<10} ; refresh", soa.refresh)?;
+                writeln!(w, "        {:<10} ; retry", soa.retry)?;
+                writeln!(w, "        {:<10} ; expire", soa.expire)?;
+                writeln!(w, "        {:<10} ; minimum (negative caching)", soa.minimum)?;
+                writeln!(w, "        )")
+            }
+            (RecordData::Ns(name), true) => writeln!(w, "  IN NS {name}"),
+            (data, _) => {
+                let owner = if record.owner.is_empty() { "@" } else { record.owner.as_str() };
+                let rtype = data.type_name();
+                match data {
+                    RecordData::Cname(target) | RecordData::Ns(target) => {
+                        writeln!(w, "{owner:<32} {rtype:<5} {target}")
+                    }
+                    RecordData::A(a) => writeln!(w, "{owner:<32} {rtype:<5} {a}"),
+                    RecordData::Aaaa(a) => writeln!(w, "{owner:<32} {rtype:<5} {a}"),
+                    RecordData::Soa(soa) => writeln!(
+                        w,
+                        "{owner:<32} {rtype:<5} {} {} {} {} {} {} {}",
+                        soa.mname, soa.rname, soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// Collects the records, drops the text.
+struct RecordSink(Vec<ZoneRecord>);
+
+impl Sink for RecordSink {
+    fn write_fmt(&mut self, _args: fmt::Arguments<'_>) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn record(&mut self, record: ZoneRecord) -> io::Result<()> {
+        self.0.push(record);
+        Ok(())
     }
 }
 
@@ -571,6 +740,40 @@ mod tests {
         assert!(zone.find("rpz-passthru").unwrap() < zone.find("bank-login.test  ").unwrap());
         assert_eq!((stats.rules, stats.allow, stats.records), (7, 2, 11));
         assert!(stats.warnings.is_empty(), "{:?}", stats.warnings);
+    }
+
+    #[test]
+    fn records_are_the_record_lines_of_the_text() {
+        let addresses = vec!["192.0.2.80".parse().unwrap(), "2001:db8::80".parse().unwrap()];
+        for options in [options(), options().with_block_page(BlockPageTarget::Addresses(addresses))] {
+            let (zone, stats) = export(&snapshot(), &options);
+            let records = rpz_records(&snapshot(), &options);
+            assert_eq!(records.stats, stats);
+            assert!(matches!(&records.records[0].data, RecordData::Soa(soa) if soa.serial == options.serial));
+            assert_eq!(records.records[1].data, RecordData::Ns("localhost.".into()));
+            // Every record line after the SOA and NS, in order.
+            let lines: Vec<String> = zone
+                .lines()
+                .skip_while(|l| !l.starts_with("  IN NS"))
+                .skip(1)
+                .filter(|l| !l.is_empty() && !l.starts_with(';'))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect();
+            let from_records: Vec<String> = records.records[2..]
+                .iter()
+                .map(|r| {
+                    let data = match &r.data {
+                        RecordData::Cname(t) => t.clone(),
+                        RecordData::A(a) => a.to_string(),
+                        RecordData::Aaaa(a) => a.to_string(),
+                        other => panic!("unexpected {other:?}"),
+                    };
+                    format!("{} {} {data}", r.owner, r.data.type_name())
+                })
+                .collect();
+            assert_eq!(lines, from_records);
+            assert_eq!(from_records.len(), stats.records);
+        }
     }
 
     #[test]

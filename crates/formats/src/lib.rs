@@ -8,7 +8,8 @@
 //! - [`lists`]: hosts files, domain lists and CIDR lists, one line at a time.
 //! - `zone` and [`rpz`]: the RFC 1035 master-file syntax, and RPZ triggers and actions on top.
 //! - [`export`]: a [`bawaba_policy::PolicySnapshot`] written as an RPZ zone for BIND or Unbound,
-//!   with each record traced to its order in a comment.
+//!   with each record traced to its order in a comment ([`write_rpz`]), or the same zone as a
+//!   list of records ([`rpz_records`]) for a zone-transfer server to put on the wire.
 //!
 //! Imports yield selectors and actions, never rules: the caller attaches them to an order.
 //! Everything here is pure and synchronous: input is any `BufRead` or `&str`, output any `Write`.
@@ -46,7 +47,10 @@ pub mod rpz;
 mod zone;
 
 pub use error::{ImportError, RejectReason, Verdict};
-pub use export::{write_rpz, BlockPageTarget, ExportOptions, ExportStats, ExportWarning, Source};
+pub use export::{
+    rpz_records, write_rpz, BlockPageTarget, ExportOptions, ExportStats, ExportWarning, RecordData, Soa, Source,
+    ZoneRecord, ZoneRecords,
+};
 pub use import::{Duplicate, Import, ImportEntry, ImportReport, Progress, Rejected, MAX_EXCERPT_LEN, MAX_LINE_LEN};
 
 use import::{drive, Collector, LineParser};

@@ -26,7 +26,8 @@ impl Rng {
 }
 
 fn name(rng: &mut Rng) -> String {
-    const SYL: [&str; 16] = ["ka", "ro", "mi", "ta", "zen", "lo", "bar", "qi", "nu", "fa", "del", "so", "vik", "ha", "po", "ur"];
+    const SYL: [&str; 16] =
+        ["ka", "ro", "mi", "ta", "zen", "lo", "bar", "qi", "nu", "fa", "del", "so", "vik", "ha", "po", "ur"];
     const TLD: [&str; 8] = ["com", "net", "org", "iq", "info", "xyz", "io", "biz"];
     let labels = 2 + rng.below(4) as usize;
     let mut parts: Vec<String> = Vec::with_capacity(labels);
@@ -86,7 +87,9 @@ fn main() {
     }
     for i in 0..100_000 {
         let len = [48u8, 56, 64, 128][rng.below(4) as usize];
-        let addr = std::net::Ipv6Addr::from((0x2001_0db8u128 << 96) | u128::from(rng.next()) << 32 | u128::from(rng.next() as u32));
+        let addr = std::net::Ipv6Addr::from(
+            (0x2001_0db8u128 << 96) | u128::from(rng.next()) << 32 | u128::from(rng.next() as u32),
+        );
         entries.push((i, Selector::Prefix(IpPrefix::new(addr.into(), len)), Action::Drop));
     }
     let t = Instant::now();
