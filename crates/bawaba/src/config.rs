@@ -202,6 +202,9 @@ mod tests {
         assert_eq!(cfg.dns.max_inflight, d.max_inflight);
         assert_eq!(cfg.dns.max_tcp_connections, d.max_tcp_connections);
         assert_eq!(cfg.dns.tcp_idle_timeout_ms, d.tcp_idle_timeout_ms);
+        assert_eq!(cfg.dns.rate_limit, d.rate_limit);
+        assert_eq!(cfg.dns.rate_limit_slip, d.rate_limit_slip);
+        assert_eq!(cfg.dns.rate_limit_exempt, d.rate_limit_exempt);
         assert_eq!(cfg.dns.rpz.enabled, d.rpz.enabled);
         assert_eq!(cfg.dns.rpz.origin, d.rpz.origin);
         assert_eq!(cfg.dns.rpz.allow_transfer, d.rpz.allow_transfer);

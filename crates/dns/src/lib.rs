@@ -63,6 +63,14 @@ pub struct DnsConfig {
     pub max_tcp_connections: usize,
     /// Idle TCP connections are closed after this many milliseconds.
     pub tcp_idle_timeout_ms: u64,
+    /// Response rate limit: UDP answers per second to one client /24 (IPv4) or /56 (IPv6); 0 turns
+    /// limiting off. Keeps the server useless as a reflection amplifier.
+    pub rate_limit: u32,
+    /// Every this-many-th answer over the limit is sent truncated (TC), so real clients retry over
+    /// TCP; the others are dropped. 0: drop them all.
+    pub rate_limit_slip: u32,
+    /// Client prefixes never rate limited.
+    pub rate_limit_exempt: Vec<bawaba_policy::IpPrefix>,
     /// `[dns.rpz]`: serving the policy as an RPZ zone to other resolvers.
     pub rpz: RpzConfig,
 }
@@ -139,6 +147,12 @@ impl Default for DnsConfig {
             max_inflight: 10_000,
             max_tcp_connections: 256,
             tcp_idle_timeout_ms: 10_000,
+            rate_limit: 1_000,
+            rate_limit_slip: 2,
+            rate_limit_exempt: vec![
+                bawaba_policy::IpPrefix::V4 { addr: 0x7f00_0000, len: 8 },
+                bawaba_policy::IpPrefix::V6 { addr: 1, len: 128 },
+            ],
             rpz: RpzConfig::default(),
         }
     }

@@ -20,13 +20,16 @@ pub enum DropReason {
     Policy,
     /// The answer could not be sent.
     SendError,
+    /// Response rate limiting withheld the answer.
+    RateLimited,
 }
 
-const DROP_REASONS: [(&str, DropReason); 4] = [
+const DROP_REASONS: [(&str, DropReason); 5] = [
     ("malformed", DropReason::Malformed),
     ("overload", DropReason::Overload),
     ("policy", DropReason::Policy),
     ("send_error", DropReason::SendError),
+    ("rate_limited", DropReason::RateLimited),
 ];
 
 const LATENCY_BUCKETS_MS: [u64; 11] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000];
@@ -43,7 +46,8 @@ pub struct DnsMetrics {
     dedup_joins: AtomicU64,
     hits: [[AtomicU64; 7]; 5],
     triggers: [AtomicU64; 3],
-    drops: [AtomicU64; 4],
+    drops: [AtomicU64; 5],
+    slipped: AtomicU64,
     upstream_ok: AtomicU64,
     upstream_failures: AtomicU64,
     upstream_latency: [AtomicU64; 12],
@@ -99,6 +103,11 @@ impl DnsMetrics {
     pub fn dropped(&self, reason: DropReason) {
         let i = DROP_REASONS.iter().position(|(_, r)| *r == reason).unwrap_or(0);
         self.drops[i].fetch_add(1, Relaxed);
+    }
+
+    /// Response rate limiting sent a truncated answer instead of the full one.
+    pub fn slipped(&self) {
+        self.slipped.fetch_add(1, Relaxed);
     }
 
     /// An upstream exchange finished.
@@ -186,6 +195,8 @@ impl DnsMetrics {
         for (i, (name, _)) in DROP_REASONS.iter().enumerate() {
             let _ = writeln!(o, "bawaba_dns_dropped_total{{reason=\"{name}\"}} {}", self.drops[i].load(Relaxed));
         }
+        c(&mut o, "bawaba_dns_rate_limit_slips_total", "Truncated answers sent instead of full ones by rate limiting.");
+        let _ = writeln!(o, "bawaba_dns_rate_limit_slips_total {}", self.slipped.load(Relaxed));
         c(&mut o, "bawaba_dns_upstream_failures_total", "Upstream exchanges that failed on every server.");
         let _ = writeln!(o, "bawaba_dns_upstream_failures_total {}", self.upstream_failures.load(Relaxed));
         let _ = writeln!(

@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use crate::cache::{Cache, CacheKey, CacheLimits};
 use crate::metrics::{DnsMetrics, DropReason};
 use crate::policy::{check_query, check_response, AnswerConfig, Decision};
+use crate::ratelimit::{Limit, RateLimiter};
 use crate::upstream::Upstream;
 use crate::xfr::{Transfer, ZoneAnswer, ZoneTransfer};
 use crate::DnsConfig;
@@ -29,6 +30,7 @@ pub struct Resolver {
     metrics: Arc<DnsMetrics>,
     inflight: Semaphore,
     serve_stale: bool,
+    limiter: RateLimiter,
     /// The RPZ zone served to secondaries, when `[dns.rpz]` is enabled.
     xfr: Option<Arc<ZoneTransfer>>,
 }
@@ -81,6 +83,7 @@ pub async fn bind_with_zone(
         metrics,
         inflight: Semaphore::new(config.max_inflight),
         serve_stale: config.serve_stale > 0,
+        limiter: RateLimiter::new(config.rate_limit, config.rate_limit_slip, config.rate_limit_exempt.clone(), 100_000),
         xfr,
     });
     let mut udp = Vec::new();
@@ -238,7 +241,22 @@ impl Resolver {
         Ok(InflightPermit(self))
     }
 
+    /// Sends a UDP answer, subject to response rate limiting.
     async fn send_udp(&self, socket: &UdpSocket, answer: &[u8], peer: SocketAddr) {
+        let slipped;
+        let answer = match self.limiter.check(peer.ip(), Instant::now()) {
+            Limit::Send => answer,
+            Limit::Drop => {
+                self.metrics.dropped(DropReason::RateLimited);
+                return;
+            }
+            Limit::Slip => {
+                let Some(tc) = truncated_copy(answer) else { return };
+                self.metrics.slipped();
+                slipped = tc;
+                &slipped
+            }
+        };
         self.metrics.answer(answer.get(3).map_or(0, |b| b & 0xf));
         if socket.send_to(answer, peer).await.is_err() {
             self.metrics.dropped(DropReason::SendError);
@@ -412,4 +430,16 @@ fn fit(answer: Vec<u8>, query: &Message<'_>, transport: Transport) -> Vec<u8> {
         b.push_opt(1232, edns.dnssec_ok, &[]);
     }
     b.finish()
+}
+
+/// Header and question of `answer` with TC set and no records: what rate limiting "slips" to a
+/// client instead of the full answer (a real client retries over TCP).
+fn truncated_copy(answer: &[u8]) -> Option<Vec<u8>> {
+    let msg = Message::parse(answer).ok()?;
+    let mut out = Vec::with_capacity(HEADER_LEN + msg.question_bytes().len());
+    out.extend_from_slice(&answer[..HEADER_LEN]);
+    out[2] |= (flags::TC >> 8) as u8;
+    out[4..12].copy_from_slice(&[0, u8::from(msg.question().is_some()), 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(msg.question_bytes());
+    Some(out)
 }

@@ -333,3 +333,44 @@ async fn truncation_formerr_and_dead_upstreams() {
     // Policy answers need no upstream.
     assert_eq!(dig(&dead, &["blocked.example.test"]).await.status(), "NXDOMAIN");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limiting_drops_and_slips_past_the_limit() {
+    let (upstream, _) = stub_upstream(HashMap::new()).await;
+    let config = DnsConfig {
+        enabled: true,
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        upstreams: vec![upstream],
+        rate_limit: 5,
+        rate_limit_slip: 2,
+        rate_limit_exempt: vec![],
+        ..DnsConfig::default()
+    };
+    let ruleset = Arc::new(ArcSwap::from_pointee(policy().compile()));
+    let metrics = Arc::new(DnsMetrics::default());
+    let server = bawaba_dns::server::bind(&config, ruleset, Arc::clone(&metrics)).await.unwrap();
+    let addr = server.local_addrs()[0];
+    tokio::spawn(server.run());
+
+    // 25 queries at once from one client (a policy name: answered without any upstream).
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..25u16 {
+        let q = bawaba_wire::dns::build_query(i, "blocked.example.test", Type::A, true, None);
+        sock.send_to(&q, addr).await.unwrap();
+    }
+    let (mut full, mut truncated) = (0, 0);
+    let mut buf = [0u8; 1500];
+    while let Ok(Ok((n, _))) = tokio::time::timeout(Duration::from_millis(500), sock.recv_from(&mut buf)).await {
+        let m = Message::parse(&buf[..n]).unwrap();
+        if m.header().has(bawaba_wire::dns::flags::TC) {
+            truncated += 1;
+        } else {
+            assert_eq!(m.header().rcode(), Rcode::NXDOMAIN);
+            full += 1;
+        }
+    }
+    assert_eq!(full, 5, "the burst is one second's worth");
+    assert_eq!(truncated, 10, "every second answer over the limit slips");
+    let text = metrics.render();
+    assert!(text.contains("bawaba_dns_dropped_total{reason=\"rate_limited\"} 10"), "{text}");
+}
