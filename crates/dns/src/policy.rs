@@ -73,12 +73,39 @@ pub fn check_query(ruleset: &Ruleset, query: &Message<'_>, cfg: &AnswerConfig) -
 }
 
 /// Checks an upstream response to `query`: CNAME targets, then addresses.
+///
+/// An allow entry on the query name (PASSTHRU) ends policy processing, so its CNAME targets and
+/// addresses are not checked (BIND and Unbound agree; tests/differential.rs, "portal"). The query
+/// name was already looked up by [`check_query`]; to keep the common path at one lookup, it is
+/// looked up again only when the response would be rewritten.
 pub fn check_response(ruleset: &Ruleset, query: &Message<'_>, response: &Message<'_>, cfg: &AnswerConfig) -> Decision {
+    let decision = check_response_triggers(ruleset, query, response, cfg);
+    if matches!(decision, Decision::Respond(..) | Decision::Drop(_)) && qname_allowed(ruleset, query) {
+        return Decision::Passthru;
+    }
+    decision
+}
+
+/// True when an allow entry is the most specific match for the query name.
+fn qname_allowed(ruleset: &Ruleset, query: &Message<'_>) -> bool {
+    let Some(q) = query.question() else { return false };
+    let mut text = [0u8; 256];
+    let Some(name) = q.name.to_text_lower(&mut text) else { return false };
+    matches!(ruleset.lookup_domain(name), Ok(Some(m)) if !m.verdict().is_block())
+}
+
+/// The CNAME-target and response-IP triggers of [`check_response`].
+fn check_response_triggers(
+    ruleset: &Ruleset,
+    query: &Message<'_>,
+    response: &Message<'_>,
+    cfg: &AnswerConfig,
+) -> Decision {
     let Some(q) = query.question() else { return Decision::Pass };
+    let mut text = [0u8; 256];
     // Follow the CNAME chain from the query name (RFC 1034 section 3.6.2).
     let mut chain: Vec<bawaba_wire::dns::Record<'_>> = Vec::new();
     let mut current = q.name;
-    let mut text = [0u8; 256];
     'chain: for _ in 0..16 {
         for r in response.answers() {
             if r.rtype != Type::CNAME || !r.name.eq_ignore_case(&current) {
@@ -102,7 +129,12 @@ pub fn check_response(ruleset: &Ruleset, query: &Message<'_>, response: &Message
             match m.verdict() {
                 // An allowlisted address does not clear the others; a blocked one decides.
                 Verdict::Allow { .. } => continue,
-                Verdict::Block { .. } => return decide(m, query, &[], None, Trigger::ResponseIp, cfg),
+                // The policy applies at the end of the CNAME chain, which stays in the answer
+                // (BIND and Unbound both keep it; tests/differential.rs "alias-ip").
+                Verdict::Block { .. } => {
+                    let target = (!chain.is_empty()).then_some((response, current));
+                    return decide(m, query, &chain, target, Trigger::ResponseIp, cfg);
+                }
             }
         }
     }
@@ -175,5 +207,97 @@ pub fn ede_text(order: Option<&Order>) -> String {
         }
         Some(o) => format!("blocked by a non-public legal order; appeal: {}", o.appeal_contact),
         None => "blocked".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bawaba_policy::{AllowEntry, AllowId, OrderId, OrderStatus, PolicySnapshot, Rule, RuleId};
+    use bawaba_wire::dns::{build_query, Class};
+
+    fn ruleset() -> Ruleset {
+        let order = Order {
+            id: OrderId(1),
+            authority: "Court".into(),
+            reference: "CFI-1".into(),
+            issued_at: 0,
+            effective_from: 0,
+            expires_at: i64::MAX / 2,
+            category: Category::CourtOrder,
+            summary: "test".into(),
+            publishable: true,
+            appeal_contact: "appeals@cmc.example".into(),
+            status: OrderStatus::Approved,
+            proposed_by: "alice".into(),
+            approved_by: Some("bob".into()),
+            revoked: None,
+        };
+        let rule = Rule {
+            id: RuleId(1),
+            order: OrderId(1),
+            selector: "198.18.66.0/24".parse().unwrap(),
+            action: Action::Nxdomain,
+            forced: None,
+        };
+        let allow = AllowEntry {
+            id: AllowId(1),
+            selector: "exact:portal.example.test".parse().unwrap(),
+            reason: "test".into(),
+        };
+        PolicySnapshot { version: 1, taken_at: 0, orders: vec![order], rules: vec![rule], allow: vec![allow] }.compile()
+    }
+
+    fn wire(name: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for l in name.split('.') {
+            out.push(l.len() as u8);
+            out.extend_from_slice(l.as_bytes());
+        }
+        out.push(0);
+        out
+    }
+
+    /// An upstream answer: optional CNAME from the query name to `alias`, then an A at the end.
+    fn response(query: &[u8], alias: Option<&str>, owner: &str, addr: [u8; 4]) -> Vec<u8> {
+        let mut b = Builder::response_to(&Message::parse(query).unwrap(), Rcode::NOERROR);
+        if let Some(target) = alias {
+            b.push_qname_record(Section::Answer, Type::CNAME, 300, &wire(target));
+        }
+        b.push_record_raw(Section::Answer, &wire(owner), Type::A, Class::IN, 300, &addr);
+        b.finish()
+    }
+
+    #[test]
+    fn a_qname_passthru_exempts_the_addresses() {
+        let rules = ruleset();
+        let q = build_query(1, "portal.example.test", Type::A, true, None);
+        let r = response(&q, None, "portal.example.test", [198, 18, 66, 9]);
+        let d = check_response(
+            &rules,
+            &Message::parse(&q).unwrap(),
+            &Message::parse(&r).unwrap(),
+            &AnswerConfig::default(),
+        );
+        assert!(matches!(d, Decision::Passthru), "{d:?}");
+    }
+
+    #[test]
+    fn a_response_ip_hit_keeps_the_cname_chain() {
+        let rules = ruleset();
+        let q = build_query(1, "alias.example.test", Type::A, true, None);
+        let r = response(&q, Some("host.example.test"), "host.example.test", [198, 18, 66, 7]);
+        let d = check_response(
+            &rules,
+            &Message::parse(&q).unwrap(),
+            &Message::parse(&r).unwrap(),
+            &AnswerConfig::default(),
+        );
+        let Decision::Respond(answer, hit) = d else { panic!("{d:?}") };
+        assert_eq!(hit.trigger, Trigger::ResponseIp);
+        let m = Message::parse(&answer).unwrap();
+        assert_eq!(m.header().rcode(), Rcode::NXDOMAIN);
+        let records: Vec<Type> = m.answers().map(|r| r.rtype).collect();
+        assert_eq!(records, vec![Type::CNAME]);
     }
 }

@@ -1,6 +1,7 @@
 //! Forwarding to upstream resolvers: one connected UDP socket per upstream, answers matched to
-//! queries by id and question, TCP retry when an answer comes back truncated (RFC 7766), servers
-//! tried in order with a timeout each, and identical questions in flight de-duplicated.
+//! queries by id (unique among the queries in flight) and question, one UDP retransmission after
+//! a third of the timeout, TCP retry when an answer comes back truncated (RFC 7766), servers tried
+//! in order with a timeout each, and identical questions in flight de-duplicated.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -123,9 +124,9 @@ impl Upstream {
         let client_edns = query.edns();
         for server in &self.servers {
             let started = Instant::now();
-            let id = self.next_id();
+            let (id, rx) = self.register(server);
             let packet = upstream_query(query, id, client_edns.map(|e| e.dnssec_ok).unwrap_or(false));
-            let answer = match self.udp(server, id, &packet).await {
+            let answer = match self.udp(server, id, rx, &packet).await {
                 Some(a) if is_truncated(&a) => tcp(server.addr, &packet, self.timeout).await,
                 other => other,
             };
@@ -146,12 +147,60 @@ impl Upstream {
         Err(UpstreamError::Unreachable { tried: self.servers.len() })
     }
 
-    async fn udp(&self, server: &Server, id: u16, packet: &[u8]) -> Option<Vec<u8>> {
+    /// Picks an id that no other query to `server` is waiting on, and registers for its answer.
+    /// Two queries in flight with one id would take each other's answers; with a few hundred
+    /// misses in flight, a random 16-bit id collides often enough to matter.
+    fn register(&self, server: &Server) -> (u16, oneshot::Receiver<Vec<u8>>) {
         let (tx, rx) = oneshot::channel();
-        server.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
-        let sent = server.socket.send(packet).await.is_ok();
-        let answer = if sent { tokio::time::timeout(self.timeout, rx).await.ok().and_then(Result::ok) } else { None };
-        server.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        let mut pending = server.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut id = self.next_id();
+        // Bounded: with `max_inflight` far below 65,536 a free id is found in a try or two.
+        for _ in 0..1024 {
+            if !pending.contains_key(&id) {
+                break;
+            }
+            id = self.next_id();
+        }
+        pending.insert(id, tx);
+        (id, rx)
+    }
+
+    /// Sends `packet` and waits for the answer; sends it once more after a third of the timeout
+    /// without one, so one lost datagram costs a third of the timeout rather than a SERVFAIL
+    /// (Unbound retransmits too).
+    async fn udp(
+        &self,
+        server: &Server,
+        id: u16,
+        mut rx: oneshot::Receiver<Vec<u8>>,
+        packet: &[u8],
+    ) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + self.timeout;
+        let mut answer = None;
+        for wait in [self.timeout / 3, Duration::MAX] {
+            if server.socket.send(packet).await.is_err() {
+                break;
+            }
+            let wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+            match tokio::time::timeout(wait, &mut rx).await {
+                Ok(Ok(a)) => {
+                    answer = Some(a);
+                    break;
+                }
+                Ok(Err(_)) => break,
+                Err(_) => continue,
+            }
+        }
+        // Remove our registration if it is still there. Once the receive task has delivered our
+        // answer, the id is free and another query may already hold it: removing by id alone
+        // would drop that query's registration (it then failed at once with SERVFAIL; the
+        // benchmark saw a few per 20,000 misses). With our receiver dropped, ours is the entry
+        // whose sender is closed.
+        drop(rx);
+        let mut pending = server.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.get(&id).is_some_and(oneshot::Sender::is_closed) {
+            pending.remove(&id);
+        }
         answer
     }
 }
@@ -208,4 +257,23 @@ async fn tcp(addr: SocketAddr, packet: &[u8], timeout: Duration) -> Option<Vec<u
         Some(answer)
     };
     tokio::time::timeout(timeout, work).await.ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ids_in_flight_are_unique() {
+        let metrics = Arc::new(DnsMetrics::default());
+        // Nothing listens on port 9 (discard); no packet is sent here.
+        let upstream =
+            Upstream::connect(&["127.0.0.1:9".parse().unwrap()], Duration::from_millis(100), metrics).await.unwrap();
+        let server = Arc::clone(&upstream.servers[0]);
+        // 20,000 in flight: random ids would collide hundreds of times (birthday bound).
+        let waiting: Vec<_> = (0..20_000).map(|_| upstream.register(&server)).collect();
+        let ids: std::collections::HashSet<u16> = waiting.iter().map(|(id, _)| *id).collect();
+        assert_eq!(ids.len(), waiting.len());
+        assert_eq!(server.pending.lock().unwrap().len(), waiting.len());
+    }
 }

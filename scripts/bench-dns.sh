@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# Whole-system benchmark: bawaba's DNS server against Unbound, both enforcing the same
+# 1,000,000-rule policy and forwarding to the same local authoritative server (NSD), in one run.
+#
+#   bash scripts/bench-dns.sh                 # the full run (about 5-10 minutes on 2 vCPU)
+#   RULES=100000 bash scripts/bench-dns.sh    # smaller policy, for a quick look
+#
+# Settings (environment): NAMES (zone names, 200000), RULES (1000000), QUERIES (query file lines,
+# 100000), DISTINCT (names the queries are drawn from, 20000), BLOCKED_PERCENT (10), PASSES (times
+# dnsperf walks the query file in the throughput run, 3), LATENCY_QPS (fixed rate of the latency
+# run, 5000), BAWABA (the binary; default target/release/bawaba, built if missing), KEEP_WORK (set:
+# keep the temporary directory with the data, configs and logs).
+#
+# What it does: installs unbound, nsd and dnsperf with apt-get if missing; generates the data
+# (scripts/bench-dns-gen.py, fixed seed); starts NSD on loopback; loads the policy into bawaba
+# (init, order add, `policy import --format domains`, approve as a second actor, publish, serve)
+# and, as the RPZ zone `bawaba policy export` writes, into Unbound; then measures each server, one
+# after the other: load time (start to first answer), RSS after load and after the runs, a
+# throughput run (dnsperf, one thread), a fixed-rate latency run (dnsperf -v: per-query latencies,
+# from which average and p99 are computed; dnsperf 2.10 prints no percentiles itself), and server
+# CPU time (utime+stime from /proc/PID/stat) per 1,000 answered queries in the throughput run.
+# The last line is `ratio qps bawaba/unbound <value>`.
+#
+# Loopback only, no outside network after the packages are installed. Every process it starts is
+# killed by PID, and the temporary directory removed, on any exit (trap).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+NAMES=${NAMES:-200000}
+RULES=${RULES:-1000000}
+QUERIES=${QUERIES:-100000}
+DISTINCT=${DISTINCT:-20000}
+BLOCKED_PERCENT=${BLOCKED_PERCENT:-10}
+PASSES=${PASSES:-3}
+LATENCY_QPS=${LATENCY_QPS:-5000}
+BAWABA=${BAWABA:-$ROOT/target/release/bawaba}
+
+PIDS=()
+WORK=$(mktemp -d /tmp/bench-dns.XXXXXX)
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "${KEEP_WORK:-}" ]; then
+        echo "bench-dns.sh: kept $WORK (KEEP_WORK set)" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'echo "bench-dns.sh: failed at line $LINENO" >&2' ERR
+trap 'exit 130' INT TERM
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# ---- dependencies -------------------------------------------------------------------------------
+missing=""
+for pkg in unbound nsd dnsperf dnsutils python3; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+    log "installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    # shellcheck disable=SC2086 # word splitting of the package list is intended
+    apt-get install -y --no-install-recommends $missing || { apt-get update && apt-get install -y --no-install-recommends $missing; }
+fi
+# Debian starts the packaged daemons; this benchmark runs its own on other ports and leaves those alone.
+if [ ! -x "$BAWABA" ]; then
+    log "building bawaba (release)"
+    cargo build --release -p bawaba
+fi
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+now_ms() { date +%s%3N; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# utime + stime, in clock ticks (fields 14 and 15 of /proc/PID/stat; the command name may hold spaces).
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+TICKS=$(getconf CLK_TCK)
+
+# Waits until the server on $1 answers $2 (any RCODE); prints the milliseconds since $3.
+wait_answer() {
+    local port=$1 name=$2 since=$3 pid=$4 deadline=$(($(date +%s) + 600))
+    while ! dig @127.0.0.1 -p "$port" +tries=1 +time=1 "$name" A 2>/dev/null | grep -q "status: "; do
+        kill -0 "$pid" 2>/dev/null || { echo "server (pid $pid) exited while loading" >&2; return 1; }
+        [ "$(date +%s)" -lt "$deadline" ] || { echo "server did not answer within 600 s" >&2; return 1; }
+        sleep 0.02
+    done
+    echo $(($(now_ms) - since))
+}
+
+# ---- data ---------------------------------------------------------------------------------------
+log "generating $NAMES zone names, $RULES rules, $QUERIES queries over $DISTINCT names"
+t0=$(now_ms)
+python3 "$ROOT/scripts/bench-dns-gen.py" "$WORK" "$NAMES" "$RULES" "$QUERIES" "$DISTINCT" "$BLOCKED_PERCENT"
+log "generated in $(($(now_ms) - t0)) ms: $(cat "$WORK/summary.txt")"
+PROBE=$(head -1 "$WORK/queries.txt" | cut -d' ' -f1)
+
+# ---- the authoritative "internet" ---------------------------------------------------------------
+NSD_PORT=$(free_port)
+cat > "$WORK/nsd.conf" <<EOF
+server:
+  ip-address: 127.0.0.1
+  port: $NSD_PORT
+  server-count: 1
+  username: ""
+  chroot: ""
+  zonesdir: "$WORK"
+  database: ""
+  zonelistfile: "$WORK/zone.list"
+  xfrdfile: "$WORK/xfrd.state"
+  pidfile: "$WORK/nsd.pid"
+  logfile: "$WORK/nsd.log"
+  verbosity: 0
+  # NSD's response rate limiting (200/s by default) drops part of a resolver's burst of cache
+  # misses from one address; it would measure NSD's policy, not the resolvers.
+  rrl-ratelimit: 0
+remote-control:
+  control-enable: no
+$(cat "$WORK/nsd-zones.conf")
+EOF
+log "starting nsd on 127.0.0.1:$NSD_PORT"
+nsd -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
+PIDS+=($!)
+NSD_PID=$!
+wait_answer "$NSD_PORT" "$PROBE" "$(now_ms)" "$NSD_PID" > /dev/null || { cat "$WORK/nsd.out" "$WORK/nsd.log" >&2; exit 1; }
+
+# ---- bawaba: the policy through the normal workflow ----------------------------------------------
+BAWABA_PORT=$(free_port)
+mkdir -p "$WORK/bawaba"
+cat > "$WORK/bawaba.toml" <<EOF
+[store]
+data_dir = "$WORK/bawaba/data"
+[serve]
+reload_interval_secs = 3600
+threads = 1
+metrics_listen = "127.0.0.1:$(free_port)"
+[dns]
+enabled = true
+listen = ["127.0.0.1:$BAWABA_PORT"]
+upstreams = ["127.0.0.1:$NSD_PORT"]
+EOF
+b() { "$BAWABA" --config "$WORK/bawaba.toml" "$@"; }
+b init > /dev/null
+b --actor alice order add --authority 'Benchmark Court' --reference BENCH-1 --category court-order \
+    --expires +30d --summary 'benchmark policy' --appeal-contact appeals@bench.example > /dev/null
+log "bawaba policy import of $(wc -l < "$WORK/rules.txt") lines"
+t0=$(now_ms)
+b --actor alice policy import --order 1 --format domains --action nxdomain "$WORK/rules.txt" > "$WORK/import.txt"
+IMPORT_MS=$(($(now_ms) - t0))
+log "imported in $IMPORT_MS ms: $(tail -3 "$WORK/import.txt" | tr '\n' ' ')"
+b --actor bob order approve 1 > /dev/null
+t0=$(now_ms)
+b --actor bob policy publish > /dev/null
+PUBLISH_MS=$(($(now_ms) - t0))
+t0=$(now_ms)
+b policy export --out "$WORK/rpz.zone"
+EXPORT_MS=$(($(now_ms) - t0))
+log "published in $PUBLISH_MS ms, exported ($(grep -vc '^;' "$WORK/rpz.zone") lines) in $EXPORT_MS ms"
+
+# ---- unbound config -------------------------------------------------------------------------------
+UNBOUND_PORT=$(free_port)
+cat > "$WORK/unbound.conf" <<EOF
+server:
+  interface: 127.0.0.1
+  port: $UNBOUND_PORT
+  do-ip6: no
+  num-threads: 1
+  do-daemonize: no
+  chroot: ""
+  username: ""
+  directory: "$WORK"
+  pidfile: "$WORK/unbound.pid"
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  access-control: 127.0.0.0/8 allow
+  module-config: "respip validator iterator"
+  do-not-query-localhost: no
+  msg-cache-size: 64m
+  rrset-cache-size: 128m
+  qname-minimisation: no
+rpz:
+  name: rpz.bawaba.invalid
+  zonefile: "$WORK/rpz.zone"
+forward-zone:
+  name: "."
+  forward-addr: 127.0.0.1@$NSD_PORT
+EOF
+
+# ---- measuring one server -------------------------------------------------------------------------
+# measure NAME PORT PID START_MS: fills R_<field>_<NAME>.
+measure() {
+    local name=$1 port=$2 pid=$3 start=$4
+    local load_ms rss_load rss_end c0 c1 out lat
+    load_ms=$(wait_answer "$port" "$PROBE" "$start" "$pid")
+    rss_load=$(rss_kb "$pid")
+    log "$name answered after $load_ms ms, RSS $((rss_load / 1024)) MiB; throughput run ($PASSES passes)"
+    c0=$(cpu_ticks "$pid")
+    out=$(dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n "$PASSES" -t 2 2>&1)
+    c1=$(cpu_ticks "$pid")
+    echo "$out" > "$WORK/dnsperf-$name.txt"
+    local completed qps lost nxdomain
+    completed=$(echo "$out" | awk '/Queries completed:/ {print $3}')
+    lost=$(echo "$out" | awk '/Queries lost:/ {print $3}')
+    qps=$(echo "$out" | awk '/Queries per second:/ {print $4}')
+    nxdomain=$(echo "$out" | awk '/Response codes:/ {for (i = 1; i <= NF; i++) if ($i ~ /^NXDOMAIN/) print $(i + 1)}' | tr -d ',')
+    log "$name: $qps qps, $completed completed, $lost lost; $(echo "$out" | grep "Response codes:" | sed "s/^ *//")"
+    log "$name: latency run at $LATENCY_QPS qps"
+    dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n 1 -t 2 -Q "$LATENCY_QPS" -v \
+        > "$WORK/latency-$name.txt" 2>&1
+    # Verbose lines: "> NOERROR name A 0.000123" (status, name, type, latency in seconds).
+    lat=$(awk '$1 == ">" && $NF ~ /^[0-9.]+$/ {print $NF}' "$WORK/latency-$name.txt" | sort -g |
+        awk '{v[NR] = $1; s += $1} END {if (NR == 0) {print "n/a n/a n/a"; exit} i = int(NR * 0.99); if (i < 1) i = 1;
+             printf "%.1f %.1f %d\n", s / NR * 1e6, v[i] * 1e6, NR}')
+    rss_end=$(rss_kb "$pid")
+    eval "R_load_$name=$load_ms R_rss_load_$name=$rss_load R_rss_end_$name=$rss_end R_qps_$name=$qps"
+    eval "R_completed_$name=$completed R_lost_$name=$lost R_cpu_$name=$((c1 - c0))"
+    eval "R_lat_$name='$lat' R_nxdomain_$name=$nxdomain"
+}
+
+log "starting bawaba serve on 127.0.0.1:$BAWABA_PORT"
+start=$(now_ms)
+"$BAWABA" --config "$WORK/bawaba.toml" serve > "$WORK/bawaba.out" 2> "$WORK/bawaba.log" &
+PIDS+=($!)
+BAWABA_PID=$!
+measure bawaba "$BAWABA_PORT" "$BAWABA_PID" "$start"
+# The "policy loaded" line (tracing may colour the field names: strip the escapes).
+BAWABA_POLICY_MS=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/bawaba.log" | grep 'policy loaded' | grep -o 'ms=[0-9]*' | head -1 | cut -d= -f2 || true)
+kill "$BAWABA_PID"; wait "$BAWABA_PID" 2>/dev/null || true
+
+log "starting unbound on 127.0.0.1:$UNBOUND_PORT"
+start=$(now_ms)
+unbound -d -c "$WORK/unbound.conf" > "$WORK/unbound.log" 2>&1 &
+PIDS+=($!)
+UNBOUND_PID=$!
+measure unbound "$UNBOUND_PORT" "$UNBOUND_PID" "$start"
+kill "$UNBOUND_PID"; wait "$UNBOUND_PID" 2>/dev/null || true
+
+# ---- report -----------------------------------------------------------------------------------------
+per1000() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1000 / n * 1000; else print "n/a" }'; }
+# shellcheck disable=SC2154 # R_* are set by eval in measure
+{
+    read -r avg_b p99_b n_b <<< "$R_lat_bawaba"
+    read -r avg_u p99_u n_u <<< "$R_lat_unbound"
+    echo
+    echo "bench-dns: $(cat "$WORK/summary.txt" | tr -d '\n'); $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "bawaba policy import of $RULES lines: $IMPORT_MS ms; publish $PUBLISH_MS ms; export $EXPORT_MS ms"
+    printf '%-38s %14s %14s\n' metric bawaba unbound
+    printf '%-38s %14s %14s\n' "load: start to first answer (ms)" "$R_load_bawaba" "$R_load_unbound"
+    printf '%-38s %14s %14s\n' "load: policy loaded, bawaba log (ms)" "${BAWABA_POLICY_MS:-n/a}" "-"
+    printf '%-38s %14s %14s\n' "RSS after load (MiB)" "$((R_rss_load_bawaba / 1024))" "$((R_rss_load_unbound / 1024))"
+    printf '%-38s %14s %14s\n' "RSS after the runs (MiB)" "$((R_rss_end_bawaba / 1024))" "$((R_rss_end_unbound / 1024))"
+    printf '%-38s %14s %14s\n' "throughput (qps, dnsperf -T 1)" "$R_qps_bawaba" "$R_qps_unbound"
+    printf '%-38s %14s %14s\n' "queries completed / lost" "$R_completed_bawaba/$R_lost_bawaba" "$R_completed_unbound/$R_lost_unbound"
+    printf '%-38s %14s %14s\n' "NXDOMAIN answers (blocked + absent)" "$R_nxdomain_bawaba" "$R_nxdomain_unbound"
+    printf '%-38s %14s %14s\n' "latency avg at $LATENCY_QPS qps (us)" "$avg_b" "$avg_u"
+    printf '%-38s %14s %14s\n' "latency p99 at $LATENCY_QPS qps (us)" "$p99_b" "$p99_u"
+    printf '%-38s %14s %14s\n' "latency samples" "$n_b" "$n_u"
+    printf '%-38s %14s %14s\n' "server CPU per 1000 answers (ms)" \
+        "$(per1000 "$R_cpu_bawaba" "$R_completed_bawaba")" "$(per1000 "$R_cpu_unbound" "$R_completed_unbound")"
+    echo "ratio qps bawaba/unbound $(awk -v a="$R_qps_bawaba" -v b="$R_qps_unbound" 'BEGIN { printf "%.2f", a / b }')"
+}
