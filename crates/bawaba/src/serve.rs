@@ -38,7 +38,9 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
     let key = read_verifying_key(key_path).with_context(|| format!("reading trusted key {}", key_path.display()))?;
 
     // The policy is loaded before any socket is bound: no query is ever answered unfiltered.
-    let slot = BundleSlot::new();
+    // Only the header stays in the slot: the snapshot is compiled, then dropped (it is larger than
+    // the compiled ruleset).
+    let slot = BundleSlot::headers_only();
     let started = Instant::now();
     let snapshot = slot
         .load_latest_in_dir(&dir, &key)
@@ -71,6 +73,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
     } else {
         None
     };
+    drop(snapshot);
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.serve.threads > 0 {

@@ -16,15 +16,22 @@ use crate::error::BundleError;
 use crate::header::BundleHeader;
 
 /// Holds the snapshot in force and its header; shared by the threads that enforce it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BundleSlot {
     in_force: RwLock<Option<InForce>>,
+    keep_snapshot: bool,
+}
+
+impl Default for BundleSlot {
+    fn default() -> Self {
+        BundleSlot { in_force: RwLock::new(None), keep_snapshot: true }
+    }
 }
 
 #[derive(Debug, Clone)]
 struct InForce {
     header: BundleHeader,
-    snapshot: Arc<PolicySnapshot>,
+    snapshot: Option<Arc<PolicySnapshot>>,
 }
 
 impl BundleSlot {
@@ -33,9 +40,16 @@ impl BundleSlot {
         BundleSlot::default()
     }
 
-    /// The snapshot in force, if any.
+    /// A slot that remembers only the header of the bundle in force, not its snapshot: for an
+    /// enforcement point that compiles the snapshot it is handed and drops it (a 1.6 M-rule
+    /// snapshot is over 100 MiB). [`current`](Self::current) is then always `None`.
+    pub fn headers_only() -> Self {
+        BundleSlot { in_force: RwLock::new(None), keep_snapshot: false }
+    }
+
+    /// The snapshot in force, if any (and if this slot keeps snapshots).
     pub fn current(&self) -> Option<Arc<PolicySnapshot>> {
-        self.read().as_ref().map(|f| Arc::clone(&f.snapshot))
+        self.read().as_ref().and_then(|f| f.snapshot.clone())
     }
 
     /// The header of the bundle in force, if any.
@@ -66,7 +80,8 @@ impl BundleSlot {
         if let Some(current) = check_newer(slot.as_ref(), &offered)? {
             return Ok(current);
         }
-        *slot = Some(InForce { header: offered, snapshot: Arc::clone(&snapshot) });
+        let kept = self.keep_snapshot.then(|| Arc::clone(&snapshot));
+        *slot = Some(InForce { header: offered, snapshot: kept });
         Ok(snapshot)
     }
 
@@ -114,11 +129,35 @@ fn check_newer(in_force: Option<&InForce>, offered: &BundleHeader) -> Result<Opt
         return Err(BundleError::NotNewer { offered: want, in_force: have });
     }
     if current.header.payload_sha256 == offered.payload_sha256 {
-        return Ok(Some(Arc::clone(&current.snapshot)));
+        // A headers-only slot has no snapshot to hand back: decode the (identical) bundle again.
+        return Ok(current.snapshot.clone());
     }
     Err(BundleError::VersionConflict {
         version: have,
         in_force: current.header.short_hash(),
         offered: offered.short_hash(),
     })
+}
+
+#[cfg(test)]
+mod headers_only_tests {
+    use super::*;
+    use crate::{generate_signing_key, SignedBundle};
+
+    #[test]
+    fn keeps_the_header_not_the_snapshot_and_still_refuses_older_versions() {
+        let key = generate_signing_key().unwrap();
+        let sign = |v| SignedBundle::sign(&PolicySnapshot { version: v, ..Default::default() }, &key, None).unwrap();
+        let slot = BundleSlot::headers_only();
+        let v2 = slot.load_newer(sign(2).bytes(), &key.verifying_key()).unwrap();
+        assert_eq!(v2.version, 2);
+        drop(v2);
+        assert!(slot.current().is_none());
+        assert_eq!(slot.header().map(|h| h.policy_version), Some(2));
+        assert!(matches!(slot.load_newer(sign(1).bytes(), &key.verifying_key()), Err(BundleError::NotNewer { .. })));
+        // The same bundle again decodes again and stays in force.
+        let same = sign(2);
+        assert_eq!(slot.load_newer(same.bytes(), &key.verifying_key()).unwrap().version, 2);
+        assert!(slot.current().is_none());
+    }
 }

@@ -89,7 +89,7 @@ pub async fn bind_with_zone(
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
     for addr in &config.listen {
-        let socket = UdpSocket::bind(addr).await?;
+        let socket = udp_listener(*addr)?;
         // Bind TCP on the port UDP got (matters when the configured port is 0).
         let bound = socket.local_addr()?;
         udp.push(Arc::new(socket));
@@ -442,4 +442,20 @@ fn truncated_copy(answer: &[u8]) -> Option<Vec<u8>> {
     out[4..12].copy_from_slice(&[0, u8::from(msg.question().is_some()), 0, 0, 0, 0, 0, 0]);
     out.extend_from_slice(msg.question_bytes());
     Some(out)
+}
+
+/// A UDP listening socket with large kernel buffers (4 MiB each way), so a burst is queued by the
+/// kernel rather than dropped while the receive loop is busy.
+fn udp_listener(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket =
+        socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // The kernel caps these at net.core.rmem_max / wmem_max; a smaller buffer is not an error.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
