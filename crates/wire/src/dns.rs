@@ -333,7 +333,7 @@ impl<'a> Iterator for Labels<'a> {
 
 /// Validates the name at `start`; returns the offset just past it (past the first pointer, if
 /// compressed). Pointers must point strictly before the label that holds them, so there are no
-/// loops; the expanded name must fit in 255 octets.
+/// loops, and past the header; the expanded name must fit in 255 octets.
 pub fn skip_name(buf: &[u8], start: usize) -> Result<usize, WireError> {
     let mut pos = start;
     let mut end = None;
@@ -358,7 +358,9 @@ pub fn skip_name(buf: &[u8], start: usize) -> Result<usize, WireError> {
             0xc0 => {
                 let &lo = buf.get(pos + 1).ok_or(WireError::Truncated { offset: pos + 1, what: "pointer" })?;
                 let target = (((len & 0x3f) as usize) << 8) | lo as usize;
-                if target >= pos {
+                // No name starts inside the header; a pointer there would also break any copy of
+                // this name into another message (found by the dns_message fuzz target).
+                if target >= pos || target < HEADER_LEN {
                     return Err(WireError::BadPointer { offset: pos });
                 }
                 end.get_or_insert(pos + 2);
@@ -800,6 +802,14 @@ mod tests {
         let mut trailing = RESPONSE.to_vec();
         trailing.push(0);
         assert_eq!(Message::parse(&trailing).unwrap_err(), WireError::TrailingBytes { extra: 1 });
+    }
+
+    #[test]
+    fn pointers_into_the_header_are_refused() {
+        // Found by fuzzing: a question name pointing at offset 0 parsed, and a response that
+        // copied the question then did not.
+        let input = b"\x01\x00\x00\xc0\x00\x01\x00\x00\x00\x01\x00\x00\xc0\x00\x01\x00\x01\x00\x00\x0a\x00\x3f\x01\x00\x00\x00\x01\x00\x00";
+        assert_eq!(Message::parse(input).unwrap_err(), WireError::BadPointer { offset: 12 });
     }
 
     #[test]
