@@ -28,8 +28,9 @@
 //! When the environment variable `CI` is `true`, any of them missing fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
+use bawaba_testkit::{find_tool, free_port};
 use std::fs;
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -202,27 +203,6 @@ fn snapshot() -> PolicySnapshot {
             })
             .collect(),
     }
-}
-
-/// A tool on the PATH or in the sbin directories (unbound lives in /usr/sbin).
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-/// A port free for both UDP and TCP on 127.0.0.1 right now.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on 127.0.0.1");
-        let port = udp.local_addr().expect("a bound socket has an address").port();
-        if port > 1024 && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port on 127.0.0.1");
 }
 
 /// A server child process (Unbound or BIND); killed by its PID when dropped, so a failing

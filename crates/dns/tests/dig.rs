@@ -19,14 +19,7 @@ use bawaba_wire::dns::{Builder, Class, Message, Rcode, Section, Type};
 use tokio::net::UdpSocket;
 
 fn dig_available() -> bool {
-    if Command::new("dig").arg("-v").output().is_ok() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("dig is not installed (CI=true): scripts/install-test-deps.sh must install dnsutils");
-    }
-    eprintln!("\n**********\nSKIPPED: dig not installed; run scripts/install-test-deps.sh\n**********\n");
-    false
+    bawaba_testkit::require_tools("dns dig tests", &["dig"]).is_some()
 }
 
 fn order(id: i64, reference: &str, category: Category, publishable: bool) -> Order {
