@@ -8,7 +8,7 @@
 # Settings (environment): NAMES (zone names, 200000), RULES (1000000), QUERIES (query file lines,
 # 100000), DISTINCT (names the queries are drawn from, 20000), BLOCKED_PERCENT (10), PASSES (times
 # dnsperf walks the query file in the throughput run, 3), LATENCY_QPS (fixed rate of the latency
-# run, 5000), BAWABA (the binary; default target/release/bawaba, built if missing), KEEP_WORK (set:
+# run, 5000), RELOAD_SECONDS (length of the reload run, 30), BAWABA (the binary; default target/release/bawaba, built if missing), KEEP_WORK (set:
 # keep the temporary directory with the data, configs and logs).
 #
 # What it does: installs unbound, nsd and dnsperf with apt-get if missing; generates the data
@@ -18,7 +18,10 @@
 # after the other: load time (start to first answer), RSS after load and after the runs, a
 # throughput run (dnsperf, one thread), a fixed-rate latency run (dnsperf -v: per-query latencies,
 # from which average and p99 are computed; dnsperf 2.10 prints no percentiles itself), and server
-# CPU time (utime+stime from /proc/PID/stat) per 1,000 answered queries in the throughput run.
+# CPU time (utime+stime from /proc/PID/stat) per 1,000 answered queries in the throughput run, and
+# a reload run: the fixed rate for RELOAD_SECONDS while the server takes in a new 1M-rule policy
+# (bawaba: a newer signed bundle appears in its bundle directory; Unbound: SIGHUP), reporting p99,
+# max latency and lost queries.
 # The last line is `ratio qps bawaba/unbound <value>`.
 #
 # Loopback only, no outside network after the packages are installed. Every process it starts is
@@ -34,6 +37,7 @@ DISTINCT=${DISTINCT:-20000}
 BLOCKED_PERCENT=${BLOCKED_PERCENT:-10}
 PASSES=${PASSES:-3}
 LATENCY_QPS=${LATENCY_QPS:-5000}
+RELOAD_SECONDS=${RELOAD_SECONDS:-30}
 BAWABA=${BAWABA:-$ROOT/target/release/bawaba}
 
 PIDS=()
@@ -138,7 +142,7 @@ cat > "$WORK/bawaba.toml" <<EOF
 [store]
 data_dir = "$WORK/bawaba/data"
 [serve]
-reload_interval_secs = 3600
+reload_interval_secs = 1
 threads = 1
 metrics_listen = "127.0.0.1:$(free_port)"
 [dns]
@@ -159,6 +163,16 @@ b --actor bob order approve 1 > /dev/null
 t0=$(now_ms)
 b --actor bob policy publish > /dev/null
 PUBLISH_MS=$(($(now_ms) - t0))
+# Version 2 for the reload run: one more order and rule, published now and kept aside until the
+# reload run moves it into the bundle directory (serve polls every second).
+b --actor alice order add --authority 'Benchmark Court' --reference BENCH-2 --category court-order \
+    --expires +30d --summary 'reload' --appeal-contact appeals@bench.example > /dev/null
+b --actor alice rule add --order 2 --action nxdomain reload-marker.example > /dev/null
+b --actor bob order approve 2 > /dev/null
+b --actor bob policy publish > /dev/null
+mkdir -p "$WORK/staged"
+V2=$(ls "$WORK/bawaba/data/bundles/"*v00000002*.bundle)
+mv "$V2" "$WORK/staged/"
 t0=$(now_ms)
 b policy export --out "$WORK/rpz.zone"
 EXPORT_MS=$(($(now_ms) - t0))
@@ -219,7 +233,25 @@ measure() {
     lat=$(awk '$1 == ">" && $NF ~ /^[0-9.]+$/ {print $NF}' "$WORK/latency-$name.txt" | sort -g |
         awk '{v[NR] = $1; s += $1} END {if (NR == 0) {print "n/a n/a n/a"; exit} i = int(NR * 0.99); if (i < 1) i = 1;
              printf "%.1f %.1f %d\n", s / NR * 1e6, v[i] * 1e6, NR}')
+    # Reload run: the same fixed rate for RELOAD_SECONDS while the server takes in a new 1M-rule
+    # policy 2 s in (bawaba: a newer bundle appears; Unbound: SIGHUP, how it reloads its zones).
+    log "$name: reload run, $RELOAD_SECONDS s at $LATENCY_QPS qps, policy reload after 2 s"
+    dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -l "$RELOAD_SECONDS" -t 2 \
+        -Q "$LATENCY_QPS" -v > "$WORK/reload-$name.txt" 2>&1 &
+    local perf=$!
+    sleep 2
+    if [ "$name" = bawaba ]; then mv "$WORK/staged/"*.bundle "$WORK/bawaba/data/bundles/"; else kill -HUP "$pid"; fi
+    wait "$perf" || true
+    local rl
+    rl=$(awk '$1 == ">" && $NF ~ /^[0-9.]+$/ {print $NF}' "$WORK/reload-$name.txt" | sort -g |
+        awk '{v[NR] = $1} END {if (NR == 0) {print "n/a n/a"; exit} i = int(NR * 0.99); if (i < 1) i = 1;
+             printf "%.1f %.1f\n", v[i] * 1e6, v[NR] * 1e6}')
+    local rlost rdone
+    rlost=$(awk '/Queries lost:/ {print $3}' "$WORK/reload-$name.txt")
+    rdone=$(awk '/Queries completed:/ {print $3}' "$WORK/reload-$name.txt")
+    log "$name: reload run p99/max (us) $rl, completed $rdone, lost $rlost"
     rss_end=$(rss_kb "$pid")
+    eval "R_reload_$name='$rl' R_reload_lost_$name=$rlost R_reload_done_$name=$rdone"
     eval "R_load_$name=$load_ms R_rss_load_$name=$rss_load R_rss_end_$name=$rss_end R_qps_$name=$qps"
     eval "R_completed_$name=$completed R_lost_$name=$lost R_cpu_$name=$((c1 - c0))"
     eval "R_lat_$name='$lat' R_nxdomain_$name=$nxdomain"
@@ -263,6 +295,11 @@ per1000() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { if (n > 0) printf "%
     printf '%-38s %14s %14s\n' "latency avg at $LATENCY_QPS qps (us)" "$avg_b" "$avg_u"
     printf '%-38s %14s %14s\n' "latency p99 at $LATENCY_QPS qps (us)" "$p99_b" "$p99_u"
     printf '%-38s %14s %14s\n' "latency samples" "$n_b" "$n_u"
+    read -r rp99_b rmax_b <<< "$R_reload_bawaba"
+    read -r rp99_u rmax_u <<< "$R_reload_unbound"
+    printf '%-38s %14s %14s\n' "reload run: p99 latency (us)" "$rp99_b" "$rp99_u"
+    printf '%-38s %14s %14s\n' "reload run: max latency (us)" "$rmax_b" "$rmax_u"
+    printf '%-38s %14s %14s\n' "reload run: answered / lost" "$R_reload_done_bawaba/$R_reload_lost_bawaba" "$R_reload_done_unbound/$R_reload_lost_unbound"
     printf '%-38s %14s %14s\n' "server CPU per 1000 answers (ms)" \
         "$(per1000 "$R_cpu_bawaba" "$R_completed_bawaba")" "$(per1000 "$R_cpu_unbound" "$R_completed_unbound")"
     echo "ratio qps bawaba/unbound $(awk -v a="$R_qps_bawaba" -v b="$R_qps_unbound" 'BEGIN { printf "%.2f", a / b }')"
