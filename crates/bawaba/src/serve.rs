@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::commands::Ctx;
 use crate::config::Config;
 
-/// Runs until interrupted (SIGINT/ctrl-c) or a listener fails.
+/// Runs until interrupted (SIGINT, SIGTERM) or a component fails.
 pub fn serve(ctx: &Ctx) -> Result<i32> {
     let config = &ctx.config;
     if !config.dns.enabled {
@@ -122,9 +122,14 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
             xfr,
         };
         tasks.spawn(reload_loop(reload));
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("interrupted; shutting down");
+                Ok(0)
+            }
+            _ = terminate.recv() => {
+                tracing::info!("terminated; shutting down");
                 Ok(0)
             }
             Some(result) = tasks.join_next() => {
