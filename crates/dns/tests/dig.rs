@@ -98,11 +98,26 @@ async fn stub_upstream(
             let answer = match table.get(name.as_str()) {
                 Some(records) => {
                     let mut b = Builder::response_to(&q, Rcode::NOERROR);
+                    // A validating upstream: with DO set, it sets AD and adds an RRSIG per RRset.
+                    let dnssec_ok = q.edns().is_some_and(|e| e.dnssec_ok);
                     for (rtype, rdata) in records {
                         if *rtype == question.qtype || *rtype == Type::CNAME {
                             let owner = if *rtype == Type::CNAME { wire(&name) } else { owner_for(records, &name) };
                             b.push_record_raw(Section::Answer, &owner, *rtype, Class::IN, 300, rdata);
+                            if dnssec_ok {
+                                let mut sig = rtype.0.to_be_bytes().to_vec();
+                                sig.extend_from_slice(&[13, 3, 0, 0, 1, 44, 0, 0, 0, 2, 0, 0, 0, 1, 0x30, 0x39]);
+                                sig.extend(wire("example.test"));
+                                sig.extend_from_slice(&[0xab; 64]);
+                                b.push_record_raw(Section::Answer, &owner, Type::RRSIG, Class::IN, 300, &sig);
+                            }
                         }
+                    }
+                    if let Some(edns) = q.edns() {
+                        if edns.dnssec_ok {
+                            b.set_flags(bawaba_wire::dns::flags::AD);
+                        }
+                        b.push_opt(1232, edns.dnssec_ok, &[]);
                     }
                     b.finish()
                 }
@@ -366,4 +381,31 @@ async fn rate_limiting_drops_and_slips_past_the_limit() {
     assert_eq!(truncated, 10, "every second answer over the limit slips");
     let text = metrics.render();
     assert!(text.contains("bawaba_dns_dropped_total{reason=\"rate_limited\"} 10"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dnssec_bits_pass_through_faithfully() {
+    if !dig_available() {
+        return;
+    }
+    let dns = start(false).await;
+    // DO from the client reaches the upstream; AD and the RRSIG come back; DO is echoed.
+    let a = dig(&dns, &["+dnssec", "www.example.test"]).await;
+    let flags = a.text.split(";; flags: ").nth(1).and_then(|f| f.split(';').next()).unwrap_or("").to_string();
+    assert!(flags.split_whitespace().any(|f| f == "ad"), "{}", a.text);
+    assert!(a.answers().iter().any(|r| r.contains(" RRSIG A 13 3 300 ")), "{}", a.text);
+    assert!(a.text.contains("; EDNS: version: 0, flags: do;"), "{}", a.text);
+    // Without DO: no RRSIG and no AD, from a separate cache entry (not the DNSSEC answer above).
+    let a = dig(&dns, &["www.example.test"]).await;
+    assert_eq!(a.answers(), vec!["www.example.test. 300 IN A 198.18.10.1"], "{}", a.text);
+    let flags = a.text.split(";; flags: ").nth(1).and_then(|f| f.split(';').next()).unwrap_or("").to_string();
+    assert!(!flags.split_whitespace().any(|f| f == "ad"), "{}", a.text);
+    // CD from the client comes back set.
+    let a = dig(&dns, &["+dnssec", "+cd", "www.example.test"]).await;
+    let flags = a.text.split(";; flags: ").nth(1).and_then(|f| f.split(';').next()).unwrap_or("").to_string();
+    assert!(flags.split_whitespace().any(|f| f == "cd"), "{}", a.text);
+    // A policy answer keeps the client's DO bit in its OPT record.
+    let a = dig(&dns, &["+dnssec", "blocked.example.test"]).await;
+    assert_eq!(a.status(), "NXDOMAIN");
+    assert!(a.text.contains("; EDNS: version: 0, flags: do;"), "{}", a.text);
 }
