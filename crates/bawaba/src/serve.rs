@@ -86,18 +86,18 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
                 .await
                 .context("starting the DNS server")?;
         if let Some(xfr) = &xfr {
-            println!(
+            say(format_args!(
                 "rpz zone {} (serial {}) served to {:?}",
                 config.served_rpz_origin(),
                 xfr.zone().serial(),
                 config.dns.rpz.allow_transfer.iter().map(ToString::to_string).collect::<Vec<_>>()
-            );
+            ));
             // Secondaries may hold an older version from before a restart.
             tokio::spawn(notify(Arc::clone(xfr), Arc::clone(&metrics)));
         }
         for addr in server.local_addrs() {
             tracing::info!(%addr, "DNS listening (UDP and TCP)");
-            println!("dns listening on {addr} (udp, tcp)");
+            say(format_args!("dns listening on {addr} (udp, tcp)"));
         }
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(async move {
@@ -107,7 +107,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
         if let Some(addr) = config.serve.metrics_listen {
             let listener =
                 tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics on {addr}"))?;
-            println!("metrics on http://{}/metrics", listener.local_addr()?);
+            say(format_args!("metrics on http://{}/metrics", listener.local_addr()?));
             tasks.spawn(metrics_http(listener, Arc::clone(&metrics)));
         }
         let interval = Duration::from_secs(config.serve.reload_interval_secs.max(1));
@@ -237,4 +237,13 @@ async fn metrics_http(listener: tokio::net::TcpListener, metrics: Arc<DnsMetrics
             let _ = stream.write_all(body.as_bytes()).await;
         });
     }
+}
+
+/// Prints a status line to standard output, ignoring errors: a server must keep serving when
+/// whoever started it has closed its end of the pipe (`println!` would panic).
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }

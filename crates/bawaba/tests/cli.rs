@@ -229,6 +229,41 @@ impl Drop for Running {
     }
 }
 
+/// A config for `bawaba serve` on loopback: DNS on a free port, the upstream a closed port (so
+/// unknown names get SERVFAIL and nothing leaves the machine), reloads every second; `extra` is
+/// appended.
+fn serve_config(data: &Path, extra: &str) -> String {
+    format!(
+        "[store]\ndata_dir = {:?}\n[serve]\nreload_interval_secs = 1\nmetrics_listen = \"127.0.0.1:0\"\n\
+         [dns]\nenabled = true\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"127.0.0.1:9\"]\nupstream_timeout_ms = 200\n{extra}",
+        data.to_str().unwrap()
+    )
+}
+
+/// Starts `bawaba serve` and returns its guard and the DNS address it printed. The read end of its
+/// stdout is closed on return, on purpose: serve must keep serving when nobody reads its output.
+fn start_serve(env: &Env) -> (Running, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bawaba"))
+        .arg("--config")
+        .arg(&env.config)
+        .arg("serve")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = Running(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("dns listening on ") {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    (server, addr)
+}
+
 /// Sends a DNS query for `name`/A over UDP and returns the rcode, or None on timeout.
 fn rcode(server: std::net::SocketAddr, name: &str) -> Option<u8> {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -247,41 +282,16 @@ fn rcode(server: std::net::SocketAddr, name: &str) -> Option<u8> {
 
 #[test]
 fn serve_bootstraps_enforces_and_reloads_signed_bundles() {
-    use std::io::BufRead;
     let env = Env::new();
     let data = env.path("data");
     // Loopback only: the upstream is a closed port, so unknown names get SERVFAIL, never the network.
-    std::fs::write(
-        &env.config,
-        format!(
-            "[store]\ndata_dir = {:?}\n[serve]\nreload_interval_secs = 1\nmetrics_listen = \"127.0.0.1:0\"\n\
-             [dns]\nenabled = true\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"127.0.0.1:9\"]\nupstream_timeout_ms = 200\n",
-            data.to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&env.config, serve_config(&data, "")).unwrap();
     let id = env.order("CFI-2026-0050");
     env.ok("alice", &["rule", "add", "--order", &id, "--action", "nxdomain", "c2.example"]);
     env.ok("bob", &["order", "approve", &id]);
 
     // No bundle yet: serve publishes the store's policy, then answers.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bawaba"))
-        .arg("--config")
-        .arg(&env.config)
-        .arg("serve")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = Running(child);
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let addr: std::net::SocketAddr = loop {
-        let line = lines.next().expect("serve printed its address").unwrap();
-        if let Some(rest) = line.strip_prefix("dns listening on ") {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
+    let (server, addr) = start_serve(&env);
     assert_eq!(rcode(addr, "www.c2.example"), Some(3), "NXDOMAIN for the blocked subtree");
     assert_eq!(rcode(addr, "unrelated.example"), Some(2), "SERVFAIL: the upstream is down");
 
@@ -324,43 +334,17 @@ fn soa_serial(server: std::net::SocketAddr, zone: &str) -> Option<(u16, u8, u32)
 
 #[test]
 fn serve_transfers_the_policy_zone_and_notifies_after_a_reload() {
-    use std::io::BufRead;
     let env = Env::new();
     let data = env.path("data");
     // A stand-in secondary: receives the NOTIFY and acknowledges it (RFC 1996 section 4.7).
     let secondary = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     secondary.set_read_timeout(Some(std::time::Duration::from_secs(15))).unwrap();
-    std::fs::write(
-        &env.config,
-        format!(
-            "[store]\ndata_dir = {:?}\n[serve]\nreload_interval_secs = 1\nmetrics_listen = \"127.0.0.1:0\"\n\
-             [dns]\nenabled = true\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"127.0.0.1:9\"]\nupstream_timeout_ms = 200\n\
-             [dns.rpz]\nenabled = true\nnotify = [\"{}\"]\n",
-            data.to_str().unwrap(),
-            secondary.local_addr().unwrap()
-        ),
-    )
-    .unwrap();
+    let rpz = format!("[dns.rpz]\nenabled = true\nnotify = [\"{}\"]\n", secondary.local_addr().unwrap());
+    std::fs::write(&env.config, serve_config(&data, &rpz)).unwrap();
     let id = env.order("CFI-2026-0060");
     env.ok("alice", &["rule", "add", "--order", &id, "--action", "nxdomain", "c2.example"]);
     env.ok("bob", &["order", "approve", &id]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bawaba"))
-        .arg("--config")
-        .arg(&env.config)
-        .arg("serve")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let server = Running(child);
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let addr: std::net::SocketAddr = loop {
-        let line = lines.next().expect("serve printed its address").unwrap();
-        if let Some(rest) = line.strip_prefix("dns listening on ") {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
+    let (server, addr) = start_serve(&env);
     // The SOA poll of a secondary: authoritative, serial = the policy version.
     let (flags, status, serial) = soa_serial(addr, "rpz.bawaba.invalid").expect("an SOA answer");
     assert_eq!((flags & 0x0400 != 0, status, serial), (true, 0, 1));
