@@ -430,9 +430,7 @@ impl Store {
     /// Removes a rule. Removing only narrows blocking, so it is allowed on approved orders too;
     /// the reason is recorded.
     pub fn remove_rule(&mut self, actor: &str, id: RuleId, reason: &str, now: i64) -> Result<Rule> {
-        if reason.trim().is_empty() {
-            return Err(PolicyError::MissingField("reason").into());
-        }
+        require_reason(reason)?;
         let tx = self.conn.transaction()?;
         let rule = load_rule(&tx, id)?;
         tx.execute("DELETE FROM rules WHERE id = ?1", [id.0])?;
@@ -459,9 +457,7 @@ impl Store {
 
     /// Adds an allowlist entry. Names and prefixes on it are never blocked.
     pub fn add_allow(&mut self, actor: &str, selector: &Selector, reason: &str, now: i64) -> Result<AllowEntry> {
-        if reason.trim().is_empty() {
-            return Err(PolicyError::MissingField("reason").into());
-        }
+        require_reason(reason)?;
         let tx = self.conn.transaction()?;
         let text = selector.to_string();
         if tx.execute(
@@ -480,9 +476,7 @@ impl Store {
 
     /// Removes an allowlist entry.
     pub fn remove_allow(&mut self, actor: &str, id: AllowId, reason: &str, now: i64) -> Result<AllowEntry> {
-        if reason.trim().is_empty() {
-            return Err(PolicyError::MissingField("reason").into());
-        }
+        require_reason(reason)?;
         let tx = self.conn.transaction()?;
         let entry = allowlist_in(&tx)?
             .into_iter()
@@ -667,6 +661,14 @@ fn append_audit(tx: &Transaction<'_>, now: i64, rec: AuditRecord) -> Result<()> 
             hex::encode(hash)
         ],
     )?;
+    Ok(())
+}
+
+/// Removals and allowlist changes must say why: the reason goes into the audit log.
+fn require_reason(reason: &str) -> Result<()> {
+    if reason.trim().is_empty() {
+        return Err(PolicyError::MissingField("reason").into());
+    }
     Ok(())
 }
 
