@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use bawaba_testkit::ChildGuard;
+
 struct Env {
     dir: tempfile::TempDir,
     config: PathBuf,
@@ -219,16 +221,6 @@ fn help_has_examples_and_bad_config_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_order_dayz"));
 }
 
-/// Kills the child it holds when dropped, so a failing test leaves no server behind.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A config for `bawaba serve` on loopback: DNS on a free port, the upstream a closed port (so
 /// unknown names get SERVFAIL and nothing leaves the machine), reloads every second; `extra` is
 /// appended.
@@ -242,7 +234,7 @@ fn serve_config(data: &Path, extra: &str) -> String {
 
 /// Starts `bawaba serve` and returns its guard and the DNS address it printed. The read end of its
 /// stdout is closed on return, on purpose: serve must keep serving when nobody reads its output.
-fn start_serve(env: &Env) -> (Running, std::net::SocketAddr) {
+fn start_serve(env: &Env) -> (ChildGuard, std::net::SocketAddr) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_bawaba"))
         .arg("--config")
@@ -253,7 +245,7 @@ fn start_serve(env: &Env) -> (Running, std::net::SocketAddr) {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let server = Running(child);
+    let server = ChildGuard(child);
     let mut lines = std::io::BufReader::new(stdout).lines();
     let addr = loop {
         let line = lines.next().expect("serve printed its address").unwrap();

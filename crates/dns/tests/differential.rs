@@ -28,11 +28,11 @@
 //! When the environment variable `CI` is `true`, any of them missing fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use bawaba_testkit::{find_tool, free_port};
+use bawaba_testkit::{find_tool, free_port, ChildGuard};
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -208,16 +208,9 @@ fn snapshot() -> PolicySnapshot {
 /// A server child process (Unbound or BIND); killed by its PID when dropped, so a failing
 /// assertion does not leave it running.
 struct Daemon {
-    child: Child,
+    child: ChildGuard,
     port: u16,
     log: PathBuf,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Daemon {
@@ -233,10 +226,10 @@ impl Daemon {
             .stderr(log_file)
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
-        let mut server = Daemon { child, port, log };
+        let mut server = Daemon { child: ChildGuard(child), port, log };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
+            if let Ok(Some(status)) = server.child.0.try_wait() {
                 panic!("{role} exited with {status}; its log:\n{}", server.log());
             }
             if query(dig, server.addr(), "www.example.test", "A").status.as_deref() == Some("NOERROR") {
@@ -251,27 +244,13 @@ impl Daemon {
     fn unbound(unbound: &Path, dig: &Path, dir: &Path, role: &str, extra: &str) -> Daemon {
         let port = free_port();
         let conf = dir.join(format!("{role}.conf"));
+        let server = bawaba_testkit::unbound_server_clause(dir, port, &format!("{role}.pid"), 1);
         fs::write(
             &conf,
             format!(
-                r#"server:
-  interface: 127.0.0.1
-  port: {port}
-  do-ip6: no
-  num-threads: 1
-  do-daemonize: no
-  chroot: ""
-  username: ""
-  directory: "{dir}"
-  pidfile: "{dir}/{role}.pid"
-  use-syslog: no
-  logfile: ""
-  verbosity: 1
-  access-control: 127.0.0.0/8 allow
-  local-zone: "test." nodefault
+                r#"{server}  local-zone: "test." nodefault
   do-not-query-localhost: no
 {extra}"#,
-                dir = dir.display(),
             ),
         )
         .expect("write unbound.conf");

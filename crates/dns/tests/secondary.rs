@@ -17,11 +17,11 @@
 //! loud SKIPPED line, or fails when the environment variable `CI` is `true`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use bawaba_testkit::{find_tool, free_port};
+use bawaba_testkit::{find_tool, free_port, ChildGuard};
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,16 +99,10 @@ fn wire_zone(snapshot: &PolicySnapshot) -> WireZone {
 
 /// The Unbound child process; killed (by its PID) when dropped.
 struct Unbound {
-    child: Child,
+    /// Kills the server when this value is dropped.
+    _child: ChildGuard,
     port: u16,
     log: PathBuf,
-}
-
-impl Drop for Unbound {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Unbound {
@@ -117,24 +111,11 @@ impl Unbound {
         fs::write(&zone, TEST_ZONE).unwrap();
         let log = dir.join("unbound.log");
         let conf = dir.join("unbound.conf");
+        let server = bawaba_testkit::unbound_server_clause(dir, port, "unbound.pid", 2);
         fs::write(
             &conf,
             format!(
-                r#"server:
-  interface: 127.0.0.1
-  port: {port}
-  do-ip6: no
-  num-threads: 1
-  do-daemonize: no
-  chroot: ""
-  username: ""
-  directory: "{dir}"
-  pidfile: "{dir}/unbound.pid"
-  use-syslog: no
-  logfile: ""
-  verbosity: 2
-  access-control: 127.0.0.0/8 allow
-  module-config: "respip validator iterator"
+                r#"{server}  module-config: "respip validator iterator"
   local-zone: "test." nodefault
 rpz:
   name: {ORIGIN}
@@ -148,7 +129,6 @@ auth-zone:
   for-downstream: no
   fallback-enabled: no
 "#,
-                dir = dir.display(),
                 zone = zone.display(),
                 ip = primary.ip(),
                 bport = primary.port(),
@@ -165,7 +145,7 @@ auth-zone:
             .stderr(log_file)
             .spawn()
             .expect("start unbound");
-        Unbound { child, port, log }
+        Unbound { _child: ChildGuard(child), port, log }
     }
 
     fn log(&self) -> String {
@@ -393,16 +373,10 @@ async fn dig_reads_a_large_zone_over_several_messages() {
 /// BIND's `named` as a secondary of the policy zone (`type secondary`, `response-policy`), also
 /// primary for the test names; killed (by its PID) when dropped.
 struct Named {
-    child: Child,
+    /// Kills the server when this value is dropped.
+    _child: ChildGuard,
     port: u16,
     log: PathBuf,
-}
-
-impl Drop for Named {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Named {
@@ -458,7 +432,7 @@ zone "example.test" {{ type primary; file "{zone}"; }};
             .stderr(log_file)
             .spawn()
             .expect("start named");
-        Named { child, port, log }
+        Named { _child: ChildGuard(child), port, log }
     }
 }
 

@@ -15,10 +15,10 @@
 //! SKIPPED line, or fails when the environment variable `CI` is `true`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
 
-use bawaba_testkit::{find_tool, free_port};
+use bawaba_testkit::{find_tool, free_port, ChildGuard};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -99,17 +99,10 @@ fn snapshot() -> PolicySnapshot {
 
 /// The Unbound child process; killed (by its PID) when dropped.
 struct Unbound {
-    child: Child,
+    child: ChildGuard,
     port: u16,
     log: PathBuf,
     dig: PathBuf,
-}
-
-impl Drop for Unbound {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[derive(Debug)]
@@ -125,24 +118,11 @@ impl Unbound {
         let port = free_port();
         let log = dir.join("unbound.log");
         let conf = dir.join("unbound.conf");
+        let server = bawaba_testkit::unbound_server_clause(dir, port, "unbound.pid", 1);
         fs::write(
             &conf,
             format!(
-                r#"server:
-  interface: 127.0.0.1
-  port: {port}
-  do-ip6: no
-  num-threads: 1
-  do-daemonize: no
-  chroot: ""
-  username: ""
-  directory: "{dir}"
-  pidfile: "{dir}/unbound.pid"
-  use-syslog: no
-  logfile: ""
-  verbosity: 1
-  access-control: 127.0.0.0/8 allow
-  module-config: "respip validator iterator"
+                r#"{server}  module-config: "respip validator iterator"
   local-zone: "test." nodefault
 rpz:
   name: rpz.gateway.example
@@ -155,7 +135,6 @@ auth-zone:
   for-downstream: no
   fallback-enabled: no
 "#,
-                dir = dir.display(),
                 rpz = rpz.display(),
                 zone = zone.display(),
             ),
@@ -171,7 +150,7 @@ auth-zone:
             .stderr(log_file)
             .spawn()
             .expect("start unbound");
-        let mut server = Unbound { child, port, log, dig: dig.to_path_buf() };
+        let mut server = Unbound { child: ChildGuard(child), port, log, dig: dig.to_path_buf() };
         server.wait_ready();
         server
     }
@@ -183,7 +162,7 @@ auth-zone:
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = self.child.0.try_wait() {
                 panic!("unbound exited with {status}; its log:\n{}", self.log());
             }
             if self.query("other.example.test", "A").status.as_deref() == Some("NOERROR") {

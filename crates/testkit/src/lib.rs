@@ -45,3 +45,39 @@ pub fn free_port() -> u16 {
     }
     panic!("no free port on 127.0.0.1");
 }
+
+/// A child process (a peer server) that is killed by its PID and reaped when dropped, so a
+/// failing assertion never leaves it running.
+#[derive(Debug)]
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `server:` clause every test Unbound starts with: loopback on `port`, IPv4 only, one
+/// thread, in the foreground, no chroot and no privilege drop, files in `dir`, logging to stderr.
+/// Test-specific settings (modules, local zones, forwarding) follow it.
+pub fn unbound_server_clause(dir: &std::path::Path, port: u16, pidfile: &str, verbosity: u8) -> String {
+    let dir = dir.display();
+    format!(
+        r#"server:
+  interface: 127.0.0.1
+  port: {port}
+  do-ip6: no
+  num-threads: 1
+  do-daemonize: no
+  chroot: ""
+  username: ""
+  directory: "{dir}"
+  pidfile: "{dir}/{pidfile}"
+  use-syslog: no
+  logfile: ""
+  verbosity: {verbosity}
+  access-control: 127.0.0.0/8 allow
+"#
+    )
+}
