@@ -4,6 +4,12 @@
 //!
 //! - [`dns`]: DNS messages (RFC 1035 section 4) with EDNS(0) (RFC 6891) and Extended DNS Errors
 //!   (RFC 8914), plus a small builder for the answers bawaba synthesises.
+//! - [`packet`]: Ethernet II, 802.1Q/802.1ad VLAN tags, IPv4, IPv6 extension headers, TCP, UDP.
+//! - [`tls`]: the TLS ClientHello's server name, ALPN and Encrypted Client Hello flag.
+//! - [`quic`]: QUIC v1/v2 Initial packets: header protection, decryption, CRYPTO reassembly.
+//! - [`http`]: the HTTP/1.x request line and Host header.
+//! - [`pcap`]: pcap and pcapng capture files.
+//! - [`build`]: IP packets with correct checksums (injected resets, tests, benchmarks).
 //!
 //! ```
 //! use bawaba_wire::dns::{Message, Type};
@@ -16,4 +22,10 @@
 //! assert_eq!(q.name.to_text_lower(&mut text), Some("example.test"));
 //! ```
 
+pub mod build;
 pub mod dns;
+pub mod http;
+pub mod packet;
+pub mod pcap;
+pub mod quic;
+pub mod tls;
