@@ -56,6 +56,31 @@ pub enum Command {
     /// Read and verify the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run a capture file through the packet engine: each flow's names, verdict and order.
+    #[command(after_help = "Examples:
+  bawaba inspect trace.pcap
+  bawaba inspect --json --bundle data/bundles/latest.bundle trace.pcapng > flows.json
+  bawaba inspect --summary big.pcap")]
+    Inspect(InspectArgs),
+}
+
+/// `bawaba inspect`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Judge against a signed bundle instead of the store's current policy.
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
+    /// Output JSON: `{"flows": [...], "totals": {...}}`.
+    #[arg(long)]
+    pub json: bool,
+    /// Print only the totals, not a line per flow.
+    #[arg(long)]
+    pub summary: bool,
+    /// Most flows tracked at once (least recently seen evicted beyond it).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_flows: usize,
+    /// The capture: pcap or pcapng (any byte order, micro- or nanosecond timestamps).
+    pub file: PathBuf,
 }
 
 /// `bawaba order ...`

@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Allow(c) => ctx.allow(c),
         Command::Policy(c) => ctx.policy(c),
         Command::Audit(c) => ctx.audit(c),
+        Command::Inspect(args) => crate::inspect::inspect(&ctx, &args),
     }
 }
 

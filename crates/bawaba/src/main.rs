@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config;
+mod inspect;
 mod output;
 mod policy_files;
 mod serve;

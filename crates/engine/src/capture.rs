@@ -1,0 +1,233 @@
+//! The capture-file back end: runs a pcap or pcapng file through the engine and reports every
+//! flow (the 5-tuple, what was recognised, the verdict and the order behind it) and totals. It
+//! is what `bawaba inspect` prints, and what the golden tests and the benchmark run.
+//!
+//! The capture's own clock drives flow expiry, so a capture gives the same answer however fast it
+//! is read. A truncated last record (a capture cut off mid-write) is reported, not fatal: the
+//! flows read up to there are still reported.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use bawaba_policy::Ruleset;
+use bawaba_wire::packet::{self, PacketError};
+use bawaba_wire::pcap::{CaptureError, CaptureReader, LinkType};
+use serde::Serialize;
+
+use crate::counters::Counters;
+use crate::engine::{Engine, Observer};
+use crate::flow::{Flow, FlowEnd, FlowTableStats};
+use crate::verdict::{AppProtocol, Basis, FlowAction, FlowState};
+
+/// Reads a captured frame of the given link type down to the transport payload.
+pub fn dissect_link(link_type: LinkType, data: &[u8]) -> Result<packet::Packet<'_>, PacketError> {
+    match link_type {
+        LinkType::ETHERNET => packet::dissect_ethernet(data),
+        LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => packet::dissect_ip(data),
+        // Linux cooked v1: 16-byte header, protocol (ethertype) at bytes 14..16.
+        LinkType::LINUX_SLL => skip_header(data, 16, "Linux cooked"),
+        // Linux cooked v2: 20-byte header, protocol at bytes 0..2.
+        LinkType::LINUX_SLL2 => skip_header(data, 20, "Linux cooked v2"),
+        // BSD loopback: 4-byte address family, then IP.
+        LinkType::NULL => skip_header(data, 4, "loopback"),
+        _ => Err(PacketError::Truncated { offset: 0, what: "unsupported link type" }),
+    }
+}
+
+fn skip_header<'a>(data: &'a [u8], len: usize, what: &'static str) -> Result<packet::Packet<'a>, PacketError> {
+    match data.get(len..) {
+        Some(ip) => packet::dissect_ip(ip),
+        None => Err(PacketError::Truncated { offset: 0, what }),
+    }
+}
+
+/// The order behind a blocked flow, as printed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderRef {
+    /// Order id.
+    pub id: i64,
+    /// The authority's reference.
+    pub reference: String,
+    /// The issuing authority.
+    pub authority: String,
+    /// Category.
+    pub category: &'static str,
+}
+
+/// One flow as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowRecord {
+    /// Client `address:port` (`[v6]:port` for IPv6).
+    pub client: String,
+    /// Server `address:port`.
+    pub server: String,
+    /// `tcp`, `udp` or the IP protocol number.
+    pub transport: String,
+    /// Recognised application protocol.
+    pub protocol: AppProtocol,
+    /// Server name read (SNI, QUIC SNI, Host), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The name was longer than the flow table keeps and is shown cut.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub name_cut: bool,
+    /// Encrypted Client Hello was offered (the name is the outer, public one).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ech: bool,
+    /// The verdict.
+    pub action: FlowAction,
+    /// What the verdict rests on.
+    pub basis: Basis,
+    /// The order behind a block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderRef>,
+    /// The rule behind a block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<i64>,
+    /// DNS queries dropped in this flow because their name is blocked.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub blocked_queries: u16,
+    /// Packets client to server, server to client.
+    pub packets: [u32; 2],
+    /// Bytes client to server, server to client.
+    pub bytes: [u64; 2],
+    /// First packet, nanoseconds since the epoch.
+    pub first_seen_ns: u64,
+    /// Last packet.
+    pub last_seen_ns: u64,
+}
+
+impl FlowRecord {
+    fn new(flow: &Flow<FlowState>, ruleset: &Ruleset) -> Self {
+        let state = &flow.state;
+        let (client, server) =
+            if state.client_is_lo { (flow.key.lo(), flow.key.hi()) } else { (flow.key.hi(), flow.key.lo()) };
+        let fmt = |(addr, port): (std::net::IpAddr, u16)| std::net::SocketAddr::new(addr, port).to_string();
+        let (c, s) = (usize::from(!state.client_is_lo), usize::from(state.client_is_lo));
+        let order = state.order.and_then(|id| ruleset.orders().iter().find(|o| o.id == id)).map(|o| OrderRef {
+            id: o.id.0,
+            reference: o.reference.clone(),
+            authority: o.authority.clone(),
+            category: o.category.as_str(),
+        });
+        FlowRecord {
+            client: fmt(client),
+            server: fmt(server),
+            transport: match flow.key.protocol {
+                packet::protocol::TCP => "tcp".to_string(),
+                packet::protocol::UDP => "udp".to_string(),
+                packet::protocol::ICMP => "icmp".to_string(),
+                packet::protocol::ICMPV6 => "icmpv6".to_string(),
+                other => other.to_string(),
+            },
+            protocol: state.app,
+            name: state.name().map(str::to_string),
+            name_cut: state.name_cut(),
+            ech: state.ech,
+            action: state.action,
+            basis: state.basis,
+            order,
+            rule: state.rule.map(|r| r.0),
+            blocked_queries: state.blocked_queries,
+            packets: [flow.packets[c], flow.packets[s]],
+            bytes: [flow.bytes[c], flow.bytes[s]],
+            first_seen_ns: flow.first_seen,
+            last_seen_ns: flow.last_seen,
+        }
+    }
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
+}
+
+/// Totals for a capture.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CaptureSummary {
+    /// Records read from the file.
+    pub records: u64,
+    /// Frames that are not IP (ARP, LLDP, ...).
+    pub not_ip: u64,
+    /// Frames that could not be read, by reason.
+    pub undecodable: BTreeMap<&'static str, u64>,
+    /// The file ended in the middle of a record; what came before was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<String>,
+    /// The engine's counters.
+    pub engine: Counters,
+    /// Flow table counters.
+    pub flow_table: FlowTableStats,
+}
+
+struct Collect<'a, F: FnMut(FlowRecord)> {
+    ruleset: &'a Ruleset,
+    on_flow: F,
+}
+
+impl<F: FnMut(FlowRecord)> Observer for Collect<'_, F> {
+    fn ended(&mut self, flow: &Flow<FlowState>, _why: FlowEnd) {
+        (self.on_flow)(FlowRecord::new(flow, self.ruleset));
+    }
+}
+
+/// Runs a capture through `engine`, handing each flow to `on_flow` when it ends (idle by the
+/// capture's clock, evicted, or at the end of the file), and returns the totals. An error is
+/// returned only when the file cannot be read at all (not a capture, I/O error); a truncated
+/// tail is reported in [`CaptureSummary::truncated`].
+pub fn inspect_capture<R: Read>(
+    reader: R,
+    engine: &mut Engine,
+    on_flow: impl FnMut(FlowRecord),
+) -> Result<CaptureSummary, CaptureError> {
+    let mut capture = CaptureReader::new(reader)?;
+    let ruleset = std::sync::Arc::clone(engine.ruleset());
+    let mut observer = Collect { ruleset: &ruleset, on_flow };
+    let mut summary = CaptureSummary::default();
+    let mut next_expiry = 0u64;
+    loop {
+        let record = match capture.next_packet() {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
+            Err(e @ CaptureError::Truncated { .. }) => {
+                summary.truncated = Some(e.to_string());
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        summary.records += 1;
+        let now = record.timestamp_nanos;
+        if now >= next_expiry {
+            engine.expire(now, &mut observer);
+            next_expiry = now.saturating_add(1_000_000_000);
+        }
+        match dissect_link(record.link_type, record.data) {
+            Ok(p) => {
+                engine.process(&p, now, &mut observer);
+            }
+            Err(PacketError::NotIp { .. }) => summary.not_ip += 1,
+            Err(e) => *summary.undecodable.entry(error_kind(&e)).or_default() += 1,
+        }
+    }
+    engine.finish(&mut observer);
+    summary.engine = engine.counters().clone();
+    summary.flow_table = engine.flow_stats();
+    Ok(summary)
+}
+
+/// A short, bounded name for a dissection error, for counters.
+pub fn error_kind(e: &PacketError) -> &'static str {
+    match e {
+        PacketError::Truncated { .. } => "truncated",
+        PacketError::NotIp { .. } => "not-ip",
+        PacketError::TooManyTags => "too-many-vlan-tags",
+        PacketError::Version { .. } => "bad-ip-version",
+        PacketError::BadLength { .. } => "bad-length",
+        PacketError::ExtensionChain { .. } => "ipv6-extension-chain",
+        _ => "other",
+    }
+}
+
+/// True when a record says a flow was blocked.
+pub fn is_blocked(record: &FlowRecord) -> bool {
+    record.action != FlowAction::Allow
+}

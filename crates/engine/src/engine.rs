@@ -1,0 +1,691 @@
+//! The engine core shared by every back end: packets in, a verdict per packet out.
+//!
+//! Per packet: find or create the flow; a decided flow returns its cached verdict at once. An
+//! undecided flow is judged first on the server address (IP prefix rules), then on the name its
+//! client's first bytes carry: TLS ClientHello SNI on any TCP port, HTTP Host, the ClientHello
+//! inside QUIC Initials, DNS query names on port 53 (judged per query, never cached). A flow with
+//! nothing recognisable within the inspection budget is allowed. Only client-to-server packets
+//! are inspected; the server's replies follow the flow's verdict.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bawaba_policy::{Match, Order, OrderId, RuleId, Ruleset, Verdict};
+use bawaba_wire::packet::{tcp_flags, Packet, Transport};
+use bawaba_wire::{dns, http, quic, tls};
+
+use crate::counters::Counters;
+use crate::flow::{Flow, FlowEnd, FlowId, FlowKey, FlowTable, FlowTableStats, TimeoutClass, Timeouts};
+use crate::stream::{self, Added, STREAM_CAPACITY};
+use crate::verdict::{AppProtocol, Basis, FlowAction, FlowState};
+
+/// Engine settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Most flows tracked; the least recently seen is evicted beyond it.
+    pub max_flows: usize,
+    /// Idle timeouts.
+    pub timeouts: Timeouts,
+    /// Client packets with data inspected before an unrecognised flow is allowed.
+    pub inspect_packets: u8,
+    /// Reassembly buffers (4 KiB each) for flows whose first bytes span several packets.
+    pub reassembly_buffers: usize,
+    /// When a new ruleset is loaded, judge decided flows again (a flow allowed before is cut if
+    /// the new policy blocks it).
+    pub rejudge_on_reload: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_flows: 1_000_000,
+            timeouts: Timeouts::default(),
+            inspect_packets: 8,
+            reassembly_buffers: 4096,
+            rejudge_on_reload: true,
+        }
+    }
+}
+
+/// What the back end does with one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketVerdict {
+    /// Pass it.
+    Accept,
+    /// Drop it.
+    Drop,
+    /// Drop it and reset the connection in both directions; `first` is false when resets were
+    /// already sent for this flow (a passive back end sends them again, an inline one need not).
+    Reset {
+        /// First reset for this flow.
+        first: bool,
+    },
+    /// Drop it, answer the client with a redirect to the block page and reset the server side.
+    Redirect,
+}
+
+/// A flow's decision, as handed to an [`Observer`].
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<'a> {
+    /// The flow.
+    pub key: &'a FlowKey,
+    /// Client address and port.
+    pub client: (IpAddr, u16),
+    /// Server address and port.
+    pub server: (IpAddr, u16),
+    /// Its state, with the decision.
+    pub state: &'a FlowState,
+    /// The order behind a block.
+    pub order: Option<&'a Order>,
+}
+
+/// Receives what the engine decides and which flows end. Both methods default to nothing.
+pub trait Observer {
+    /// A flow was decided (or decided again after a reload).
+    fn decided(&mut self, _decided: &Decided<'_>) {}
+    /// A flow left the table.
+    fn ended(&mut self, _flow: &Flow<FlowState>, _why: FlowEnd) {}
+}
+
+/// An observer that ignores everything.
+pub struct Ignore;
+impl Observer for Ignore {}
+
+/// The enforcement engine: one per worker thread.
+pub struct Engine {
+    ruleset: Arc<Ruleset>,
+    generation: u32,
+    config: EngineConfig,
+    flows: FlowTable<FlowState>,
+    streams: stream::Pool,
+    quic: QuicPool,
+    scratch: Box<[u8]>,
+    counters: Counters,
+}
+
+/// Scratch space: a decrypted QUIC Initial, or a ClientHello joined from several TLS records.
+const SCRATCH: usize = 1 << 16;
+
+impl Engine {
+    /// An engine enforcing `ruleset`.
+    pub fn new(ruleset: Arc<Ruleset>, config: EngineConfig) -> Self {
+        Engine {
+            ruleset,
+            generation: 0,
+            flows: FlowTable::new(config.max_flows, config.timeouts),
+            streams: stream::Pool::new(config.reassembly_buffers),
+            quic: QuicPool::new(config.reassembly_buffers),
+            scratch: vec![0; SCRATCH].into_boxed_slice(),
+            counters: Counters::default(),
+            config,
+        }
+    }
+
+    /// Swaps in a new ruleset. Flows decided under the old one are judged again on their next
+    /// packet when [`EngineConfig::rejudge_on_reload`] is set, else they keep their verdict.
+    pub fn set_ruleset(&mut self, ruleset: Arc<Ruleset>) {
+        self.ruleset = ruleset;
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// The ruleset in force.
+    pub fn ruleset(&self) -> &Arc<Ruleset> {
+        &self.ruleset
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The flow table's counters.
+    pub fn flow_stats(&self) -> FlowTableStats {
+        self.flows.stats()
+    }
+
+    /// Ends flows idle at `now` (nanoseconds since the epoch). Back ends call it about once a
+    /// second.
+    pub fn expire(&mut self, now: u64, observer: &mut impl Observer) {
+        let (streams, quic, counters) = (&mut self.streams, &mut self.quic, &mut self.counters);
+        self.flows.expire(now, &mut |flow, why| end_flow(streams, quic, counters, observer, flow, why));
+    }
+
+    /// Ends every flow (end of a capture, shutdown).
+    pub fn finish(&mut self, observer: &mut impl Observer) {
+        let (streams, quic, counters) = (&mut self.streams, &mut self.quic, &mut self.counters);
+        self.flows.drain(&mut |flow, why| end_flow(streams, quic, counters, observer, flow, why));
+    }
+
+    /// Judges one packet seen at `now` (nanoseconds since the epoch).
+    pub fn process(&mut self, packet: &Packet<'_>, now: u64, observer: &mut impl Observer) -> PacketVerdict {
+        self.counters.packets += 1;
+        self.counters.bytes += packet.ip.len() as u64;
+        let verdict = self.judge(packet, now, observer);
+        match verdict {
+            PacketVerdict::Accept => self.counters.packets_accepted += 1,
+            PacketVerdict::Drop => self.counters.packets_dropped += 1,
+            PacketVerdict::Reset { .. } => self.counters.packets_reset += 1,
+            PacketVerdict::Redirect => self.counters.packets_redirected += 1,
+        }
+        verdict
+    }
+
+    fn judge(&mut self, packet: &Packet<'_>, now: u64, observer: &mut impl Observer) -> PacketVerdict {
+        if packet.transport == Transport::Fragment {
+            // No ports: judged by address alone, either end.
+            self.counters.fragments += 1;
+            let blocked = |a| self.ruleset.lookup_ip(a).is_some_and(|m| m.verdict().is_block());
+            return if blocked(packet.dst) || blocked(packet.src) {
+                PacketVerdict::Drop
+            } else {
+                PacketVerdict::Accept
+            };
+        }
+        let (key, from_lo) = FlowKey::of(packet);
+        let id = match self.flows.get(&key) {
+            Some(id) => id,
+            None => self.new_flow(key, from_lo, packet, now, observer),
+        };
+        let class = timeout_class(packet);
+        let flow = self.flows.flow_mut(id);
+        let dir = usize::from(!from_lo);
+        flow.packets[dir] = flow.packets[dir].wrapping_add(1);
+        flow.bytes[dir] += packet.ip.len() as u64;
+        let from_client = from_lo == flow.state.client_is_lo;
+        let class = if self.flows.class(id) == TimeoutClass::TcpClosing { TimeoutClass::TcpClosing } else { class };
+        self.flows.touch(id, now, class);
+
+        let state = &self.flows.flow(id).state;
+        if state.is_decided() && state.generation != self.generation {
+            if self.config.rejudge_on_reload {
+                self.rejudge(id, observer);
+            } else {
+                self.flows.flow_mut(id).state.generation = self.generation;
+            }
+        }
+        if from_client {
+            let state = &self.flows.flow(id).state;
+            if state.app == AppProtocol::Dns && state.basis != Basis::Address {
+                return self.dns_query(packet, Some(id));
+            }
+            if !state.is_decided() {
+                self.inspect(id, packet, observer);
+            }
+        }
+        let state = &mut self.flows.flow_mut(id).state;
+        match state.action {
+            FlowAction::Allow => PacketVerdict::Accept,
+            FlowAction::Drop => PacketVerdict::Drop,
+            FlowAction::Reset => {
+                let first = !state.answered;
+                state.answered = true;
+                PacketVerdict::Reset { first }
+            }
+            FlowAction::Redirect if from_client && !state.answered => {
+                state.answered = true;
+                PacketVerdict::Redirect
+            }
+            FlowAction::Redirect => PacketVerdict::Drop,
+        }
+    }
+
+    fn new_flow(
+        &mut self,
+        key: FlowKey,
+        from_lo: bool,
+        packet: &Packet<'_>,
+        now: u64,
+        observer: &mut impl Observer,
+    ) -> FlowId {
+        let sender_is_client = match (packet.tcp(), packet.src_port(), packet.dst_port()) {
+            (Some(t), _, _) if t.has(tcp_flags::SYN) => !t.has(tcp_flags::ACK),
+            // Picked up mid-stream: the side on a well-known port is the server.
+            (_, Some(src), Some(dst)) => !(src < 1024 && dst >= 1024),
+            _ => true,
+        };
+        let client_is_lo = from_lo == sender_is_client;
+        let state = FlowState::new(client_is_lo, self.generation);
+        let (streams, quic, counters) = (&mut self.streams, &mut self.quic, &mut self.counters);
+        let id = self.flows.insert(key, now, timeout_class(packet), state, &mut |flow, why| {
+            end_flow(streams, quic, counters, observer, flow, why)
+        });
+        if packet.dst_port() == Some(53) && sender_is_client {
+            // DNS is judged query by query; the flow itself stays allowed unless its address
+            // is blocked (below).
+            let state = &mut self.flows.flow_mut(id).state;
+            state.app = AppProtocol::Dns;
+            state.basis = Basis::NoMatch;
+        }
+        // The server address first: an IP rule needs no inspection.
+        let server = if client_is_lo { key.hi().0 } else { key.lo().0 };
+        if let Some(m) = self.ruleset.lookup_ip(server) {
+            if let Verdict::Block { action, .. } = m.verdict() {
+                let tcp = key.protocol == bawaba_wire::packet::protocol::TCP;
+                let flow_action = FlowAction::for_rule(action, AppProtocol::Unknown, tcp);
+                decide(&mut self.flows, &mut self.counters, id, Basis::Address, flow_action, Some(m), observer);
+            }
+        }
+        id
+    }
+
+    /// Reads a client packet of an undecided flow.
+    fn inspect(&mut self, id: FlowId, packet: &Packet<'_>, observer: &mut impl Observer) {
+        match packet.transport {
+            Transport::Tcp(tcp) => {
+                let state = &mut self.flows.flow_mut(id).state;
+                if tcp.has(tcp_flags::SYN) {
+                    state.stream_base = Some(tcp.seq.wrapping_add(1));
+                    return;
+                }
+                if packet.payload.is_empty() {
+                    return;
+                }
+                state.inspected = state.inspected.saturating_add(1);
+                let base = *state.stream_base.get_or_insert(tcp.seq);
+                let offset = tcp.seq.wrapping_sub(base) as usize;
+                self.inspect_stream(id, offset, packet.payload, observer);
+            }
+            Transport::Udp { .. } if looks_like_quic_initial(packet.payload) => {
+                self.flows.flow_mut(id).state.inspected += 1;
+                self.inspect_quic(id, packet.payload, observer);
+            }
+            _ => {
+                self.flows.flow_mut(id).state.inspected += 1;
+                self.conclude(id, Basis::Unrecognised, FlowAction::Allow, None, observer);
+            }
+        }
+    }
+
+    fn inspect_stream(&mut self, id: FlowId, offset: usize, payload: &[u8], observer: &mut impl Observer) {
+        let state = &self.flows.flow(id).state;
+        let over_budget = state.inspected >= self.config.inspect_packets;
+        let outcome = match state.slot {
+            // The common case: the whole first message in the first segment, read in place.
+            None if offset == 0 => recognise_stream(payload, &mut self.scratch),
+            _ => Recognised::NeedMore,
+        };
+        let outcome = match outcome {
+            Recognised::NeedMore => {
+                let slot = match self.flows.flow(id).state.slot {
+                    Some(slot) => Some(slot),
+                    None => {
+                        let slot = self.streams.take();
+                        self.flows.flow_mut(id).state.slot = slot;
+                        slot
+                    }
+                };
+                match slot {
+                    None => {
+                        self.counters.reassembly_exhausted += 1;
+                        Recognised::Nothing
+                    }
+                    Some(slot) => {
+                        let buf = self.streams.get_mut(slot);
+                        if offset < STREAM_CAPACITY && buf.add(offset, payload) == Added::TooFragmented {
+                            self.counters.reassembly_exhausted += 1;
+                            Recognised::Nothing
+                        } else {
+                            let bytes = buf.contiguous();
+                            let full = buf.is_full();
+                            match recognise_stream(bytes, &mut self.scratch) {
+                                Recognised::NeedMore if full || bytes.is_empty() && over_budget => Recognised::Nothing,
+                                other => other,
+                            }
+                        }
+                    }
+                }
+            }
+            other => other,
+        };
+        match outcome {
+            Recognised::Name { app, name, ech } => self.judge_name(id, app, name.as_str(), ech, observer),
+            Recognised::Nameless(app) => {
+                self.flows.flow_mut(id).state.app = app;
+                self.conclude(id, Basis::NoMatch, FlowAction::Allow, None, observer);
+            }
+            Recognised::NeedMore if !over_budget => {}
+            Recognised::NeedMore | Recognised::Nothing => {
+                self.conclude(id, Basis::Unrecognised, FlowAction::Allow, None, observer);
+            }
+        }
+    }
+
+    fn inspect_quic(&mut self, id: FlowId, datagram: &[u8], observer: &mut impl Observer) {
+        let state = &self.flows.flow(id).state;
+        let over_budget = state.inspected >= self.config.inspect_packets;
+        let slot = match state.slot {
+            Some(slot) => Some(slot),
+            None => {
+                let slot = self.quic.take();
+                self.flows.flow_mut(id).state.slot = slot;
+                slot
+            }
+        };
+        let Some(slot) = slot else {
+            self.counters.reassembly_exhausted += 1;
+            self.conclude(id, Basis::Unrecognised, FlowAction::Allow, None, observer);
+            return;
+        };
+        let reassembly = self.quic.get_mut(slot);
+        let mut opened = false;
+        for packet in quic::packets(datagram) {
+            let Ok(packet) = packet else { break };
+            if packet.header.packet_type != quic::PacketType::Initial {
+                continue;
+            }
+            match quic::decrypt_client_initial(packet.bytes, &mut self.scratch) {
+                Ok(initial) => {
+                    opened = true;
+                    if reassembly.insert_packet(&initial).is_err() {
+                        self.counters.quic_undecryptable += 1;
+                    }
+                }
+                Err(_) => self.counters.quic_undecryptable += 1,
+            }
+        }
+        let outcome = match reassembly.first_message() {
+            quic::FirstMessage::Complete(msg) => match tls::parse_handshake(msg) {
+                Ok(hello) => match hello.server_name.as_str() {
+                    Some(name) => {
+                        Recognised::Name { app: AppProtocol::Quic, name: NameBuf::from(name), ech: hello.ech }
+                    }
+                    None => Recognised::Nameless(AppProtocol::Quic),
+                },
+                Err(_) => Recognised::Nothing,
+            },
+            quic::FirstMessage::TooLarge { .. } => Recognised::Nothing,
+            _ if !opened && self.flows.flow(id).state.inspected == 1 => Recognised::Nothing,
+            _ => Recognised::NeedMore,
+        };
+        match outcome {
+            Recognised::Name { app, name, ech } => self.judge_name(id, app, name.as_str(), ech, observer),
+            Recognised::Nameless(app) => {
+                self.flows.flow_mut(id).state.app = app;
+                self.conclude(id, Basis::NoMatch, FlowAction::Allow, None, observer);
+            }
+            Recognised::NeedMore if !over_budget => {}
+            Recognised::NeedMore | Recognised::Nothing => {
+                self.conclude(id, Basis::Unrecognised, FlowAction::Allow, None, observer);
+            }
+        }
+    }
+
+    fn judge_name(&mut self, id: FlowId, app: AppProtocol, name: &str, ech: bool, observer: &mut impl Observer) {
+        let state = &mut self.flows.flow_mut(id).state;
+        state.app = app;
+        state.ech = ech;
+        state.set_name(name);
+        let tcp = self.flows.flow(id).key.protocol == bawaba_wire::packet::protocol::TCP;
+        let ruleset = Arc::clone(&self.ruleset);
+        let (basis, action, m) = name_verdict(&ruleset, name, app, tcp);
+        self.conclude(id, basis, action, m, observer);
+    }
+
+    /// Records a decision, releases the flow's reassembly buffer and tells the observer.
+    fn conclude(
+        &mut self,
+        id: FlowId,
+        basis: Basis,
+        action: FlowAction,
+        m: Option<Match<'_>>,
+        observer: &mut impl Observer,
+    ) {
+        let flow = self.flows.flow_mut(id);
+        if let Some(slot) = flow.state.slot.take() {
+            if flow.key.protocol == bawaba_wire::packet::protocol::UDP {
+                self.quic.give_back(slot);
+            } else {
+                self.streams.give_back(slot);
+            }
+        }
+        decide(&mut self.flows, &mut self.counters, id, basis, action, m, observer);
+    }
+
+    /// Judges a decided flow again under the current ruleset.
+    fn rejudge(&mut self, id: FlowId, observer: &mut impl Observer) {
+        let ruleset = Arc::clone(&self.ruleset);
+        let flow = self.flows.flow(id);
+        let state = &flow.state;
+        let before = state.action;
+        let server = if state.client_is_lo { flow.key.hi().0 } else { flow.key.lo().0 };
+        let tcp = flow.key.protocol == bawaba_wire::packet::protocol::TCP;
+        let by_address = ruleset.lookup_ip(server).filter(|m| m.verdict().is_block());
+        let (basis, action, m) = if let Some(m) = by_address {
+            let Verdict::Block { action, .. } = m.verdict() else { unreachable!("filtered to blocks") };
+            (Basis::Address, FlowAction::for_rule(action, state.app, tcp), Some(m))
+        } else if state.name().is_some() && !state.name_cut() {
+            name_verdict(&ruleset, state.stored_name(), state.app, tcp)
+        } else {
+            // Nothing to judge again: keep the verdict.
+            self.flows.flow_mut(id).state.generation = self.generation;
+            return;
+        };
+        if action != before {
+            self.counters.rejudged_changed += 1;
+            self.flows.flow_mut(id).state.answered = false;
+        }
+        let generation = self.generation;
+        self.flows.flow_mut(id).state.generation = generation;
+        if action != before {
+            decide(&mut self.flows, &mut self.counters, id, basis, action, m, observer);
+        }
+    }
+
+    /// A DNS query on port 53: judged on its own, whatever the flow's earlier queries asked.
+    fn dns_query(&mut self, packet: &Packet<'_>, flow: Option<FlowId>) -> PacketVerdict {
+        let bytes = match packet.transport {
+            Transport::Tcp(_) => packet.payload.get(2..).unwrap_or(&[]),
+            _ => packet.payload,
+        };
+        let Ok(msg) = dns::Message::parse(bytes) else { return PacketVerdict::Accept };
+        if msg.header().is_response() {
+            return PacketVerdict::Accept;
+        }
+        let Some(q) = msg.question() else { return PacketVerdict::Accept };
+        self.counters.dns_queries += 1;
+        let mut text = [0u8; 256];
+        let Some(name) = q.name.to_text_lower(&mut text) else { return PacketVerdict::Accept };
+        if let Some(id) = flow {
+            let state = &mut self.flows.flow_mut(id).state;
+            if state.name().is_none() {
+                // The first query names the flow in reports; each query is judged on its own.
+                state.set_name(name);
+            }
+        }
+        let Ok(Some(m)) = self.ruleset.lookup_domain(name) else { return PacketVerdict::Accept };
+        if !m.verdict().is_block() {
+            return PacketVerdict::Accept;
+        }
+        self.counters.dns_queries_blocked += 1;
+        if let Some(order) = m.order() {
+            self.counters.blocked(order.id, order.category);
+        }
+        if let (Some(id), Verdict::Block { rule, .. }) = (flow, m.verdict()) {
+            let state = &mut self.flows.flow_mut(id).state;
+            state.blocked_queries = state.blocked_queries.saturating_add(1);
+            state.order = m.order().map(|o| o.id);
+            state.rule = Some(rule);
+        }
+        PacketVerdict::Drop
+    }
+}
+
+fn name_verdict<'r>(
+    ruleset: &'r Ruleset,
+    name: &str,
+    app: AppProtocol,
+    tcp: bool,
+) -> (Basis, FlowAction, Option<Match<'r>>) {
+    let found = match ruleset.lookup_domain(name) {
+        Ok(found) => found,
+        // A Host header or SNI holding an address literal.
+        Err(_) => name.parse::<IpAddr>().ok().and_then(|a| ruleset.lookup_ip(a)),
+    };
+    match found {
+        Some(m) => match m.verdict() {
+            Verdict::Block { action, .. } => (Basis::Name, FlowAction::for_rule(action, app, tcp), Some(m)),
+            Verdict::Allow { .. } => (Basis::Allowlisted, FlowAction::Allow, None),
+        },
+        None => (Basis::NoMatch, FlowAction::Allow, None),
+    }
+}
+
+/// Records a decision and tells the observer.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    flows: &mut FlowTable<FlowState>,
+    counters: &mut Counters,
+    id: FlowId,
+    basis: Basis,
+    action: FlowAction,
+    m: Option<Match<'_>>,
+    observer: &mut impl Observer,
+) {
+    let order = m.and_then(|m| m.order());
+    let rule = m.and_then(|m| match m.verdict() {
+        Verdict::Block { rule, .. } => Some(rule),
+        Verdict::Allow { .. } => None,
+    });
+    let flow = flows.flow_mut(id);
+    let state = &mut flow.state;
+    state.basis = basis;
+    state.action = action;
+    state.order = order.map(|o| o.id);
+    state.rule = rule;
+    counters.flow_decided(action, order.filter(|_| action != FlowAction::Allow).map(|o| (o.id, o.category)));
+    let key = flow.key;
+    let (client, server) = if state.client_is_lo { (key.lo(), key.hi()) } else { (key.hi(), key.lo()) };
+    observer.decided(&Decided { key: &flow.key, client, server, state: &flow.state, order });
+}
+
+fn end_flow(
+    streams: &mut stream::Pool,
+    quic: &mut QuicPool,
+    counters: &mut Counters,
+    observer: &mut impl Observer,
+    flow: Flow<FlowState>,
+    why: FlowEnd,
+) {
+    if let Some(slot) = flow.state.slot {
+        if flow.key.protocol == bawaba_wire::packet::protocol::UDP {
+            quic.give_back(slot);
+        } else {
+            streams.give_back(slot);
+        }
+    }
+    counters.flow_protocol(flow.state.app);
+    if flow.state.ech {
+        counters.ech_flows += 1;
+    }
+    observer.ended(&flow, why);
+}
+
+fn timeout_class(packet: &Packet<'_>) -> TimeoutClass {
+    match packet.transport {
+        Transport::Tcp(t) if t.flags & (tcp_flags::FIN | tcp_flags::RST) != 0 => TimeoutClass::TcpClosing,
+        Transport::Tcp(_) => TimeoutClass::TcpOpen,
+        Transport::Udp { .. } => TimeoutClass::Udp,
+        _ => TimeoutClass::Other,
+    }
+}
+
+/// A long-header packet of QUIC v1 or v2 (RFC 9000 section 17.2; the fixed bit may be greased
+/// per RFC 9287, so only the form bit is checked).
+fn looks_like_quic_initial(payload: &[u8]) -> bool {
+    payload.len() >= 1200 - 8 && payload[0] & 0x80 != 0 && {
+        let version = u32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]);
+        quic::Version(version).is_supported()
+    }
+}
+
+/// A name copied out of a packet, so the packet's buffers can be released.
+struct NameBuf {
+    len: u8,
+    bytes: [u8; 255],
+}
+
+impl NameBuf {
+    fn from(name: &str) -> Self {
+        let mut bytes = [0u8; 255];
+        let n = name.len().min(255);
+        bytes[..n].copy_from_slice(&name.as_bytes()[..n]);
+        NameBuf { len: n as u8, bytes }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+/// What a client's first bytes turned out to be. Lives on the stack for one packet; boxing the
+/// name would allocate per recognised flow.
+#[allow(clippy::large_enum_variant)]
+enum Recognised {
+    /// A name to judge.
+    Name { app: AppProtocol, name: NameBuf, ech: bool },
+    /// The protocol, but no name in it.
+    Nameless(AppProtocol),
+    /// Could still become something.
+    NeedMore,
+    /// Not a protocol the engine reads.
+    Nothing,
+}
+
+/// TLS or HTTP at the start of a TCP stream.
+fn recognise_stream(bytes: &[u8], scratch: &mut [u8]) -> Recognised {
+    match bytes.first() {
+        None => Recognised::NeedMore,
+        Some(&tls::CONTENT_HANDSHAKE) => match tls::parse_records(bytes, scratch) {
+            Ok(hello) => match hello.server_name.as_str() {
+                Some(name) => Recognised::Name { app: AppProtocol::Tls, name: NameBuf::from(name), ech: hello.ech },
+                None => Recognised::Nameless(AppProtocol::Tls),
+            },
+            Err(tls::TlsError::Incomplete { .. }) => Recognised::NeedMore,
+            Err(_) => Recognised::Nothing,
+        },
+        Some(_) => match http::parse_request(bytes) {
+            Ok(req) => Recognised::Name { app: AppProtocol::Http, name: NameBuf::from(req.host), ech: false },
+            Err(http::HttpError::Incomplete) => Recognised::NeedMore,
+            Err(http::HttpError::NoHost) => Recognised::Nameless(AppProtocol::Http),
+            Err(_) => Recognised::Nothing,
+        },
+    }
+}
+
+/// Bounded pool of QUIC CRYPTO reassembly buffers.
+struct QuicPool {
+    bufs: Vec<Box<quic::CryptoReassembly>>,
+    free: Vec<u32>,
+    limit: usize,
+}
+
+impl QuicPool {
+    fn new(limit: usize) -> Self {
+        QuicPool { bufs: Vec::new(), free: Vec::new(), limit }
+    }
+
+    fn take(&mut self) -> Option<u32> {
+        if let Some(i) = self.free.pop() {
+            self.bufs[i as usize].clear();
+            return Some(i);
+        }
+        if self.bufs.len() < self.limit {
+            self.bufs.push(Box::new(quic::CryptoReassembly::new()));
+            return Some((self.bufs.len() - 1) as u32);
+        }
+        None
+    }
+
+    fn give_back(&mut self, slot: u32) {
+        self.free.push(slot);
+    }
+
+    fn get_mut(&mut self, slot: u32) -> &mut quic::CryptoReassembly {
+        &mut self.bufs[slot as usize]
+    }
+}
+
+/// A flow's order and rule ids, for output.
+pub fn flow_order(state: &FlowState) -> Option<(OrderId, RuleId)> {
+    Some((state.order?, state.rule?))
+}

@@ -1,0 +1,379 @@
+//! The flow table: one entry per canonical 5-tuple, bounded in count, with idle timeouts per
+//! protocol state and eviction of the least recently seen flow when full.
+//!
+//! Entries live in a slab (`Vec<Flow>`) indexed by a hash map from [`FlowKey`]. Every flow sits
+//! on one of a few recency lists, one per timeout class, threaded through the slab by index; a
+//! touch moves the flow to the head of its list. Within a list all flows share one timeout, so the
+//! tail is always the next to expire: expiry looks at the tails only, and eviction takes the
+//! oldest tail. Nothing is allocated per packet once the slab has grown to its working size.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use bawaba_wire::packet::Packet;
+
+/// Index of a flow in the table's slab: valid until the table's next insert, expire or drain.
+pub type FlowId = u32;
+
+const NONE: u32 = u32::MAX;
+
+/// Both directions of a connection map to one key: the (address, port) pair that sorts lower
+/// comes first. IPv4 addresses are stored IPv4-mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    /// The lower endpoint's address.
+    pub lo_addr: [u8; 16],
+    /// The higher endpoint's address.
+    pub hi_addr: [u8; 16],
+    /// The lower endpoint's port (0 for protocols without ports).
+    pub lo_port: u16,
+    /// The higher endpoint's port.
+    pub hi_port: u16,
+    /// IP protocol number.
+    pub protocol: u8,
+}
+
+fn addr16(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+impl FlowKey {
+    /// The key of a packet's flow, and whether the packet travels from the lower endpoint to the
+    /// higher one.
+    pub fn of(packet: &Packet<'_>) -> (FlowKey, bool) {
+        let src = (addr16(packet.src), packet.src_port().unwrap_or(0));
+        let dst = (addr16(packet.dst), packet.dst_port().unwrap_or(0));
+        let (lo, hi, from_lo) = if src <= dst { (src, dst, true) } else { (dst, src, false) };
+        (FlowKey { lo_addr: lo.0, hi_addr: hi.0, lo_port: lo.1, hi_port: hi.1, protocol: packet.protocol }, from_lo)
+    }
+
+    /// The lower endpoint.
+    pub fn lo(&self) -> (IpAddr, u16) {
+        (unmap(self.lo_addr), self.lo_port)
+    }
+
+    /// The higher endpoint.
+    pub fn hi(&self) -> (IpAddr, u16) {
+        (unmap(self.hi_addr), self.hi_port)
+    }
+}
+
+fn unmap(a: [u8; 16]) -> IpAddr {
+    let v6 = std::net::Ipv6Addr::from(a);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+/// Timeout classes: flows in one class share an idle timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TimeoutClass {
+    /// TCP that has not seen FIN or RST.
+    TcpOpen = 0,
+    /// TCP after FIN or RST.
+    TcpClosing = 1,
+    /// UDP (QUIC, DNS, the rest).
+    Udp = 2,
+    /// Other protocols and fragments.
+    Other = 3,
+}
+
+const CLASSES: usize = 4;
+
+/// Idle timeouts per class, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP before FIN/RST.
+    pub tcp_open_ns: u64,
+    /// TCP after FIN/RST.
+    pub tcp_closing_ns: u64,
+    /// UDP.
+    pub udp_ns: u64,
+    /// Anything else.
+    pub other_ns: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        const S: u64 = 1_000_000_000;
+        Timeouts { tcp_open_ns: 300 * S, tcp_closing_ns: 10 * S, udp_ns: 60 * S, other_ns: 30 * S }
+    }
+}
+
+impl Timeouts {
+    fn of(&self, class: TimeoutClass) -> u64 {
+        match class {
+            TimeoutClass::TcpOpen => self.tcp_open_ns,
+            TimeoutClass::TcpClosing => self.tcp_closing_ns,
+            TimeoutClass::Udp => self.udp_ns,
+            TimeoutClass::Other => self.other_ns,
+        }
+    }
+}
+
+/// Longest server name kept in a flow entry. A longer name is still judged when seen; it is not
+/// kept for re-judging after a policy reload.
+pub const NAME_CAPACITY: usize = 96;
+
+/// What the engine keeps per flow, generic over the engine's per-flow state `S`.
+#[derive(Debug, Clone)]
+pub struct Flow<S> {
+    /// The canonical key.
+    pub key: FlowKey,
+    /// First packet's time, nanoseconds since the epoch.
+    pub first_seen: u64,
+    /// Last packet's time.
+    pub last_seen: u64,
+    /// Packets from the lower and the higher endpoint.
+    pub packets: [u32; 2],
+    /// Bytes (IP length) from the lower and the higher endpoint.
+    pub bytes: [u64; 2],
+    /// The engine's state.
+    pub state: S,
+    class: TimeoutClass,
+    prev: u32,
+    next: u32,
+}
+
+/// Why a flow left the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowEnd {
+    /// Idle past its class's timeout.
+    Idle,
+    /// Pushed out to make room for a new flow.
+    Evicted,
+    /// Removed when the table was drained (end of a capture, shutdown).
+    Drained,
+}
+
+/// Counters of the table itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FlowTableStats {
+    /// Flows created.
+    pub created: u64,
+    /// Flows ended by idle timeout.
+    pub expired: u64,
+    /// Flows evicted because the table was full.
+    pub evicted: u64,
+    /// Flows in the table now.
+    pub active: u64,
+}
+
+/// A bounded flow table.
+pub struct FlowTable<S> {
+    index: HashMap<FlowKey, FlowId, foldhash::fast::RandomState>,
+    slab: Vec<Flow<S>>,
+    heads: [u32; CLASSES],
+    tails: [u32; CLASSES],
+    max_flows: usize,
+    timeouts: Timeouts,
+    stats: FlowTableStats,
+}
+
+impl<S> FlowTable<S> {
+    /// A table that holds at most `max_flows` flows (at least 1).
+    pub fn new(max_flows: usize, timeouts: Timeouts) -> Self {
+        let max_flows = max_flows.max(1);
+        let initial = max_flows.min(1 << 16);
+        FlowTable {
+            index: HashMap::with_capacity_and_hasher(initial, foldhash::fast::RandomState::default()),
+            slab: Vec::with_capacity(initial),
+            heads: [NONE; CLASSES],
+            tails: [NONE; CLASSES],
+            max_flows,
+            timeouts,
+            stats: FlowTableStats::default(),
+        }
+    }
+
+    /// The table's counters.
+    pub fn stats(&self) -> FlowTableStats {
+        FlowTableStats { active: self.index.len() as u64, ..self.stats }
+    }
+
+    /// Looks up a flow.
+    pub fn get(&self, key: &FlowKey) -> Option<FlowId> {
+        self.index.get(key).copied()
+    }
+
+    /// The flow at `id`.
+    ///
+    /// # Panics
+    /// If `id` is not a live flow id returned by this table.
+    pub fn flow(&self, id: FlowId) -> &Flow<S> {
+        &self.slab[id as usize]
+    }
+
+    /// The flow at `id`, mutably.
+    pub fn flow_mut(&mut self, id: FlowId) -> &mut Flow<S> {
+        &mut self.slab[id as usize]
+    }
+
+    /// Inserts a new flow, evicting the least recently seen one if the table is full; the
+    /// evicted flow is handed to `ended`.
+    pub fn insert(
+        &mut self,
+        key: FlowKey,
+        now: u64,
+        class: TimeoutClass,
+        state: S,
+        ended: &mut impl FnMut(Flow<S>, FlowEnd),
+    ) -> FlowId {
+        if self.index.len() >= self.max_flows {
+            if let Some(victim) = self.oldest() {
+                self.stats.evicted += 1;
+                let flow = self.remove(victim);
+                ended(flow, FlowEnd::Evicted);
+            }
+        }
+        let flow = Flow {
+            key,
+            first_seen: now,
+            last_seen: now,
+            packets: [0; 2],
+            bytes: [0; 2],
+            state,
+            class,
+            prev: NONE,
+            next: NONE,
+        };
+        self.slab.push(flow);
+        let id = (self.slab.len() - 1) as FlowId;
+        self.index.insert(key, id);
+        self.push_head(id);
+        self.stats.created += 1;
+        id
+    }
+
+    /// Marks a flow as seen at `now` in `class`, moving it to the head of that class's list.
+    pub fn touch(&mut self, id: FlowId, now: u64, class: TimeoutClass) {
+        self.unlink(id);
+        let f = &mut self.slab[id as usize];
+        f.last_seen = f.last_seen.max(now);
+        f.class = class;
+        self.push_head(id);
+    }
+
+    /// The timeout class a flow is in.
+    pub fn class(&self, id: FlowId) -> TimeoutClass {
+        self.slab[id as usize].class
+    }
+
+    /// Ends every flow idle past its timeout at `now`.
+    pub fn expire(&mut self, now: u64, ended: &mut impl FnMut(Flow<S>, FlowEnd)) {
+        for class in 0..CLASSES {
+            loop {
+                let tail = self.tails[class];
+                if tail == NONE {
+                    break;
+                }
+                let f = &self.slab[tail as usize];
+                if now.saturating_sub(f.last_seen) <= self.timeouts.of(f.class) {
+                    break;
+                }
+                self.stats.expired += 1;
+                let flow = self.remove(tail);
+                ended(flow, FlowEnd::Idle);
+            }
+        }
+    }
+
+    /// Ends every flow, oldest first.
+    pub fn drain(&mut self, ended: &mut impl FnMut(Flow<S>, FlowEnd)) {
+        while let Some(id) = self.oldest() {
+            let flow = self.remove(id);
+            ended(flow, FlowEnd::Drained);
+        }
+    }
+
+    /// Visits every flow.
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut Flow<S>)) {
+        for &id in self.index.values() {
+            f(&mut self.slab[id as usize]);
+        }
+    }
+
+    fn oldest(&self) -> Option<FlowId> {
+        self.tails.iter().filter(|&&t| t != NONE).min_by_key(|&&t| self.slab[t as usize].last_seen).copied()
+    }
+
+    /// Removes a flow. The slab stays dense: the last flow moves into the hole, so a
+    /// [`FlowId`] is only valid until the next insert, expire or drain.
+    fn remove(&mut self, id: FlowId) -> Flow<S> {
+        self.unlink(id);
+        let key = self.slab[id as usize].key;
+        self.index.remove(&key);
+        let last = (self.slab.len() - 1) as FlowId;
+        let flow = self.slab.swap_remove(id as usize);
+        if id != last {
+            self.relocate(last, id);
+        }
+        flow
+    }
+
+    /// The flow that was at `from` is now at `to`: fix the list links and the index.
+    fn relocate(&mut self, from: FlowId, to: FlowId) {
+        let (prev, next, class, key) = {
+            let f = &self.slab[to as usize];
+            (f.prev, f.next, f.class as usize, f.key)
+        };
+        if prev == NONE {
+            if self.heads[class] == from {
+                self.heads[class] = to;
+            }
+        } else {
+            self.slab[prev as usize].next = to;
+        }
+        if next == NONE {
+            if self.tails[class] == from {
+                self.tails[class] = to;
+            }
+        } else {
+            self.slab[next as usize].prev = to;
+        }
+        if let Some(v) = self.index.get_mut(&key) {
+            *v = to;
+        }
+    }
+
+    fn push_head(&mut self, id: FlowId) {
+        let class = self.slab[id as usize].class as usize;
+        let head = self.heads[class];
+        {
+            let f = &mut self.slab[id as usize];
+            f.prev = NONE;
+            f.next = head;
+        }
+        if head != NONE {
+            self.slab[head as usize].prev = id;
+        } else {
+            self.tails[class] = id;
+        }
+        self.heads[class] = id;
+    }
+
+    fn unlink(&mut self, id: FlowId) {
+        let (prev, next, class) = {
+            let f = &self.slab[id as usize];
+            (f.prev, f.next, f.class as usize)
+        };
+        if prev != NONE {
+            self.slab[prev as usize].next = next;
+        } else if self.heads[class] == id {
+            self.heads[class] = next;
+        }
+        if next != NONE {
+            self.slab[next as usize].prev = prev;
+        } else if self.tails[class] == id {
+            self.tails[class] = prev;
+        }
+        let f = &mut self.slab[id as usize];
+        f.prev = NONE;
+        f.next = NONE;
+    }
+}

@@ -1,0 +1,410 @@
+//! The engine core on synthetic packets: every recognition path, every action, the flow table's
+//! bounds and the ruleset hot swap.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bawaba_engine::flow::Flow;
+use bawaba_engine::{
+    AppProtocol, Basis, Engine, EngineConfig, FlowAction, FlowEnd, FlowState, Observer, PacketVerdict, Timeouts,
+};
+use bawaba_policy::{
+    Action, AllowEntry, AllowId, Category, Order, OrderId, OrderStatus, PolicySnapshot, Rule, RuleId, Ruleset,
+};
+use bawaba_wire::build::{ip_packet, Header};
+use bawaba_wire::packet::{dissect_ip, tcp_flags};
+use bawaba_wire::quic::{InitialHeader, InitialKeys, Version};
+use bawaba_wire::tls::{build_client_hello, wrap_records};
+
+fn order(id: i64, reference: &str, category: Category) -> Order {
+    Order {
+        id: OrderId(id),
+        authority: "Court of First Instance, Baghdad".into(),
+        reference: reference.into(),
+        issued_at: 0,
+        effective_from: 0,
+        expires_at: i64::MAX / 2,
+        category,
+        summary: "test".into(),
+        publishable: true,
+        appeal_contact: "appeals@cmc.example".into(),
+        status: OrderStatus::Approved,
+        proposed_by: "alice".into(),
+        approved_by: Some("bob".into()),
+        revoked: None,
+    }
+}
+
+fn ruleset(rules: &[(&str, Action, i64)]) -> Arc<Ruleset> {
+    let snapshot = PolicySnapshot {
+        version: 1,
+        taken_at: 0,
+        orders: vec![order(1, "CFI-2026-0042", Category::CourtOrder), order(2, "CMC-2026-0007", Category::Malware)],
+        rules: rules
+            .iter()
+            .enumerate()
+            .map(|(i, (s, a, o))| Rule {
+                id: RuleId(i as i64 + 1),
+                order: OrderId(*o),
+                selector: s.parse().unwrap(),
+                action: *a,
+                forced: None,
+            })
+            .collect(),
+        allow: vec![AllowEntry {
+            id: AllowId(1),
+            selector: "exact:ok.blocked.test".parse().unwrap(),
+            reason: "ministry portal".into(),
+        }],
+    };
+    Arc::new(snapshot.compile())
+}
+
+fn policy() -> Arc<Ruleset> {
+    ruleset(&[
+        ("blocked.test", Action::Reset, 1),
+        ("page.test", Action::BlockPage, 1),
+        ("quic-blocked.test", Action::Drop, 2),
+        ("dropped.test", Action::Nxdomain, 2),
+        ("198.18.66.0/24", Action::Nxdomain, 2),
+        ("2001:db8:66::/48", Action::Reset, 1),
+    ])
+}
+
+const CLIENT: &str = "198.18.1.2";
+const SERVER: &str = "198.18.2.2";
+
+/// Records ended flows.
+#[derive(Default)]
+struct Ended(Vec<(FlowState, FlowEnd, [u32; 2])>);
+
+impl Observer for Ended {
+    fn ended(&mut self, flow: &Flow<FlowState>, why: FlowEnd) {
+        self.0.push((flow.state.clone(), why, flow.packets));
+    }
+}
+
+struct Conn {
+    client: IpAddr,
+    server: IpAddr,
+    cport: u16,
+    sport: u16,
+    seq: u32,
+}
+
+impl Conn {
+    fn new(client: &str, server: &str, cport: u16, sport: u16) -> Self {
+        Conn { client: client.parse().unwrap(), server: server.parse().unwrap(), cport, sport, seq: 1000 }
+    }
+
+    fn tcp(&self, from_client: bool, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let (src, dst, sp, dp) = if from_client {
+            (self.client, self.server, self.cport, self.sport)
+        } else {
+            (self.server, self.client, self.sport, self.cport)
+        };
+        let header = Header::Tcp { src_port: sp, dst_port: dp, seq, ack: 1, flags, window: 64240 };
+        ip_packet(&mut buf, src, dst, header, payload);
+        buf
+    }
+
+    fn udp(&self, from_client: bool, payload: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let (src, dst, sp, dp) = if from_client {
+            (self.client, self.server, self.cport, self.sport)
+        } else {
+            (self.server, self.client, self.sport, self.cport)
+        };
+        ip_packet(&mut buf, src, dst, Header::Udp { src_port: sp, dst_port: dp }, payload);
+        buf
+    }
+}
+
+fn run(engine: &mut Engine, packet: &[u8], now: u64, obs: &mut impl Observer) -> PacketVerdict {
+    engine.process(&dissect_ip(packet).unwrap(), now, obs)
+}
+
+/// SYN, SYN-ACK, then the client's first data in the given segments (stream offset, bytes).
+fn tcp_session(engine: &mut Engine, c: &Conn, segments: &[(usize, &[u8])]) -> Vec<PacketVerdict> {
+    let mut obs = Ended::default();
+    let mut out = vec![
+        run(engine, &c.tcp(true, c.seq, tcp_flags::SYN, b""), 1, &mut obs),
+        run(engine, &c.tcp(false, 5000, tcp_flags::SYN | tcp_flags::ACK, b""), 2, &mut obs),
+    ];
+    for (i, (offset, bytes)) in segments.iter().enumerate() {
+        let seq = c.seq.wrapping_add(1).wrapping_add(*offset as u32);
+        out.push(run(engine, &c.tcp(true, seq, tcp_flags::ACK | tcp_flags::PSH, bytes), 3 + i as u64, &mut obs));
+    }
+    out
+}
+
+fn hello(name: &str) -> Vec<u8> {
+    wrap_records(&build_client_hello(Some(name), &["h2", "http/1.1"], false, 0), 16384)
+}
+
+fn engine() -> Engine {
+    Engine::new(policy(), EngineConfig::default())
+}
+
+#[test]
+fn tls_sni_blocked_is_reset_and_allowed_passes() {
+    let mut e = engine();
+    let c = Conn::new(CLIENT, SERVER, 40000, 443);
+    let v = tcp_session(&mut e, &c, &[(0, &hello("www.blocked.test"))]);
+    assert_eq!(v, [PacketVerdict::Accept, PacketVerdict::Accept, PacketVerdict::Reset { first: true }]);
+    // The server's reply after the verdict is dropped, resets are not sent twice.
+    let reply = c.tcp(false, 5001, tcp_flags::ACK, b"x");
+    assert_eq!(run(&mut e, &reply, 10, &mut Ended::default()), PacketVerdict::Reset { first: false });
+
+    // An allowlisted name under the blocked one, and an unrelated name, pass.
+    for (port, name) in [(40001, "ok.blocked.test"), (40002, "example.test")] {
+        let c = Conn::new(CLIENT, SERVER, port, 443);
+        let v = tcp_session(&mut e, &c, &[(0, &hello(name))]);
+        assert_eq!(v[2], PacketVerdict::Accept, "{name}");
+    }
+    let counters = e.counters();
+    assert_eq!(counters.flows_by_action.get("reset"), Some(&1));
+    assert_eq!(counters.flows_by_action.get("allow"), Some(&2));
+    assert_eq!(counters.blocked_by_category.get("court-order"), Some(&1));
+    assert_eq!(counters.blocked_by_order.get(&1), Some(&1));
+
+    let mut ended = Ended::default();
+    e.finish(&mut ended);
+    let blocked = ended.0.iter().find(|(s, ..)| s.name() == Some("www.blocked.test")).unwrap();
+    assert_eq!((blocked.0.app, blocked.0.basis, blocked.0.order), (AppProtocol::Tls, Basis::Name, Some(OrderId(1))));
+    let allowed = ended.0.iter().find(|(s, ..)| s.name() == Some("ok.blocked.test")).unwrap();
+    assert_eq!(allowed.0.basis, Basis::Allowlisted);
+}
+
+#[test]
+fn tls_on_any_port_and_split_reordered_retransmitted() {
+    let mut e = engine();
+    let stream = wrap_records(&build_client_hello(Some("split.blocked.test"), &["h2"], false, 1500), 16384);
+    assert!(stream.len() > 1500);
+    let c = Conn::new(CLIENT, SERVER, 40010, 8443);
+    // Third piece first, then the first, a retransmission of the first, then the middle.
+    let (a, b, d) = (&stream[..600], &stream[600..1200], &stream[1200..]);
+    let v = tcp_session(&mut e, &c, &[(1200, d), (0, a), (0, a), (600, b)]);
+    assert_eq!(
+        &v[2..],
+        &[PacketVerdict::Accept, PacketVerdict::Accept, PacketVerdict::Accept, PacketVerdict::Reset { first: true }]
+    );
+
+    // A ClientHello fragmented over several TLS records in several segments.
+    let records = wrap_records(&build_client_hello(Some("records.blocked.test"), &[], false, 400), 128);
+    let c = Conn::new(CLIENT, SERVER, 40011, 443);
+    let pieces: Vec<(usize, &[u8])> = records.chunks(200).enumerate().map(|(i, p)| (i * 200, p)).collect();
+    let v = tcp_session(&mut e, &c, &pieces);
+    assert_eq!(v.last(), Some(&PacketVerdict::Reset { first: true }));
+    assert!(v[..v.len() - 1].iter().all(|v| *v == PacketVerdict::Accept));
+}
+
+#[test]
+fn ech_is_recorded_with_the_outer_name() {
+    let mut e = engine();
+    let c = Conn::new(CLIENT, SERVER, 40020, 443);
+    let stream = wrap_records(&build_client_hello(Some("public.example.test"), &["h2"], true, 0), 16384);
+    tcp_session(&mut e, &c, &[(0, &stream)]);
+    let mut ended = Ended::default();
+    e.finish(&mut ended);
+    assert!(ended.0[0].0.ech);
+    assert_eq!(ended.0[0].0.name(), Some("public.example.test"));
+    assert_eq!(e.counters().ech_flows, 1);
+}
+
+#[test]
+fn http_host_block_page_redirects_and_other_hosts_pass() {
+    let mut e = engine();
+    let c = Conn::new(CLIENT, SERVER, 40030, 80);
+    let req = b"GET /x HTTP/1.1\r\nHost: www.page.test\r\nUser-Agent: curl/7.88.1\r\n\r\n";
+    let v = tcp_session(&mut e, &c, &[(0, &req[..20]), (20, &req[20..])]);
+    assert_eq!(&v[2..], &[PacketVerdict::Accept, PacketVerdict::Redirect]);
+    // Further client packets are dropped, not redirected again.
+    let more = c.tcp(true, c.seq + 1 + req.len() as u32, tcp_flags::ACK, b"more");
+    assert_eq!(run(&mut e, &more, 9, &mut Ended::default()), PacketVerdict::Drop);
+
+    // A block-page rule over TLS can only reset; a reset rule over HTTP resets.
+    let c = Conn::new(CLIENT, SERVER, 40031, 443);
+    assert_eq!(tcp_session(&mut e, &c, &[(0, &hello("page.test"))])[2], PacketVerdict::Reset { first: true });
+    let c = Conn::new(CLIENT, SERVER, 40032, 80);
+    let req = b"GET / HTTP/1.1\r\nHost: blocked.test:80\r\n\r\n";
+    assert_eq!(tcp_session(&mut e, &c, &[(0, req)])[2], PacketVerdict::Reset { first: true });
+    let c = Conn::new(CLIENT, SERVER, 40033, 80);
+    let req = b"GET / HTTP/1.1\r\nHost: fine.test\r\n\r\n";
+    assert_eq!(tcp_session(&mut e, &c, &[(0, req)])[2], PacketVerdict::Accept);
+}
+
+#[test]
+fn ip_prefix_rules_decide_on_the_first_packet() {
+    let mut e = engine();
+    let c = Conn::new(CLIENT, "198.18.66.7", 40040, 443);
+    let v = tcp_session(&mut e, &c, &[(0, &hello("anything.test"))]);
+    assert!(v.iter().all(|v| *v == PacketVerdict::Drop), "{v:?}");
+    let c = Conn::new("2001:db8:1::2", "2001:db8:66::1", 40041, 443);
+    let v = tcp_session(&mut e, &c, &[]);
+    assert_eq!(v[0], PacketVerdict::Reset { first: true });
+    // Picked up mid-stream from the server side: still judged on the server address.
+    let c = Conn::new(CLIENT, "198.18.66.9", 40042, 443);
+    assert_eq!(run(&mut e, &c.tcp(false, 1, tcp_flags::ACK, b"data"), 1, &mut Ended::default()), PacketVerdict::Drop);
+    let mut ended = Ended::default();
+    e.finish(&mut ended);
+    assert!(ended.0.iter().all(|(s, ..)| s.basis == Basis::Address));
+}
+
+#[test]
+fn non_first_fragments_are_judged_by_address() {
+    let mut e = engine();
+    // An IPv4 packet with fragment offset 64: no transport header.
+    let mut frag = Vec::new();
+    ip_packet(
+        &mut frag,
+        CLIENT.parse().unwrap(),
+        "198.18.66.1".parse().unwrap(),
+        Header::Udp { src_port: 1, dst_port: 2 },
+        &[0; 32],
+    );
+    frag[6] = 0;
+    frag[7] = 8;
+    let p = dissect_ip(&frag).unwrap();
+    assert_eq!(e.process(&p, 1, &mut Ended::default()), PacketVerdict::Drop);
+    assert_eq!(e.counters().fragments, 1);
+}
+
+/// A QUIC v1 client Initial of 1200+ bytes carrying the given CRYPTO frames.
+fn quic_initial(version: Version, dcid: &[u8], pn: u32, frames: &[(usize, &[u8])]) -> Vec<u8> {
+    let keys = InitialKeys::client(version, dcid).unwrap();
+    let mut payload = Vec::new();
+    for (offset, data) in frames {
+        payload.push(0x06);
+        payload.extend_from_slice(&(0x4000u16 | *offset as u16).to_be_bytes());
+        payload.extend_from_slice(&(0x4000u16 | data.len() as u16).to_be_bytes());
+        payload.extend_from_slice(data);
+    }
+    if payload.len() < 1162 {
+        payload.resize(1162, 0);
+    }
+    let header = InitialHeader { dcid, scid: &[1, 2, 3, 4], token: &[], packet_number: pn };
+    let mut out = vec![0u8; payload.len() + 200];
+    let n = keys.seal(&header, &payload, &mut out).unwrap();
+    out.truncate(n);
+    out
+}
+
+#[test]
+fn quic_sni_single_and_two_packet_hellos() {
+    let mut e = engine();
+    let dcid = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
+    let msg = build_client_hello(Some("www.quic-blocked.test"), &["h3"], false, 0);
+    let c = Conn::new(CLIENT, SERVER, 50000, 443);
+    let v = run(&mut e, &c.udp(true, &quic_initial(Version::V1, &dcid, 0, &[(0, &msg)])), 1, &mut Ended::default());
+    assert_eq!(v, PacketVerdict::Drop);
+
+    // A post-quantum-sized ClientHello (~1.7 KB) in two Initials, CRYPTO frames shuffled as
+    // Chrome sends them: the second packet carries the start.
+    let big = build_client_hello(Some("big.quic-blocked.test"), &["h3"], false, 1550);
+    assert!(big.len() > 1600);
+    let (head, tail) = big.split_at(900);
+    let c = Conn::new(CLIENT, SERVER, 50001, 443);
+    let first = quic_initial(Version::V2, &dcid, 0, &[(900 + 400, &tail[400..]), (900, &tail[..400])]);
+    let second = quic_initial(Version::V2, &dcid, 1, &[(500, &head[500..]), (0, &head[..500])]);
+    let mut obs = Ended::default();
+    assert_eq!(run(&mut e, &c.udp(true, &first), 1, &mut obs), PacketVerdict::Accept);
+    assert_eq!(run(&mut e, &c.udp(true, &second), 2, &mut obs), PacketVerdict::Drop);
+
+    // An allowed name passes; the server's reply follows the flow.
+    let c = Conn::new(CLIENT, SERVER, 50002, 443);
+    let ok = build_client_hello(Some("fine.test"), &["h3"], false, 0);
+    assert_eq!(
+        run(&mut e, &c.udp(true, &quic_initial(Version::V1, &dcid, 0, &[(0, &ok)])), 1, &mut obs),
+        PacketVerdict::Accept
+    );
+    assert_eq!(run(&mut e, &c.udp(false, &[0x40; 1200]), 2, &mut obs), PacketVerdict::Accept);
+    e.finish(&mut obs);
+    let quic: Vec<_> = obs.0.iter().filter(|(s, ..)| s.app == AppProtocol::Quic).collect();
+    assert_eq!(quic.len(), 3);
+    assert_eq!(e.counters().quic_undecryptable, 0);
+}
+
+fn dns_query(name: &str) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+#[test]
+fn dns_queries_are_judged_one_by_one() {
+    let mut e = engine();
+    let c = Conn::new(CLIENT, "198.18.9.9", 53000, 53);
+    let mut obs = Ended::default();
+    assert_eq!(run(&mut e, &c.udp(true, &dns_query("fine.test")), 1, &mut obs), PacketVerdict::Accept);
+    assert_eq!(run(&mut e, &c.udp(true, &dns_query("www.Dropped.test")), 2, &mut obs), PacketVerdict::Drop);
+    assert_eq!(run(&mut e, &c.udp(true, &dns_query("fine.test")), 3, &mut obs), PacketVerdict::Accept);
+    let mut tcp_query = vec![0, 0];
+    tcp_query.extend_from_slice(&dns_query("blocked.test"));
+    let t = Conn::new(CLIENT, "198.18.9.9", 53001, 53);
+    let v = tcp_session(&mut e, &t, &[(0, &tcp_query)]);
+    assert_eq!(v[2], PacketVerdict::Drop);
+    assert_eq!((e.counters().dns_queries, e.counters().dns_queries_blocked), (4, 2));
+}
+
+#[test]
+fn unrecognised_traffic_is_allowed_within_the_budget() {
+    let mut e = engine();
+    let c = Conn::new(CLIENT, SERVER, 40050, 22);
+    let v = tcp_session(&mut e, &c, &[(0, b"SSH-2.0-OpenSSH_9.2\r\n")]);
+    assert_eq!(v[2], PacketVerdict::Accept);
+    let u = Conn::new(CLIENT, SERVER, 40051, 9999);
+    assert_eq!(run(&mut e, &u.udp(true, b"hello"), 1, &mut Ended::default()), PacketVerdict::Accept);
+    let mut ended = Ended::default();
+    e.finish(&mut ended);
+    assert!(ended.0.iter().all(|(s, ..)| s.basis == Basis::Unrecognised && s.action == FlowAction::Allow));
+}
+
+#[test]
+fn flow_entries_fit_in_256_bytes() {
+    assert!(std::mem::size_of::<Flow<FlowState>>() <= 256, "{}", std::mem::size_of::<Flow<FlowState>>());
+}
+
+#[test]
+fn the_table_is_bounded_and_flows_expire() {
+    let timeouts = Timeouts { udp_ns: 5_000_000_000, ..Timeouts::default() };
+    let mut e = Engine::new(policy(), EngineConfig { max_flows: 10, timeouts, ..EngineConfig::default() });
+    let mut obs = Ended::default();
+    for port in 0..25u16 {
+        let c = Conn::new(CLIENT, SERVER, 10000 + port, 9);
+        run(&mut e, &c.udp(true, b"x"), u64::from(port), &mut obs);
+    }
+    let stats = e.flow_stats();
+    assert_eq!((stats.active, stats.evicted, stats.created), (10, 15, 25));
+    assert!(obs.0.iter().all(|(_, why, _)| *why == FlowEnd::Evicted));
+    e.expire(20_000_000_000, &mut obs);
+    assert_eq!(e.flow_stats().active, 0);
+    assert_eq!(e.flow_stats().expired, 10);
+}
+
+#[test]
+fn hot_swap_rejudges_allowed_flows() {
+    for rejudge in [true, false] {
+        let mut e = Engine::new(policy(), EngineConfig { rejudge_on_reload: rejudge, ..EngineConfig::default() });
+        let c = Conn::new(CLIENT, SERVER, 40060, 443);
+        assert_eq!(tcp_session(&mut e, &c, &[(0, &hello("later.test"))])[2], PacketVerdict::Accept);
+        e.set_ruleset(ruleset(&[("later.test", Action::Reset, 1)]));
+        let next = c.tcp(true, c.seq + 600, tcp_flags::ACK, b"more");
+        let v = run(&mut e, &next, 20, &mut Ended::default());
+        if rejudge {
+            assert_eq!(v, PacketVerdict::Reset { first: true });
+            assert_eq!(e.counters().rejudged_changed, 1);
+        } else {
+            assert_eq!(v, PacketVerdict::Accept);
+        }
+        // A new flow to the same name is blocked either way.
+        let c2 = Conn::new(CLIENT, SERVER, 40061, 443);
+        assert_eq!(tcp_session(&mut e, &c2, &[(0, &hello("later.test"))])[2], PacketVerdict::Reset { first: true });
+    }
+}
