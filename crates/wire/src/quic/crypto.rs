@@ -58,14 +58,13 @@ fn expand_label(secret: &[u8; 32], label: &[u8], out: &mut [u8]) {
 /// The client's or the server's Initial secret: HKDF-Extract of the Destination Connection ID
 /// with the version's salt, then HKDF-Expand-Label "client in" or "server in" (RFC 9001 section
 /// 5.2; RFC 9369 section 3.3.2 keeps these labels).
-fn initial_secret(version: Version, dcid: &[u8], side: &[u8]) -> Option<[u8; 32]> {
-    let labels = labels(version)?;
+fn initial_secret(labels: &Labels, dcid: &[u8], side: &[u8]) -> [u8; 32] {
     let (prk, _) = Hkdf::<Sha256>::extract(Some(labels.salt), dcid);
     let mut prk_bytes = [0u8; 32];
     prk_bytes.copy_from_slice(&prk);
     let mut secret = [0u8; 32];
     expand_label(&prk_bytes, side, &mut secret);
-    Some(secret)
+    secret
 }
 
 /// The AEAD key, IV and header protection key expanded from a secret (RFC 9001 section 5.1).
@@ -76,9 +75,7 @@ struct KeyMaterial {
 }
 
 impl KeyMaterial {
-    fn derive(version: Version, secret: &[u8; 32]) -> KeyMaterial {
-        // Only called with a version that has labels; the fallback is never used.
-        let labels = labels(version).unwrap_or(Labels { salt: &V1_SALT, key: b"", iv: b"", hp: b"" });
+    fn derive(labels: &Labels, secret: &[u8; 32]) -> KeyMaterial {
         let mut m = KeyMaterial { key: [0; 16], iv: [0; 12], hp: [0; 16] };
         expand_label(secret, labels.key, &mut m.key);
         expand_label(secret, labels.iv, &mut m.iv);
@@ -148,18 +145,20 @@ impl InitialKeys {
     /// The keys protecting a client's Initial packets, derived from the Destination Connection
     /// ID of its first Initial (RFC 9001 section 5.2). `None` for a version other than v1 or v2.
     pub fn client(version: Version, original_dcid: &[u8]) -> Option<InitialKeys> {
-        Some(InitialKeys::from_secret(version, &initial_secret(version, original_dcid, b"client in")?))
+        InitialKeys::derive(version, original_dcid, b"client in")
     }
 
     /// The keys protecting a server's Initial packets, derived from the Destination Connection
     /// ID of the client's first Initial. `None` for a version other than v1 or v2.
     pub fn server(version: Version, original_dcid: &[u8]) -> Option<InitialKeys> {
-        Some(InitialKeys::from_secret(version, &initial_secret(version, original_dcid, b"server in")?))
+        InitialKeys::derive(version, original_dcid, b"server in")
     }
 
-    fn from_secret(version: Version, secret: &[u8; 32]) -> InitialKeys {
-        let KeyMaterial { key, iv, hp } = KeyMaterial::derive(version, secret);
-        InitialKeys { version, iv, aead: Aes128Gcm::new(&key.into()), hp_cipher: Aes128::new(&hp.into()) }
+    fn derive(version: Version, original_dcid: &[u8], side: &[u8]) -> Option<InitialKeys> {
+        let labels = labels(version)?;
+        let secret = initial_secret(&labels, original_dcid, side);
+        let KeyMaterial { key, iv, hp } = KeyMaterial::derive(&labels, &secret);
+        Some(InitialKeys { version, iv, aead: Aes128Gcm::new(&key.into()), hp_cipher: Aes128::new(&hp.into()) })
     }
 
     /// The version these keys are for.
@@ -364,15 +363,15 @@ mod tests {
         let dcid = hex(DCID);
         let (prk, _) = Hkdf::<Sha256>::extract(Some(&V1_SALT), &dcid);
         assert_eq!(prk[..], hex("7db5df06e7a69e432496adedb00851923595221596ae2ae9fb8115c1e9ed0a44"));
-        let client = initial_secret(Version::V1, &dcid, b"client in").unwrap();
+        let client = initial_secret(&labels(Version::V1).unwrap(), &dcid, b"client in");
         assert_eq!(client[..], hex("c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea"));
-        let server = initial_secret(Version::V1, &dcid, b"server in").unwrap();
+        let server = initial_secret(&labels(Version::V1).unwrap(), &dcid, b"server in");
         assert_eq!(server[..], hex("3c199828fd139efd216c155ad844cc81fb82fa8d7446fa7d78be803acdda951b"));
-        let k = KeyMaterial::derive(Version::V1, &client);
+        let k = KeyMaterial::derive(&labels(Version::V1).unwrap(), &client);
         assert_eq!(k.key[..], hex("1f369613dd76d5467730efcbe3b1a22d"));
         assert_eq!(k.iv[..], hex("fa044b2f42a3fd3b46fb255c"));
         assert_eq!(k.hp[..], hex("9f50449e04a0e810283a1e9933adedd2"));
-        let k = KeyMaterial::derive(Version::V1, &server);
+        let k = KeyMaterial::derive(&labels(Version::V1).unwrap(), &server);
         assert_eq!(k.key[..], hex("cf3a5331653c364c88f0f379b6067e37"));
         assert_eq!(k.iv[..], hex("0ac1493ca1905853b0bba03e"));
         assert_eq!(k.hp[..], hex("c206b8d9b9f0f37644430b490eeaa314"));
@@ -385,15 +384,15 @@ mod tests {
     #[test]
     fn rfc9369_a1_keys() {
         let dcid = hex(DCID);
-        let client = initial_secret(Version::V2, &dcid, b"client in").unwrap();
+        let client = initial_secret(&labels(Version::V2).unwrap(), &dcid, b"client in");
         assert_eq!(client[..], hex("14ec9d6eb9fd7af83bf5a668bc17a7e283766aade7ecd0891f70f9ff7f4bf47b"));
-        let server = initial_secret(Version::V2, &dcid, b"server in").unwrap();
+        let server = initial_secret(&labels(Version::V2).unwrap(), &dcid, b"server in");
         assert_eq!(server[..], hex("0263db1782731bf4588e7e4d93b7463907cb8cd8200b5da55a8bd488eafc37c1"));
-        let k = KeyMaterial::derive(Version::V2, &client);
+        let k = KeyMaterial::derive(&labels(Version::V2).unwrap(), &client);
         assert_eq!(k.key[..], hex("8b1a0bc121284290a29e0971b5cd045d"));
         assert_eq!(k.iv[..], hex("91f73e2351d8fa91660e909f"));
         assert_eq!(k.hp[..], hex("45b95e15235d6f45a6b19cbcb0294ba9"));
-        let k = KeyMaterial::derive(Version::V2, &server);
+        let k = KeyMaterial::derive(&labels(Version::V2).unwrap(), &server);
         assert_eq!(k.key[..], hex("82db637861d55e1d011f19ea71d5d2a7"));
         assert_eq!(k.iv[..], hex("dd13c276499c0249d3310652"));
         assert_eq!(k.hp[..], hex("edf6d05c83121201b436e16877593c3a"));
