@@ -21,6 +21,8 @@ pub struct Config {
     pub serve: ServeSection,
     /// The DNS server.
     pub dns: bawaba_dns::DnsConfig,
+    /// The packet enforcement engine.
+    pub engine: bawaba_engine::config::EngineSection,
 }
 
 /// `[serve]`
@@ -212,6 +214,25 @@ mod tests {
         assert_eq!(cfg.dns.rpz.history, d.rpz.history);
         assert!(cfg.dns.rpz.tsig_key.is_none() && d.rpz.tsig_key.is_none());
         assert_eq!(cfg.served_rpz_origin(), cfg.policy.rpz_origin);
+        // The engine section is all defaults (off).
+        let e = bawaba_engine::config::EngineSection::default();
+        assert_eq!(cfg.engine.mode, e.mode);
+        assert_eq!(cfg.engine.queue, e.queue);
+        assert_eq!(cfg.engine.fail_open, e.fail_open);
+        assert_eq!(cfg.engine.queued_packets, e.queued_packets);
+        assert_eq!(cfg.engine.install_rules, e.install_rules);
+        assert_eq!(cfg.engine.chain, e.chain);
+        assert_eq!(
+            (cfg.engine.mark_allow, cfg.engine.mark_block, cfg.engine.mark_mask),
+            (e.mark_allow, e.mark_block, e.mark_mask)
+        );
+        assert_eq!(cfg.engine.block_page_url, e.block_page_url);
+        assert_eq!(cfg.engine.max_flows, e.max_flows);
+        assert_eq!(cfg.engine.inspect_packets, e.inspect_packets);
+        assert_eq!(cfg.engine.reassembly_buffers, e.reassembly_buffers);
+        assert_eq!(cfg.engine.rejudge_on_reload, e.rejudge_on_reload);
+        assert_eq!(cfg.engine.tcp_timeout_secs, e.tcp_timeout_secs);
+        assert_eq!(cfg.engine.udp_timeout_secs, e.udp_timeout_secs);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `bawaba serve`: loads the newest signed bundle, then starts every component the config
-//! enables (today: the DNS server, the RPZ zone it serves to secondaries, and the metrics
-//! endpoint), and swaps in newer bundles as they are published, sending NOTIFY to the
+//! enables (the DNS server, the RPZ zone it serves to secondaries, the inline packet engine, and
+//! the metrics endpoint), and swaps in newer bundles as they are published, sending NOTIFY to the
 //! secondaries after each.
 
 use std::sync::Arc;
@@ -20,8 +20,9 @@ use crate::config::Config;
 /// Runs until interrupted (SIGINT, SIGTERM) or a component fails.
 pub fn serve(ctx: &Ctx) -> Result<i32> {
     let config = &ctx.config;
-    if !config.dns.enabled {
-        bail!("nothing to serve: enable a component in the config (e.g. [dns] enabled = true)");
+    let engine_on = config.engine.mode != bawaba_engine::config::Mode::Off;
+    if !config.dns.enabled && !engine_on {
+        bail!("nothing to serve: enable a component in the config ([dns] enabled = true, [engine] mode = \"nfqueue\")");
     }
     let dir = config.bundle_dir();
 
@@ -80,35 +81,84 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
         runtime.worker_threads(config.serve.threads);
     }
     let runtime = runtime.enable_all().build()?;
-    runtime.block_on(async {
-        let server =
-            bawaba_dns::server::bind_with_zone(&config.dns, Arc::clone(&ruleset), Arc::clone(&metrics), xfr.clone())
-                .await
-                .context("starting the DNS server")?;
-        if let Some(xfr) = &xfr {
-            say(format_args!(
-                "rpz zone {} (serial {}) served to {:?}",
-                config.served_rpz_origin(),
-                xfr.zone().serial(),
-                config.dns.rpz.allow_transfer.iter().map(ToString::to_string).collect::<Vec<_>>()
-            ));
-            // Secondaries may hold an older version from before a restart.
-            tokio::spawn(notify(Arc::clone(xfr), Arc::clone(&metrics)));
+    // The inline engine runs on a thread of its own (a blocking queue loop), started before the
+    // DNS server so that its rules are in place when `serve` says it is up.
+    let engine_shared = Arc::new(bawaba_engine::nfqueue::Shared::default());
+    let engine_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (engine_done_tx, engine_done_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
+    let engine_thread = if engine_on {
+        let (section, rs, shared, stop) =
+            (config.engine.clone(), Arc::clone(&ruleset), Arc::clone(&engine_shared), Arc::clone(&engine_stop));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::Builder::new().name("engine-nfqueue".into()).spawn(move || {
+            let result = bawaba_engine::nfqueue::run(&section, rs, shared, stop, move || {
+                let _ = ready_tx.send(());
+            });
+            let _ = engine_done_tx.send(result.map_err(|e| e.to_string()));
+        })?;
+        if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {
+            let _ = handle.join();
+            let mut done = engine_done_rx;
+            match done.try_recv() {
+                Ok(Err(why)) => bail!("the inline engine did not start: {why}"),
+                _ => bail!("the inline engine did not start"),
+            }
         }
-        for addr in server.local_addrs() {
-            tracing::info!(%addr, "DNS listening (UDP and TCP)");
-            say(format_args!("dns listening on {addr} (udp, tcp)"));
-        }
+        say(format_args!(
+            "engine inline on NFQUEUE {} (fail-{})",
+            config.engine.queue,
+            if config.engine.fail_open { "open" } else { "closed" }
+        ));
+        Some(handle)
+    } else {
+        drop(engine_done_tx);
+        None
+    };
+
+    let outcome = runtime.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
-        tasks.spawn(async move {
-            server.run().await;
-            Ok::<(), anyhow::Error>(())
-        });
+        if config.dns.enabled {
+            let server = bawaba_dns::server::bind_with_zone(
+                &config.dns,
+                Arc::clone(&ruleset),
+                Arc::clone(&metrics),
+                xfr.clone(),
+            )
+            .await
+            .context("starting the DNS server")?;
+            if let Some(xfr) = &xfr {
+                say(format_args!(
+                    "rpz zone {} (serial {}) served to {:?}",
+                    config.served_rpz_origin(),
+                    xfr.zone().serial(),
+                    config.dns.rpz.allow_transfer.iter().map(ToString::to_string).collect::<Vec<_>>()
+                ));
+                // Secondaries may hold an older version from before a restart.
+                tokio::spawn(notify(Arc::clone(xfr), Arc::clone(&metrics)));
+            }
+            for addr in server.local_addrs() {
+                tracing::info!(%addr, "DNS listening (UDP and TCP)");
+                say(format_args!("dns listening on {addr} (udp, tcp)"));
+            }
+            tasks.spawn(async move {
+                server.run().await;
+                Ok::<(), anyhow::Error>(())
+            });
+        }
+        if engine_on {
+            tasks.spawn(async move {
+                match engine_done_rx.await {
+                    Ok(Ok(())) | Err(_) => Ok(()),
+                    Ok(Err(e)) => Err(anyhow::anyhow!("inline engine: {e}")),
+                }
+            });
+        }
         if let Some(addr) = config.serve.metrics_listen {
             let listener =
                 tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics on {addr}"))?;
             say(format_args!("metrics on http://{}/metrics", listener.local_addr()?));
-            tasks.spawn(metrics_http(listener, Arc::clone(&metrics)));
+            let engine = engine_on.then(|| Arc::clone(&engine_shared));
+            tasks.spawn(metrics_http(listener, Arc::clone(&metrics), engine));
         }
         let interval = Duration::from_secs(config.serve.reload_interval_secs.max(1));
         let reload = Reload {
@@ -137,7 +187,13 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
                 bail!("a component stopped unexpectedly")
             }
         }
-    })
+    });
+    // Stop the inline engine; it removes its iptables rules on the way out.
+    engine_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(handle) = engine_thread {
+        let _ = handle.join();
+    }
+    outcome
 }
 
 /// The zone `bawaba serve` transfers: exactly what `bawaba policy export` writes for the snapshot,
@@ -213,10 +269,15 @@ async fn reload_loop(r: Reload) -> Result<()> {
 }
 
 /// A minimal HTTP/1.1 responder for `GET /metrics`.
-async fn metrics_http(listener: tokio::net::TcpListener, metrics: Arc<DnsMetrics>) -> Result<()> {
+async fn metrics_http(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<DnsMetrics>,
+    engine: Option<Arc<bawaba_engine::nfqueue::Shared>>,
+) -> Result<()> {
     loop {
         let (mut stream, _) = listener.accept().await?;
         let metrics = Arc::clone(&metrics);
+        let engine = engine.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
             let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
@@ -225,7 +286,11 @@ async fn metrics_http(listener: tokio::net::TcpListener, metrics: Arc<DnsMetrics
             };
             let request = String::from_utf8_lossy(&buf[..n]);
             let (status, body) = if request.starts_with("GET /metrics") {
-                ("200 OK", metrics.render())
+                let mut body = metrics.render();
+                if let Some(engine) = &engine {
+                    engine.render_prometheus(&mut body);
+                }
+                ("200 OK", body)
             } else {
                 ("404 Not Found", "only /metrics lives here\n".to_string())
             };

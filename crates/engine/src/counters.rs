@@ -65,3 +65,57 @@ impl Counters {
         *self.blocked_by_order.entry(order.0).or_default() += 1;
     }
 }
+
+impl Counters {
+    /// Appends the counters in the Prometheus text format (names `bawaba_engine_*`; labels from
+    /// bounded sets only: verdicts, actions, protocols, categories, order ids).
+    pub fn render_prometheus(&self, out: &mut String) {
+        use std::fmt::Write;
+        fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        }
+        family(out, "bawaba_engine_packets_total", "Packets judged, by verdict.", "counter");
+        for (verdict, n) in [
+            ("accept", self.packets_accepted),
+            ("drop", self.packets_dropped),
+            ("reset", self.packets_reset),
+            ("redirect", self.packets_redirected),
+        ] {
+            let _ = writeln!(out, "bawaba_engine_packets_total{{verdict=\"{verdict}\"}} {n}");
+        }
+        family(out, "bawaba_engine_bytes_total", "IP bytes judged.", "counter");
+        let _ = writeln!(out, "bawaba_engine_bytes_total {}", self.bytes);
+        family(out, "bawaba_engine_flows_decided_total", "Flows decided, by action.", "counter");
+        for (action, n) in &self.flows_by_action {
+            let _ = writeln!(out, "bawaba_engine_flows_decided_total{{action=\"{action}\"}} {n}");
+        }
+        family(out, "bawaba_engine_flows_ended_total", "Flows ended, by recognised protocol.", "counter");
+        for (protocol, n) in &self.flows_by_protocol {
+            let _ = writeln!(out, "bawaba_engine_flows_ended_total{{protocol=\"{protocol}\"}} {n}");
+        }
+        family(out, "bawaba_engine_blocked_total", "Flows and DNS queries blocked, by category.", "counter");
+        for (category, n) in &self.blocked_by_category {
+            let _ = writeln!(out, "bawaba_engine_blocked_total{{category=\"{category}\"}} {n}");
+        }
+        family(out, "bawaba_engine_blocked_by_order_total", "Flows and DNS queries blocked, by order id.", "counter");
+        for (order, n) in &self.blocked_by_order {
+            let _ = writeln!(out, "bawaba_engine_blocked_by_order_total{{order=\"{order}\"}} {n}");
+        }
+        for (name, help, n) in [
+            ("bawaba_engine_fragments_total", "Non-first IP fragments, judged by address.", self.fragments),
+            ("bawaba_engine_ech_flows_total", "Flows offering Encrypted Client Hello.", self.ech_flows),
+            ("bawaba_engine_dns_queries_total", "DNS queries read on port 53.", self.dns_queries),
+            ("bawaba_engine_dns_queries_blocked_total", "DNS queries dropped.", self.dns_queries_blocked),
+            (
+                "bawaba_engine_reassembly_exhausted_total",
+                "Flows judged on incomplete first bytes (no buffer free or too many holes).",
+                self.reassembly_exhausted,
+            ),
+            ("bawaba_engine_quic_undecryptable_total", "QUIC Initials that failed to open.", self.quic_undecryptable),
+            ("bawaba_engine_rejudged_changed_total", "Flows whose verdict changed on a reload.", self.rejudged_changed),
+        ] {
+            family(out, name, help, "counter");
+            let _ = writeln!(out, "{name} {n}");
+        }
+    }
+}

@@ -101,6 +101,7 @@ pub struct Engine {
     quic: QuicPool,
     scratch: Box<[u8]>,
     counters: Counters,
+    settled: bool,
 }
 
 /// Scratch space: a decrypted QUIC Initial, or a ClientHello joined from several TLS records.
@@ -117,6 +118,7 @@ impl Engine {
             quic: QuicPool::new(config.reassembly_buffers),
             scratch: vec![0; SCRATCH].into_boxed_slice(),
             counters: Counters::default(),
+            settled: false,
             config,
         }
     }
@@ -131,6 +133,18 @@ impl Engine {
     /// The ruleset in force.
     pub fn ruleset(&self) -> &Arc<Ruleset> {
         &self.ruleset
+    }
+
+    /// Whether the last packet processed belongs to a flow whose verdict is final (allowed or
+    /// blocked, not a DNS flow judged query by query): an inline back end can stop sending that
+    /// flow's packets (a connmark does it).
+    pub fn settled(&self) -> bool {
+        self.settled
+    }
+
+    /// A tracked flow's state.
+    pub fn flow_state(&self, key: &FlowKey) -> Option<&FlowState> {
+        self.flows.get(key).map(|id| &self.flows.flow(id).state)
     }
 
     /// The counters so far.
@@ -171,6 +185,7 @@ impl Engine {
     }
 
     fn judge(&mut self, packet: &Packet<'_>, now: u64, observer: &mut impl Observer) -> PacketVerdict {
+        self.settled = false;
         if packet.transport == Transport::Fragment {
             // No ports: judged by address alone, either end.
             self.counters.fragments += 1;
@@ -213,6 +228,7 @@ impl Engine {
             }
         }
         let state = &mut self.flows.flow_mut(id).state;
+        self.settled = state.is_decided() && (state.app != AppProtocol::Dns || state.basis == Basis::Address);
         match state.action {
             FlowAction::Allow => PacketVerdict::Accept,
             FlowAction::Drop => PacketVerdict::Drop,

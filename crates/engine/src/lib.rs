@@ -10,6 +10,8 @@
 //!   [`bawaba_wire::packet`]), one [`PacketVerdict`] out; per flow a cached verdict once the
 //!   server address or name has been judged.
 //! - [`capture`]: the pcap/pcapng back end behind `bawaba inspect`.
+//! - [`nfqueue`]: the inline back end (iptables NFQUEUE in a routed gateway), with [`inject`]
+//!   building and sending the TCP resets and HTTP redirects; configured by [`config`].
 //!
 //! The engine never stores payload; per flow it keeps counters, the recognised name (for
 //! re-judging after a policy reload) and the verdict.
@@ -30,9 +32,12 @@
 //! [`Ruleset`]: bawaba_policy::Ruleset
 
 pub mod capture;
+pub mod config;
 pub mod counters;
 pub mod engine;
 pub mod flow;
+pub mod inject;
+pub mod nfqueue;
 pub mod stream;
 pub mod verdict;
 
