@@ -218,6 +218,7 @@ mod tests {
         let e = bawaba_engine::config::EngineSection::default();
         assert_eq!(cfg.engine.mode, e.mode);
         assert_eq!(cfg.engine.queue, e.queue);
+        assert_eq!((&cfg.engine.interface, cfg.engine.fanout_group), (&e.interface, e.fanout_group));
         assert_eq!(cfg.engine.fail_open, e.fail_open);
         assert_eq!(cfg.engine.queued_packets, e.queued_packets);
         assert_eq!(cfg.engine.install_rules, e.install_rules);

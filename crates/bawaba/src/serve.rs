@@ -90,11 +90,17 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
         let (section, rs, shared, stop) =
             (config.engine.clone(), Arc::clone(&ruleset), Arc::clone(&engine_shared), Arc::clone(&engine_stop));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
-        let handle = std::thread::Builder::new().name("engine-nfqueue".into()).spawn(move || {
-            let result = bawaba_engine::nfqueue::run(&section, rs, shared, stop, move || {
+        let handle = std::thread::Builder::new().name("engine".into()).spawn(move || {
+            let ready = move || {
                 let _ = ready_tx.send(());
-            });
-            let _ = engine_done_tx.send(result.map_err(|e| e.to_string()));
+            };
+            let result = match section.mode {
+                bawaba_engine::config::Mode::Afpacket => {
+                    bawaba_engine::afpacket::run(&section, rs, shared, stop, ready).map_err(|e| e.to_string())
+                }
+                _ => bawaba_engine::nfqueue::run(&section, rs, shared, stop, ready).map_err(|e| e.to_string()),
+            };
+            let _ = engine_done_tx.send(result);
         })?;
         if ready_rx.recv_timeout(Duration::from_secs(30)).is_err() {
             let _ = handle.join();
@@ -104,11 +110,16 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
                 _ => bail!("the inline engine did not start"),
             }
         }
-        say(format_args!(
-            "engine inline on NFQUEUE {} (fail-{})",
-            config.engine.queue,
-            if config.engine.fail_open { "open" } else { "closed" }
-        ));
+        match config.engine.mode {
+            bawaba_engine::config::Mode::Afpacket => {
+                say(format_args!("engine passive on {} (AF_PACKET)", config.engine.interface.as_deref().unwrap_or("?")))
+            }
+            _ => say(format_args!(
+                "engine inline on NFQUEUE {} (fail-{})",
+                config.engine.queue,
+                if config.engine.fail_open { "open" } else { "closed" }
+            )),
+        }
         Some(handle)
     } else {
         drop(engine_done_tx);

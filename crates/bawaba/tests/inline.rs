@@ -27,19 +27,32 @@ fn venv_python() -> PathBuf {
 struct Topology {
     pfx: String,
     work: tempfile::TempDir,
+    server4: &'static str,
+    server6: &'static str,
 }
 
 impl Topology {
-    fn up() -> Topology {
-        let pfx = format!("bil{}", std::process::id() % 100_000);
+    /// `route`: the gateway routes between 198.18.1.0/24 and 198.18.2.0/24 (server .2.2);
+    /// `bridge`: it bridges one subnet 198.18.0.0/24 (server .0.3) in br0.
+    fn up(mode: &str, tag: &str) -> Topology {
+        let pfx = format!("b{tag}{}", std::process::id() % 100_000);
         let work = tempfile::tempdir().unwrap();
-        let topo = Topology { pfx, work };
+        let (server4, server6) =
+            if mode == "bridge" { ("198.18.0.3", "2001:db8::3") } else { ("198.18.2.2", "2001:db8:2::2") };
+        let topo = Topology { pfx, work, server4, server6 };
         let netns = repo().join("scripts/netns");
         let run = |script: &str, args: &[&str]| {
-            let out = Command::new("bash").arg(netns.join(script)).args(args).env("PFX", &topo.pfx).output().unwrap();
+            let out = Command::new("bash")
+                .arg(netns.join(script))
+                .args(args)
+                .env("PFX", &topo.pfx)
+                .env("SRV4", server4)
+                .env("SRV6", server6)
+                .output()
+                .unwrap();
             assert!(out.status.success(), "{script} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         };
-        run("topology.sh", &["up", "route"]);
+        run("topology.sh", &["up", mode]);
         run("servers.sh", &["up", &topo.pfx, topo.work.path().to_str().unwrap()]);
         topo
     }
@@ -103,27 +116,17 @@ fn metric(text: &str, line_start: &str) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn inline_nfqueue_blocks_real_clients() {
-    let tools = ["ip", "iptables", "ip6tables", "nginx", "curl", "dig"];
-    if bawaba_testkit::require_tools("inline NFQUEUE test", &tools).is_none() {
-        return;
-    }
-    if !venv_python().exists() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "no aioquic venv: run scripts/install-test-deps.sh");
-        eprintln!("SKIPPED inline NFQUEUE test: no aioquic venv; run scripts/install-test-deps.sh");
-        return;
-    }
-    let topo = Topology::up();
+/// Records the test policy (two orders, four rules), publishes it, and starts `bawaba serve` in
+/// the gateway namespace with `engine` as its [engine] section; returns once `ready` is printed.
+fn start_serve(topo: &Topology, engine: &str, metrics_port: u16, ready: &str) -> (ChildGuard, u32) {
     let dir = topo.work.path().join("bawaba");
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("bawaba.toml");
     std::fs::write(
         &config,
         format!(
-            "[store]\ndata_dir = \"{}\"\n[serve]\nreload_interval_secs = 1\nmetrics_listen = \"127.0.0.1:9153\"\n\
-             [dns]\nenabled = false\n[engine]\nmode = \"nfqueue\"\nqueue = 7\n\
-             block_page_url = \"http://198.18.2.2/blocked\"\n",
+            "[store]\ndata_dir = \"{}\"\n[serve]\nreload_interval_secs = 1\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n\
+             [dns]\nenabled = false\n{engine}",
             dir.join("data").display()
         ),
     )
@@ -171,7 +174,7 @@ fn inline_nfqueue_blocks_real_clients() {
         .arg(c)
         .arg("serve")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -181,11 +184,59 @@ fn inline_nfqueue_blocks_real_clients() {
     let started = Instant::now();
     loop {
         let line = lines.next().expect("serve exited before the engine was up").unwrap();
-        if line.contains("engine inline on NFQUEUE 7") {
+        if line.contains(ready) {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(30), "engine not up");
     }
+    // Keep reading stdout so serve never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (serve, pid)
+}
+
+/// Sends SIGTERM and waits for `serve` to exit.
+fn stop_serve(serve: ChildGuard, pid: u32) {
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut serve = serve;
+    while serve.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn requirements(test: &str) -> bool {
+    let tools = ["ip", "iptables", "ip6tables", "nginx", "curl", "dig"];
+    if bawaba_testkit::require_tools(test, &tools).is_none() {
+        return false;
+    }
+    if !venv_python().exists() {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "no aioquic venv: run scripts/install-test-deps.sh");
+        eprintln!("SKIPPED {test}: no aioquic venv; run scripts/install-test-deps.sh");
+        return false;
+    }
+    true
+}
+
+fn quic(topo: &Topology, sni: &str, big: bool) -> bool {
+    let python = venv_python();
+    let quic_client = repo().join("scripts/netns/quic_client.py");
+    let mut args = vec![python.to_str().unwrap(), quic_client.to_str().unwrap(), "--sni", sni, "--timeout", "3"];
+    if big {
+        args.push("--big");
+    }
+    args.push(topo.server4);
+    topo.exec("cli", &args).status.success()
+}
+
+#[test]
+fn inline_nfqueue_blocks_real_clients() {
+    if !requirements("inline NFQUEUE test") {
+        return;
+    }
+    let topo = Topology::up("route", "il");
+    let engine = "[engine]\nmode = \"nfqueue\"\nqueue = 7\nblock_page_url = \"http://198.18.2.2/blocked\"\n";
+    let (serve, pid) = start_serve(&topo, engine, 9153, "engine inline on NFQUEUE 7");
     let rules = String::from_utf8_lossy(&topo.exec("gw", &["iptables", "-S"]).stdout).to_string();
     assert!(rules.contains("-A FORWARD -j BAWABA-Q7") && rules.contains("--queue-num 7"), "{rules}");
 
@@ -207,19 +258,9 @@ fn inline_nfqueue_blocks_real_clients() {
     assert_eq!((code, out.trim()), (0, "200"), "allowed HTTP");
 
     // QUIC: allowed completes the handshake, a blocked SNI is dropped (the client times out).
-    let python = venv_python();
-    let quic_client = repo().join("scripts/netns/quic_client.py");
-    let quic = |sni: &str, big: bool| {
-        let mut args = vec![python.to_str().unwrap(), quic_client.to_str().unwrap(), "--sni", sni, "--timeout", "3"];
-        if big {
-            args.push("--big");
-        }
-        args.push("198.18.2.2");
-        topo.exec("cli", &args).status.success()
-    };
-    assert!(quic("quic.allowed.test", false), "allowed QUIC");
-    assert!(!quic("www.quic-blocked.test", false), "blocked QUIC");
-    assert!(!quic("big.quic-blocked.test", true), "blocked QUIC, ClientHello over two Initials");
+    assert!(quic(&topo, "quic.allowed.test", false), "allowed QUIC");
+    assert!(!quic(&topo, "www.quic-blocked.test", false), "blocked QUIC");
+    assert!(!quic(&topo, "big.quic-blocked.test", true), "blocked QUIC, ClientHello over two Initials");
 
     // DNS to a resolver that is not the gateway's: the blocked name gets no answer.
     let dig = |name: &str| {
@@ -243,15 +284,46 @@ fn inline_nfqueue_blocks_real_clients() {
     assert_eq!(metric(&text, "bawaba_engine_inject_failed_total"), 0, "{text}");
 
     // A clean shutdown removes the rules.
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut serve = serve;
-    while serve.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    stop_serve(serve, pid);
     for tool in ["iptables", "ip6tables"] {
         let rules = String::from_utf8_lossy(&topo.exec("gw", &[tool, "-S"]).stdout).to_string();
         assert!(!rules.contains("BAWABA"), "{tool} rules left after shutdown:\n{rules}");
     }
+}
+
+#[test]
+fn passive_afpacket_resets_blocked_tcp() {
+    if !requirements("passive AF_PACKET test") {
+        return;
+    }
+    let topo = Topology::up("bridge", "ip");
+    let (serve, pid) =
+        start_serve(&topo, "[engine]\nmode = \"afpacket\"\ninterface = \"br0\"\n", 9154, "engine passive on br0");
+    let (s4, s6) = (topo.server4, format!("[{}]", topo.server6));
+    let (code, out, _) = curl(&topo, "https://t13.allowed.test/", "t13.allowed.test", s4, &["--tlsv1.3"]);
+    assert_eq!((code, out.trim()), (0, "200"), "allowed TLS");
+    let (code, out, _) = curl(&topo, "http://h1.allowed.test/big.bin", "h1.allowed.test", s4, &[]);
+    assert_eq!((code, out.trim()), (0, "200"), "allowed HTTP download");
+    // The sensor is not in the path: its resets race the server's answer. A TLS handshake takes
+    // round trips, so it loses; a one-packet HTTP answer from a server one veth away would win,
+    // so plain HTTP is shown cutting a large download instead.
+    for (url, name, addr) in [
+        ("https://www.blocked.test/", "www.blocked.test", s4),
+        ("https://v6.blocked.test/", "v6.blocked.test", s6.as_str()),
+        ("http://www.blocked.test/big.bin", "www.blocked.test", s4),
+    ] {
+        let (code, out, secs) = curl(&topo, url, name, addr, &[]);
+        assert!(code != 0 && code != 28, "{url}: curl exit {code} ({out})");
+        assert!(secs < 3.0, "{url} took {secs:.1} s: reset expected");
+    }
+    // QUIC cannot be stopped from a mirror port; the verdict is recorded.
+    assert!(quic(&topo, "www.quic-blocked.test", false));
+    std::thread::sleep(Duration::from_millis(1200));
+    let metrics = topo.exec("gw", &["curl", "-s", "http://127.0.0.1:9154/metrics"]);
+    let text = String::from_utf8_lossy(&metrics.stdout).to_string();
+    assert!(metric(&text, "bawaba_engine_flows_decided_total{action=\"reset\"}") >= 3, "{text}");
+    assert!(metric(&text, "bawaba_engine_flows_decided_total{action=\"drop\"}") >= 1, "{text}");
+    assert!(metric(&text, "bawaba_engine_injected_total") >= 6, "{text}");
+    assert_eq!(metric(&text, "bawaba_engine_inject_failed_total"), 0, "{text}");
+    stop_serve(serve, pid);
 }

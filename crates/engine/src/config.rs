@@ -14,14 +14,21 @@ pub enum Mode {
     /// Inline in a routed gateway: the first packets of each connection are queued to bawaba
     /// with the iptables NFQUEUE target; bawaba accepts, drops or resets.
     Nfqueue,
+    /// Passive on a mirror port or bridge (AF_PACKET TPACKET_V3): blocked TCP flows are reset
+    /// in both directions with injected frames; nothing can be dropped.
+    Afpacket,
 }
 
 /// `[engine]`: the packet enforcement engine under `bawaba serve`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineSection {
-    /// `off` or `nfqueue`.
+    /// `off`, `nfqueue` or `afpacket`.
     pub mode: Mode,
+    /// `afpacket`: the interface to read (and inject resets on).
+    pub interface: Option<String>,
+    /// `afpacket`: PACKET_FANOUT_HASH group id, so several processes share one interface.
+    pub fanout_group: Option<u16>,
     /// NFQUEUE queue number.
     pub queue: u16,
     /// Let packets through when bawaba is not running or its queue is full (`--queue-bypass`
@@ -63,6 +70,8 @@ impl Default for EngineSection {
         let engine = EngineConfig::default();
         EngineSection {
             mode: Mode::Off,
+            interface: None,
+            fanout_group: None,
             queue: 0,
             fail_open: true,
             queued_packets: 12,

@@ -6,7 +6,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use bawaba_wire::build::{ip_packet, Header};
+use bawaba_wire::build::{ethernet_frame, ip_packet, Header};
 use bawaba_wire::packet::{tcp_flags, Packet};
 
 /// Builds the two resets for a client's TCP packet that is being dropped: one to the client,
@@ -67,6 +67,48 @@ pub fn redirect(packet: &Packet<'_>, location: &str, out: &mut Vec<u8>) -> Optio
     };
     let b = ip_packet(out, packet.src, packet.dst, to_server, &[]);
     Some((a, b))
+}
+
+/// Builds the resets a passive sensor sends when it sees `packet` (from A to B) of a blocked
+/// flow, as Ethernet frames (`a_mac`, `b_mac`: the frame's source and destination): to B, as
+/// if from A, with the sequence number B expects after this packet (seq + payload length); to
+/// A, as if from B, with the sequence number A expects (the packet's ack). Unlike [`resets`],
+/// the packet itself was delivered. Appends both frames to `out`; returns the two lengths.
+pub fn passive_resets(
+    packet: &Packet<'_>,
+    a_mac: [u8; 6],
+    b_mac: [u8; 6],
+    out: &mut Vec<u8>,
+) -> Option<(usize, usize)> {
+    let tcp = packet.tcp()?;
+    if tcp.has(tcp_flags::RST) {
+        return None;
+    }
+    let consumed =
+        packet.payload.len() as u32 + u32::from(tcp.has(tcp_flags::SYN)) + u32::from(tcp.has(tcp_flags::FIN));
+    let to_b = Header::Tcp {
+        src_port: tcp.src_port,
+        dst_port: tcp.dst_port,
+        seq: tcp.seq.wrapping_add(consumed),
+        ack: 0,
+        flags: tcp_flags::RST,
+        window: 0,
+    };
+    let first = ethernet_frame(out, a_mac, b_mac, packet.src, packet.dst, to_b, &[]);
+    if !tcp.has(tcp_flags::ACK) {
+        // A bare SYN acknowledges nothing: there is no sequence number A would accept.
+        return Some((first, 0));
+    }
+    let to_a = Header::Tcp {
+        src_port: tcp.dst_port,
+        dst_port: tcp.src_port,
+        seq: tcp.ack,
+        ack: 0,
+        flags: tcp_flags::RST,
+        window: 0,
+    };
+    let second = ethernet_frame(out, b_mac, a_mac, packet.dst, packet.src, to_a, &[]);
+    Some((first, second))
 }
 
 /// `base` with `?order=<reference>&host=<host>` (or `&...` if `base` has a query), percent-encoded.

@@ -12,6 +12,8 @@
 //! - [`capture`]: the pcap/pcapng back end behind `bawaba inspect`.
 //! - [`nfqueue`]: the inline back end (iptables NFQUEUE in a routed gateway), with [`inject`]
 //!   building and sending the TCP resets and HTTP redirects; configured by [`config`].
+//! - [`afpacket`]: the passive back end (AF_PACKET TPACKET_V3 ring with fanout) on a mirror port
+//!   or bridge, cutting blocked TCP flows with injected resets.
 //!
 //! The engine never stores payload; per flow it keeps counters, the recognised name (for
 //! re-judging after a policy reload) and the verdict.
@@ -31,6 +33,7 @@
 //!
 //! [`Ruleset`]: bawaba_policy::Ruleset
 
+pub mod afpacket;
 pub mod capture;
 pub mod config;
 pub mod counters;

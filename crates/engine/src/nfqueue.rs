@@ -183,6 +183,17 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Copies the engine's and the back end's counters for the metrics endpoint.
+    pub(crate) fn publish(&self, engine: &Engine, counters: &InlineCounters) {
+        if let Ok(mut c) = self.engine.lock() {
+            c.clone_from(engine.counters());
+        }
+        if let Ok(mut c) = self.inline.lock() {
+            c.clone_from(counters);
+        }
+        self.active_flows.store(engine.flow_stats().active, Ordering::Relaxed);
+    }
+
     /// Appends everything in the Prometheus text format.
     pub fn render_prometheus(&self, out: &mut String) {
         use std::fmt::Write;
@@ -208,7 +219,7 @@ impl Shared {
     }
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
@@ -323,20 +334,12 @@ pub fn run(
             if last_expire.elapsed() >= Duration::from_millis(500) {
                 last_expire = Instant::now();
                 engine.expire(now_ns(), &mut Ignore);
-                if let Ok(mut c) = shared.engine.lock() {
-                    c.clone_from(engine.counters());
-                }
-                if let Ok(mut c) = shared.inline.lock() {
-                    c.clone_from(&counters);
-                }
-                shared.active_flows.store(engine.flow_stats().active, Ordering::Relaxed);
+                shared.publish(&engine, &counters);
             }
         }
     }
     let _ = queue.unbind(q);
-    if let Ok(mut c) = shared.engine.lock() {
-        c.clone_from(engine.counters());
-    }
+    shared.publish(&engine, &counters);
     Ok(())
 }
 
