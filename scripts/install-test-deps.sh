@@ -25,6 +25,7 @@ nginx-light
 curl
 openssl
 python3-venv
+conntrack
 "
 # unbound:  crates/formats/tests/unbound.rs (RPZ export served by a real resolver)
 # bind9:    crates/dns/tests/differential.rs (BIND is the RPZ reference where Unbound differs)
@@ -36,6 +37,8 @@ python3-venv
 # procps:   ps, scripts/netns/servers.sh's stop
 # tshark:   dumpcap captures, tshark writes the .expected.tsv (the differential reference)
 # nginx-light: HTTP/1.1, TLS 1.2/1.3 and HTTP/2 server; curl, openssl: the TCP clients
+# conntrack: bawaba's inline engine deletes conntrack entries of flows a new policy blocks
+#           (crates/bawaba/tests/inline.rs)
 # python3-venv: /usr/bin/python3's venv for aioquic (QUIC client/server; no python3-aioquic
 #           in Debian 12), built below under $VENV; `python3` on a PATH may be another one
 VENV=${BAWABA_TEST_VENV:-/var/cache/bawaba-test-venv}

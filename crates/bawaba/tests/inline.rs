@@ -283,6 +283,55 @@ fn inline_nfqueue_blocks_real_clients() {
     assert!(metric(&text, "bawaba_engine_injected_total") >= 6, "{text}");
     assert_eq!(metric(&text, "bawaba_engine_inject_failed_total"), 0, "{text}");
 
+    // Hot swap: a long download allowed under the old policy is cut once a new order blocks its
+    // name (the connection carries the allow connmark, so bawaba has it re-queued).
+    let resolve = "later.allowed.test:80:198.18.2.2";
+    let mut download = Command::new("ip")
+        .args(["netns", "exec", &topo.ns("cli"), "curl", "-s", "--limit-rate", "4M", "--max-time", "20"])
+        .args(["--resolve", resolve, "-o", "/dev/null", "http://later.allowed.test/big.bin"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(download.try_wait().unwrap().is_none(), "the download should still be running");
+    let c = topo.work.path().join("bawaba/bawaba.toml");
+    let c = c.as_path();
+    bawaba(
+        c,
+        &[
+            "--actor",
+            "alice",
+            "order",
+            "add",
+            "--authority",
+            "Court of First Instance, Baghdad",
+            "--reference",
+            "CFI-2026-0077",
+            "--category",
+            "court-order",
+            "--expires",
+            "+30d",
+            "--summary",
+            "test",
+            "--appeal-contact",
+            "appeals@cmc.example",
+        ],
+    );
+    bawaba(c, &["--actor", "alice", "rule", "add", "--order", "3", "--action", "reset", "later.allowed.test"]);
+    bawaba(c, &["--actor", "bob", "order", "approve", "3"]);
+    bawaba(c, &["--actor", "bob", "policy", "publish"]);
+    let published = Instant::now();
+    let status = loop {
+        if let Some(status) = download.try_wait().unwrap() {
+            break status;
+        }
+        assert!(published.elapsed() < Duration::from_secs(10), "the download was not cut after the new policy");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(56), "cut by a reset (curl 56), not finished or timed out");
+    let metrics = topo.exec("gw", &["curl", "-s", "http://127.0.0.1:9153/metrics"]);
+    let text = String::from_utf8_lossy(&metrics.stdout).to_string();
+    assert!(metric(&text, "bawaba_engine_rejudged_changed_total") >= 1, "{text}");
+
     // A clean shutdown removes the rules.
     stop_serve(serve, pid);
     for tool in ["iptables", "ip6tables"] {

@@ -130,6 +130,31 @@ impl Engine {
         self.generation = self.generation.wrapping_add(1);
     }
 
+    /// Swaps in a new ruleset and judges every decided flow again at once, instead of on its
+    /// next packet. Returns the flows that were allowed and are now blocked, as (client, server,
+    /// protocol), so an inline back end can make the kernel queue their next packet again (the
+    /// kernel stops queueing a connection once it is allowed). Their next packet gets the block
+    /// (a reset is sent again as if first).
+    pub fn set_ruleset_and_rejudge(&mut self, ruleset: Arc<Ruleset>) -> Vec<((IpAddr, u16), (IpAddr, u16), u8)> {
+        self.set_ruleset(ruleset);
+        let mut newly_blocked = Vec::new();
+        for id in self.flows.ids() {
+            let state = &self.flows.flow(id).state;
+            if !state.is_decided() || state.generation == self.generation {
+                continue;
+            }
+            let before = state.action;
+            self.rejudge(id, &mut Ignore);
+            let flow = self.flows.flow(id);
+            if before == FlowAction::Allow && flow.state.action != FlowAction::Allow {
+                let (client, server) =
+                    if flow.state.client_is_lo { (flow.key.lo(), flow.key.hi()) } else { (flow.key.hi(), flow.key.lo()) };
+                newly_blocked.push((client, server, flow.key.protocol));
+            }
+        }
+        newly_blocked
+    }
+
     /// The ruleset in force.
     pub fn ruleset(&self) -> &Arc<Ruleset> {
         &self.ruleset

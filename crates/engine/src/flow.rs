@@ -291,6 +291,11 @@ impl<S> FlowTable<S> {
         }
     }
 
+    /// The ids of every flow (valid until the next insert, expire or drain).
+    pub fn ids(&self) -> std::ops::Range<FlowId> {
+        0..self.slab.len() as FlowId
+    }
+
     /// Visits every flow.
     pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut Flow<S>)) {
         for &id in self.index.values() {

@@ -326,10 +326,20 @@ pub fn run(
             last_tick = Instant::now();
             let latest = ruleset.load_full();
             if !Arc::ptr_eq(&latest, &current) {
-                engine.set_ruleset(Arc::clone(&latest));
-                current = latest;
+                current = Arc::clone(&latest);
                 counters.reloads += 1;
-                tracing::info!("inline engine: new policy in force");
+                if section.rejudge_on_reload {
+                    let newly_blocked = engine.set_ruleset_and_rejudge(latest);
+                    tracing::info!(newly_blocked = newly_blocked.len(), "inline engine: new policy in force");
+                    if !newly_blocked.is_empty() {
+                        // Allowed connections carry the allow connmark and are no longer queued:
+                        // forget them in conntrack so their next packet is queued and blocked.
+                        std::thread::spawn(move || forget_connections(&newly_blocked));
+                    }
+                } else {
+                    engine.set_ruleset(latest);
+                    tracing::info!("inline engine: new policy in force (tracked flows keep their verdict)");
+                }
             }
             if last_expire.elapsed() >= Duration::from_millis(500) {
                 last_expire = Instant::now();
@@ -341,6 +351,33 @@ pub fn run(
     let _ = queue.unbind(q);
     shared.publish(&engine, &counters);
     Ok(())
+}
+
+/// Deletes the conntrack entries of connections (client, server, protocol), with the
+/// `conntrack` tool; failures are logged.
+fn forget_connections(connections: &[((std::net::IpAddr, u16), (std::net::IpAddr, u16), u8)]) {
+    for ((client, cport), (server, sport), protocol) in connections {
+        let proto = match *protocol {
+            bawaba_wire::packet::protocol::TCP => "tcp",
+            bawaba_wire::packet::protocol::UDP => "udp",
+            _ => continue,
+        };
+        let family = if client.is_ipv4() { "ipv4" } else { "ipv6" };
+        let out = Command::new("conntrack")
+            .args(["-D", "-f", family, "-p", proto, "-s", &client.to_string(), "-d", &server.to_string()])
+            .args(["--sport", &cport.to_string(), "--dport", &sport.to_string()])
+            .output();
+        match out {
+            Ok(o) if o.status.success() => tracing::info!(%client, %server, "newly blocked connection re-queued"),
+            Ok(o) if String::from_utf8_lossy(&o.stderr).contains(" 0 flow entries") => {
+                tracing::debug!(%client, %server, "newly blocked connection already closed")
+            }
+            Ok(o) => {
+                tracing::warn!(%client, %server, stderr = %String::from_utf8_lossy(&o.stderr).trim(), "conntrack -D failed")
+            }
+            Err(e) => tracing::warn!(error = %e, "conntrack not available: newly blocked connections run on"),
+        }
+    }
 }
 
 /// The block page address for a redirected flow, naming its order.
