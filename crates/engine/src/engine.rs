@@ -64,6 +64,17 @@ pub enum PacketVerdict {
     Redirect,
 }
 
+/// A connection as the kernel's connection tracking names it (original direction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connection {
+    /// Client address and port.
+    pub client: (IpAddr, u16),
+    /// Server address and port.
+    pub server: (IpAddr, u16),
+    /// IP protocol number.
+    pub protocol: u8,
+}
+
 /// A flow's decision, as handed to an [`Observer`].
 #[derive(Debug, Clone, Copy)]
 pub struct Decided<'a> {
@@ -135,7 +146,7 @@ impl Engine {
     /// protocol), so an inline back end can make the kernel queue their next packet again (the
     /// kernel stops queueing a connection once it is allowed). Their next packet gets the block
     /// (a reset is sent again as if first).
-    pub fn set_ruleset_and_rejudge(&mut self, ruleset: Arc<Ruleset>) -> Vec<((IpAddr, u16), (IpAddr, u16), u8)> {
+    pub fn set_ruleset_and_rejudge(&mut self, ruleset: Arc<Ruleset>) -> Vec<Connection> {
         self.set_ruleset(ruleset);
         let mut newly_blocked = Vec::new();
         for id in self.flows.ids() {
@@ -147,9 +158,12 @@ impl Engine {
             self.rejudge(id, &mut Ignore);
             let flow = self.flows.flow(id);
             if before == FlowAction::Allow && flow.state.action != FlowAction::Allow {
-                let (client, server) =
-                    if flow.state.client_is_lo { (flow.key.lo(), flow.key.hi()) } else { (flow.key.hi(), flow.key.lo()) };
-                newly_blocked.push((client, server, flow.key.protocol));
+                let (client, server) = if flow.state.client_is_lo {
+                    (flow.key.lo(), flow.key.hi())
+                } else {
+                    (flow.key.hi(), flow.key.lo())
+                };
+                newly_blocked.push(Connection { client, server, protocol: flow.key.protocol });
             }
         }
         newly_blocked

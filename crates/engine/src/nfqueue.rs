@@ -34,7 +34,7 @@ use thiserror::Error;
 
 use crate::config::EngineSection;
 use crate::counters::Counters;
-use crate::engine::{Engine, Ignore, PacketVerdict};
+use crate::engine::{Connection, Engine, Ignore, PacketVerdict};
 use crate::flow::FlowKey;
 use crate::inject::{self, RawSender};
 
@@ -355,9 +355,10 @@ pub fn run(
 
 /// Deletes the conntrack entries of connections (client, server, protocol), with the
 /// `conntrack` tool; failures are logged.
-fn forget_connections(connections: &[((std::net::IpAddr, u16), (std::net::IpAddr, u16), u8)]) {
-    for ((client, cport), (server, sport), protocol) in connections {
-        let proto = match *protocol {
+fn forget_connections(connections: &[Connection]) {
+    for c in connections {
+        let ((client, cport), (server, sport)) = (c.client, c.server);
+        let proto = match c.protocol {
             bawaba_wire::packet::protocol::TCP => "tcp",
             bawaba_wire::packet::protocol::UDP => "udp",
             _ => continue,
