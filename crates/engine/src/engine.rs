@@ -191,6 +191,11 @@ impl Engine {
         &self.counters
     }
 
+    /// Heap bytes the flow table holds (entries and index).
+    pub fn flow_memory_bytes(&self) -> usize {
+        self.flows.memory_bytes()
+    }
+
     /// The flow table's counters.
     pub fn flow_stats(&self) -> FlowTableStats {
         self.flows.stats()

@@ -1,13 +1,17 @@
 //! The flow table: one entry per canonical 5-tuple, bounded in count, with idle timeouts per
 //! protocol state and eviction of the least recently seen flow when full.
 //!
-//! Entries live in a slab (`Vec<Flow>`) indexed by a hash map from [`FlowKey`]. Every flow sits
+//! Entries live in a slab (`Vec<Flow>`) indexed by a hash table of slab positions (4 bytes a
+//! flow plus a control byte: the key is not stored twice, the table compares against the slab
+//! entry's key). Every flow sits
 //! on one of a few recency lists, one per timeout class, threaded through the slab by index; a
 //! touch moves the flow to the head of its list. Within a list all flows share one timeout, so the
 //! tail is always the next to expire: expiry looks at the tails only, and eviction takes the
 //! oldest tail. Nothing is allocated per packet once the slab has grown to its working size.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 use std::net::IpAddr;
 
 use bawaba_wire::packet::Packet;
@@ -166,7 +170,8 @@ pub struct FlowTableStats {
 
 /// A bounded flow table.
 pub struct FlowTable<S> {
-    index: HashMap<FlowKey, FlowId, foldhash::fast::RandomState>,
+    index: HashTable<FlowId>,
+    hasher: foldhash::fast::RandomState,
     slab: Vec<Flow<S>>,
     heads: [u32; CLASSES],
     tails: [u32; CLASSES],
@@ -181,7 +186,8 @@ impl<S> FlowTable<S> {
         let max_flows = max_flows.max(1);
         let initial = max_flows.min(1 << 16);
         FlowTable {
-            index: HashMap::with_capacity_and_hasher(initial, foldhash::fast::RandomState::default()),
+            index: HashTable::with_capacity(initial),
+            hasher: foldhash::fast::RandomState::default(),
             slab: Vec::with_capacity(initial),
             heads: [NONE; CLASSES],
             tails: [NONE; CLASSES],
@@ -191,6 +197,12 @@ impl<S> FlowTable<S> {
         }
     }
 
+    /// Heap bytes held: the slab and the index, at their current capacities.
+    pub fn memory_bytes(&self) -> usize {
+        self.slab.capacity() * std::mem::size_of::<Flow<S>>()
+            + self.index.capacity() * (std::mem::size_of::<FlowId>() + 1)
+    }
+
     /// The table's counters.
     pub fn stats(&self) -> FlowTableStats {
         FlowTableStats { active: self.index.len() as u64, ..self.stats }
@@ -198,7 +210,8 @@ impl<S> FlowTable<S> {
 
     /// Looks up a flow.
     pub fn get(&self, key: &FlowKey) -> Option<FlowId> {
-        self.index.get(key).copied()
+        let hash = self.hasher.hash_one(key);
+        self.index.find(hash, |&id| self.slab[id as usize].key == *key).copied()
     }
 
     /// The flow at `id`.
@@ -244,7 +257,9 @@ impl<S> FlowTable<S> {
         };
         self.slab.push(flow);
         let id = (self.slab.len() - 1) as FlowId;
-        self.index.insert(key, id);
+        let hash = self.hasher.hash_one(key);
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        self.index.insert_unique(hash, id, |&id| hasher.hash_one(slab[id as usize].key));
         self.push_head(id);
         self.stats.created += 1;
         id
@@ -298,8 +313,8 @@ impl<S> FlowTable<S> {
 
     /// Visits every flow.
     pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut Flow<S>)) {
-        for &id in self.index.values() {
-            f(&mut self.slab[id as usize]);
+        for flow in &mut self.slab {
+            f(flow);
         }
     }
 
@@ -312,7 +327,10 @@ impl<S> FlowTable<S> {
     fn remove(&mut self, id: FlowId) -> Flow<S> {
         self.unlink(id);
         let key = self.slab[id as usize].key;
-        self.index.remove(&key);
+        let hash = self.hasher.hash_one(key);
+        if let Ok(entry) = self.index.find_entry(hash, |&i| i == id) {
+            entry.remove();
+        }
         let last = (self.slab.len() - 1) as FlowId;
         let flow = self.slab.swap_remove(id as usize);
         if id != last {
@@ -341,7 +359,8 @@ impl<S> FlowTable<S> {
         } else {
             self.slab[next as usize].prev = to;
         }
-        if let Some(v) = self.index.get_mut(&key) {
+        let hash = self.hasher.hash_one(key);
+        if let Some(v) = self.index.find_mut(hash, |&i| i == from) {
             *v = to;
         }
     }

@@ -369,6 +369,17 @@ fn unrecognised_traffic_is_allowed_within_the_budget() {
 #[test]
 fn flow_entries_fit_in_256_bytes() {
     assert!(std::mem::size_of::<Flow<FlowState>>() <= 256, "{}", std::mem::size_of::<Flow<FlowState>>());
+    // With the index: 65,536 flows (the slab's first size, so no growth slack) measured.
+    let mut e = engine();
+    let mut obs = Ended::default();
+    for i in 0..65_536u32 {
+        let c = Conn::new(CLIENT, SERVER, (i % 60_000) as u16 + 1024, 9 + (i / 60_000) as u16);
+        run(&mut e, &c.udp(true, b"x"), 1, &mut obs);
+    }
+    assert_eq!(e.flow_stats().active, 65_536);
+    let per_flow = e.flow_memory_bytes() / 65_536;
+    assert!(per_flow <= 256, "{per_flow} bytes per tracked flow");
+    eprintln!("{} bytes per flow entry, {per_flow} with the index", std::mem::size_of::<Flow<FlowState>>());
 }
 
 #[test]
