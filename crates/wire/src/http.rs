@@ -112,10 +112,11 @@ pub fn parse_request(buf: &[u8]) -> Result<Request<'_>, HttpError> {
         };
         if field[..colon].eq_ignore_ascii_case(b"host") {
             let value = ascii(field[colon + 1..].trim_ascii())?;
-            if value.is_empty() {
+            let host = strip_port(value);
+            if host.is_empty() {
                 return Err(HttpError::NoHost);
             }
-            return Ok(Request { method, target: target_str, host: strip_port(value) });
+            return Ok(Request { method, target: target_str, host });
         }
         at = end + 2;
     }
@@ -226,6 +227,9 @@ mod tests {
         assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost\r\n\r\n"), Err(HttpError::BadHeader { offset: 16 }));
         assert_eq!(parse_request(b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n"), Err(HttpError::NoHost));
         assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost: \r\n\r\n"), Err(HttpError::NoHost));
+        // Found by the http_request fuzz target: nothing left once the port or bracket goes.
+        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost: :80\r\n\r\n"), Err(HttpError::NoHost));
+        assert_eq!(parse_request(b"GET / HTTP/1.1\r\nHost: [\r\n\r\n"), Err(HttpError::NoHost));
         let mut long = b"GET / HTTP/1.1\r\n".to_vec();
         while long.len() < MAX_HEAD + 10 {
             long.extend_from_slice(b"X-Pad: aaaaaaaaaaaaaaaaaaaa\r\n");

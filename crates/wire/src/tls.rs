@@ -97,7 +97,8 @@ pub struct ClientHello<'a> {
     /// The hello carries an encrypted_client_hello extension of the outer type: the real name
     /// is encrypted and `server_name` is the provider's public name.
     pub ech: bool,
-    /// Bytes of input the ClientHello occupied (records included).
+    /// Bytes of input up to the end of the ClientHello (record headers included); never more
+    /// than the input's length.
     pub consumed: usize,
 }
 
@@ -141,7 +142,8 @@ pub fn parse_records<'a>(stream: &'a [u8], scratch: &'a mut [u8]) -> Result<Clie
             return Err(TlsError::Incomplete { needed: 5 + message_len });
         }
         let mut hello = parse_handshake(&body[..message_len])?;
-        hello.consumed = 5 + record;
+        // The message may end before its record does (nothing else follows a ClientHello).
+        hello.consumed = 5 + message_len;
         return Ok(hello);
     }
     // Fragmented over several records: gather the handshake bytes.
@@ -399,6 +401,17 @@ mod tests {
         }
         let mut small = [0u8; 64];
         assert!(matches!(parse_records(&stream, &mut small), Err(TlsError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn consumed_never_passes_the_input() {
+        // Found by the tls_client_hello fuzz target: a record longer than the hello inside it.
+        let msg = build_client_hello(Some("x.example"), &[], false, 0);
+        let mut stream = wrap_records(&msg, 16384);
+        stream[3..5].copy_from_slice(&((msg.len() + 100) as u16).to_be_bytes());
+        let mut scratch = [0u8; 64];
+        let hello = parse_records(&stream, &mut scratch).unwrap();
+        assert_eq!(hello.consumed, stream.len());
     }
 
     #[test]
