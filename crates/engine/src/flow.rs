@@ -266,7 +266,17 @@ impl<S> FlowTable<S> {
     }
 
     /// Marks a flow as seen at `now` in `class`, moving it to the head of that class's list.
+    ///
+    /// Within one second of capture time the flow stays where it is: the lists are ordered by
+    /// last-seen second, not nanosecond, which is all expiry needs and saves the list surgery
+    /// (three entries touched, often cache misses) on most packets of a busy flow.
     pub fn touch(&mut self, id: FlowId, now: u64, class: TimeoutClass) {
+        const SECOND: u64 = 1_000_000_000;
+        let f = &mut self.slab[id as usize];
+        if f.class == class && f.last_seen / SECOND == now / SECOND {
+            f.last_seen = f.last_seen.max(now);
+            return;
+        }
         self.unlink(id);
         let f = &mut self.slab[id as usize];
         f.last_seen = f.last_seen.max(now);
