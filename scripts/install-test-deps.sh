@@ -26,6 +26,8 @@ curl
 openssl
 python3-venv
 conntrack
+gobgpd
+bird2
 "
 # unbound:  crates/formats/tests/unbound.rs (RPZ export served by a real resolver)
 # bind9:    crates/dns/tests/differential.rs (BIND is the RPZ reference where Unbound differs)
@@ -39,6 +41,7 @@ conntrack
 # nginx-light: HTTP/1.1, TLS 1.2/1.3 and HTTP/2 server; curl, openssl: the TCP clients
 # conntrack: bawaba's inline engine deletes conntrack entries of flows a new policy blocks
 #           (crates/bawaba/tests/inline.rs)
+# gobgpd, bird2: BGP peers for the mitigation speaker (crates/bgp/tests/peers.rs)
 # python3-venv: /usr/bin/python3's venv for aioquic (QUIC client/server; no python3-aioquic
 #           in Debian 12), built below under $VENV; `python3` on a PATH may be another one
 VENV=${BAWABA_TEST_VENV:-/var/cache/bawaba-test-venv}
