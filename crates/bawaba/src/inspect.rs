@@ -5,7 +5,7 @@ use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bawaba_engine::capture::{inspect_capture, CaptureSummary, FlowRecord};
+use bawaba_engine::capture::{inspect_capture, summarize_capture, CaptureSummary, FlowRecord};
 use bawaba_engine::{Engine, EngineConfig};
 
 use crate::cli::InspectArgs;
@@ -54,18 +54,19 @@ pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<i32> {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut flows: Vec<FlowRecord> = Vec::new();
     let mut write_error = None;
-    let summary = inspect_capture(reader, &mut engine, |record| {
-        if args.summary {
-            return;
-        }
-        if args.json {
-            flows.push(record);
-        } else if write_error.is_none() {
-            if let Err(e) = writeln!(out, "{}", flow_line(&record)) {
-                write_error = Some(e);
+    let summary = if args.summary {
+        summarize_capture(reader, &mut engine)
+    } else {
+        inspect_capture(reader, &mut engine, |record| {
+            if args.json {
+                flows.push(record);
+            } else if write_error.is_none() {
+                if let Err(e) = writeln!(out, "{}", flow_line(&record)) {
+                    write_error = Some(e);
+                }
             }
-        }
-    })
+        })
+    }
     .with_context(|| format!("reading {}", args.file.display()))?;
     let elapsed = started.elapsed();
     bar.finish_and_clear();

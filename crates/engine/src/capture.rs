@@ -161,12 +161,14 @@ pub struct CaptureSummary {
 
 struct Collect<'a, F: FnMut(FlowRecord)> {
     ruleset: &'a Ruleset,
-    on_flow: F,
+    on_flow: Option<F>,
 }
 
 impl<F: FnMut(FlowRecord)> Observer for Collect<'_, F> {
     fn ended(&mut self, flow: &Flow<FlowState>, _why: FlowEnd) {
-        (self.on_flow)(FlowRecord::new(flow, self.ruleset));
+        if let Some(on_flow) = &mut self.on_flow {
+            on_flow(FlowRecord::new(flow, self.ruleset));
+        }
     }
 }
 
@@ -179,7 +181,21 @@ pub fn inspect_capture<R: Read>(
     engine: &mut Engine,
     on_flow: impl FnMut(FlowRecord),
 ) -> Result<CaptureSummary, CaptureError> {
-    let mut capture = CaptureReader::new(reader)?;
+    run_capture(reader, engine, Some(on_flow))
+}
+
+/// Like [`inspect_capture`] for the totals only: no per-flow record is built.
+pub fn summarize_capture<R: Read>(reader: R, engine: &mut Engine) -> Result<CaptureSummary, CaptureError> {
+    run_capture(reader, engine, None::<fn(FlowRecord)>)
+}
+
+fn run_capture<R: Read, F: FnMut(FlowRecord)>(
+    reader: R,
+    engine: &mut Engine,
+    on_flow: Option<F>,
+) -> Result<CaptureSummary, CaptureError> {
+    // A buffer that stays in the L2 cache leaves room there for the flow table.
+    let mut capture = CaptureReader::with_buffer_len(reader, 256 * 1024)?;
     let ruleset = std::sync::Arc::clone(engine.ruleset());
     let mut observer = Collect { ruleset: &ruleset, on_flow };
     let mut summary = CaptureSummary::default();

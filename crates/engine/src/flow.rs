@@ -1,9 +1,9 @@
 //! The flow table: one entry per canonical 5-tuple, bounded in count, with idle timeouts per
 //! protocol state and eviction of the least recently seen flow when full.
 //!
-//! Entries live in a slab (`Vec<Flow>`) indexed by a hash table of slab positions (4 bytes a
-//! flow plus a control byte: the key is not stored twice, the table compares against the slab
-//! entry's key). Every flow sits
+//! Entries live in a slab (`Vec<Flow>`) indexed by [`index`], a hash table of 4-byte slab
+//! positions (the key is not stored twice: a lookup compares against the slab entry's key).
+//! Every flow sits
 //! on one of a few recency lists, one per timeout class, threaded through the slab by index; a
 //! touch moves the flow to the head of its list. Within a list all flows share one timeout, so the
 //! tail is always the next to expire: expiry looks at the tails only, and eviction takes the
@@ -11,7 +11,9 @@
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
+mod index;
+
+use index::Index;
 use std::net::IpAddr;
 
 use bawaba_wire::packet::Packet;
@@ -170,7 +172,7 @@ pub struct FlowTableStats {
 
 /// A bounded flow table.
 pub struct FlowTable<S> {
-    index: HashTable<FlowId>,
+    index: Index,
     hasher: foldhash::fast::RandomState,
     slab: Vec<Flow<S>>,
     heads: [u32; CLASSES],
@@ -181,12 +183,12 @@ pub struct FlowTable<S> {
 }
 
 impl<S> FlowTable<S> {
-    /// A table that holds at most `max_flows` flows (at least 1).
+    /// A table that holds at most `max_flows` flows (at least 1, at most 16,777,214).
     pub fn new(max_flows: usize, timeouts: Timeouts) -> Self {
-        let max_flows = max_flows.max(1);
+        let max_flows = max_flows.clamp(1, index::MAX_ENTRIES - 1);
         let initial = max_flows.min(1 << 16);
         FlowTable {
-            index: HashTable::with_capacity(initial),
+            index: Index::with_capacity(initial),
             hasher: foldhash::fast::RandomState::default(),
             slab: Vec::with_capacity(initial),
             heads: [NONE; CLASSES],
@@ -199,8 +201,7 @@ impl<S> FlowTable<S> {
 
     /// Heap bytes held: the slab and the index, at their current capacities.
     pub fn memory_bytes(&self) -> usize {
-        self.slab.capacity() * std::mem::size_of::<Flow<S>>()
-            + self.index.capacity() * (std::mem::size_of::<FlowId>() + 1)
+        self.slab.capacity() * std::mem::size_of::<Flow<S>>() + self.index.memory_bytes()
     }
 
     /// The table's counters.
@@ -211,7 +212,7 @@ impl<S> FlowTable<S> {
     /// Looks up a flow.
     pub fn get(&self, key: &FlowKey) -> Option<FlowId> {
         let hash = self.hasher.hash_one(key);
-        self.index.find(hash, |&id| self.slab[id as usize].key == *key).copied()
+        self.index.find(hash, |id| self.slab[id as usize].key == *key)
     }
 
     /// The flow at `id`.
@@ -259,7 +260,7 @@ impl<S> FlowTable<S> {
         let id = (self.slab.len() - 1) as FlowId;
         let hash = self.hasher.hash_one(key);
         let (slab, hasher) = (&self.slab, &self.hasher);
-        self.index.insert_unique(hash, id, |&id| hasher.hash_one(slab[id as usize].key));
+        self.index.insert(hash, id, |id| hasher.hash_one(slab[id as usize].key));
         self.push_head(id);
         self.stats.created += 1;
         id
@@ -338,9 +339,8 @@ impl<S> FlowTable<S> {
         self.unlink(id);
         let key = self.slab[id as usize].key;
         let hash = self.hasher.hash_one(key);
-        if let Ok(entry) = self.index.find_entry(hash, |&i| i == id) {
-            entry.remove();
-        }
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        self.index.remove(hash, id, |id| hasher.hash_one(slab[id as usize].key));
         let last = (self.slab.len() - 1) as FlowId;
         let flow = self.slab.swap_remove(id as usize);
         if id != last {
@@ -370,9 +370,7 @@ impl<S> FlowTable<S> {
             self.slab[next as usize].prev = to;
         }
         let hash = self.hasher.hash_one(key);
-        if let Some(v) = self.index.find_mut(hash, |&i| i == from) {
-            *v = to;
-        }
+        self.index.relocate(hash, from, to);
     }
 
     fn push_head(&mut self, id: FlowId) {
