@@ -5,7 +5,7 @@ use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use bawaba_engine::capture::{inspect_capture, summarize_capture, CaptureSummary, FlowRecord};
+use bawaba_engine::capture::{inspect_bytes, inspect_capture, summarize_capture, CaptureSummary, FlowRecord};
 use bawaba_engine::{Engine, EngineConfig};
 
 use crate::cli::InspectArgs;
@@ -46,7 +46,6 @@ pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<i32> {
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let reader = Progress { inner: file, bar: bar.clone() };
     let config = EngineConfig { max_flows: args.max_flows, ..EngineConfig::default() };
     let mut engine = Engine::new(Arc::clone(&ruleset), config);
     let started = std::time::Instant::now();
@@ -54,18 +53,30 @@ pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<i32> {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut flows: Vec<FlowRecord> = Vec::new();
     let mut write_error = None;
-    let summary = if args.summary {
-        summarize_capture(reader, &mut engine)
-    } else {
-        inspect_capture(reader, &mut engine, |record| {
-            if args.json {
-                flows.push(record);
-            } else if write_error.is_none() {
-                if let Err(e) = writeln!(out, "{}", flow_line(&record)) {
-                    write_error = Some(e);
-                }
+    let mut on_flow = |record: FlowRecord| {
+        if args.json {
+            flows.push(record);
+        } else if write_error.is_none() {
+            if let Err(e) = writeln!(out, "{}", flow_line(&record)) {
+                write_error = Some(e);
             }
-        })
+        }
+    };
+    let summary = match map_file(&file, size) {
+        // Large files are read in place: no copy of the packets, and only the bytes the engine
+        // looks at come into the CPU caches.
+        Some(map) => {
+            let on_flow = (!args.summary).then_some(&mut on_flow);
+            inspect_bytes(&map, &mut engine, on_flow, |offset| bar.set_position(offset))
+        }
+        None => {
+            let reader = Progress { inner: file, bar: bar.clone() };
+            if args.summary {
+                summarize_capture(reader, &mut engine)
+            } else {
+                inspect_capture(reader, &mut engine, on_flow)
+            }
+        }
     }
     .with_context(|| format!("reading {}", args.file.display()))?;
     let elapsed = started.elapsed();
@@ -134,4 +145,19 @@ fn write_totals(out: &mut impl Write, s: &CaptureSummary) -> std::io::Result<()>
     writeln!(out, "flows by action {:?}  ech {}", e.flows_by_action, e.ech_flows)?;
     writeln!(out, "blocked by category {:?}  by order {:?}", e.blocked_by_category, e.blocked_by_order)?;
     writeln!(out, "dns queries {} blocked {}", e.dns_queries, e.dns_queries_blocked)
+}
+
+/// Maps a capture of at least 64 MiB into memory; `None` (read it instead) for smaller files or
+/// when mapping fails.
+#[allow(unsafe_code)]
+fn map_file(file: &File, size: u64) -> Option<memmap2::Mmap> {
+    if size < 64 << 20 {
+        return None;
+    }
+    // SAFETY: the map is only read, as plain bytes that every parser checks. The one hazard is
+    // another process truncating the file while it is mapped, which ends this process with
+    // SIGBUS; `bawaba inspect` is pointed at finished captures, so that is accepted.
+    let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Some(map)
 }

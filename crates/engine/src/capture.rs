@@ -11,7 +11,7 @@ use std::io::Read;
 
 use bawaba_policy::Ruleset;
 use bawaba_wire::packet::{self, PacketError};
-use bawaba_wire::pcap::{CaptureError, CaptureReader, LinkType};
+use bawaba_wire::pcap::{CaptureError, CaptureReader, LinkType, Packet, PcapSlice};
 use serde::Serialize;
 
 use crate::counters::Counters;
@@ -181,27 +181,65 @@ pub fn inspect_capture<R: Read>(
     engine: &mut Engine,
     on_flow: impl FnMut(FlowRecord),
 ) -> Result<CaptureSummary, CaptureError> {
-    run_capture(reader, engine, Some(on_flow))
+    run_capture(reader_source(reader)?, engine, Some(on_flow), |_| {})
 }
 
 /// Like [`inspect_capture`] for the totals only: no per-flow record is built.
 pub fn summarize_capture<R: Read>(reader: R, engine: &mut Engine) -> Result<CaptureSummary, CaptureError> {
-    run_capture(reader, engine, None::<fn(FlowRecord)>)
+    run_capture(reader_source(reader)?, engine, None::<fn(FlowRecord)>, |_| {})
 }
 
-fn run_capture<R: Read, F: FnMut(FlowRecord)>(
-    reader: R,
+/// Like [`inspect_capture`] for a capture already in memory (for instance memory-mapped): a
+/// classic pcap file is read in place, without copying a byte; pcapng is streamed. `progress`
+/// is called with the file offset reached, every 65,536 packets.
+pub fn inspect_bytes(
+    data: &[u8],
+    engine: &mut Engine,
+    on_flow: Option<impl FnMut(FlowRecord)>,
+    progress: impl FnMut(u64),
+) -> Result<CaptureSummary, CaptureError> {
+    match PcapSlice::new(data)? {
+        Some(slice) => run_capture(slice, engine, on_flow, progress),
+        None => run_capture(reader_source(data)?, engine, on_flow, progress),
+    }
+}
+
+fn reader_source<R: Read>(reader: R) -> Result<CaptureReader<R>, CaptureError> {
+    // A buffer that stays in the L2 cache leaves room there for the flow table.
+    CaptureReader::with_buffer_len(reader, 256 * 1024)
+}
+
+/// Where packets come from: a streaming reader or a file in memory.
+trait Source {
+    fn next(&mut self) -> Result<Option<Packet<'_>>, CaptureError>;
+}
+
+impl<R: Read> Source for CaptureReader<R> {
+    #[inline]
+    fn next(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        self.next_packet()
+    }
+}
+
+impl Source for PcapSlice<'_> {
+    #[inline]
+    fn next(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        self.next_packet()
+    }
+}
+
+fn run_capture<S: Source, F: FnMut(FlowRecord)>(
+    mut capture: S,
     engine: &mut Engine,
     on_flow: Option<F>,
+    mut progress: impl FnMut(u64),
 ) -> Result<CaptureSummary, CaptureError> {
-    // A buffer that stays in the L2 cache leaves room there for the flow table.
-    let mut capture = CaptureReader::with_buffer_len(reader, 256 * 1024)?;
     let ruleset = std::sync::Arc::clone(engine.ruleset());
     let mut observer = Collect { ruleset: &ruleset, on_flow };
     let mut summary = CaptureSummary::default();
     let mut next_expiry = 0u64;
     loop {
-        let record = match capture.next_packet() {
+        let record = match capture.next() {
             Ok(Some(record)) => record,
             Ok(None) => break,
             Err(e @ CaptureError::Truncated { .. }) => {
@@ -210,7 +248,16 @@ fn run_capture<R: Read, F: FnMut(FlowRecord)>(
             }
             Err(e) => return Err(e),
         };
+        // The next record follows this one's bytes: start loading its header and the first
+        // line of its packet while this one is judged (a capture read in place comes straight
+        // from memory; streamed, it is already in cache and the hint costs nothing).
+        let next = record.data.as_ptr_range().end;
+        crate::prefetch::prefetch(next);
+        crate::prefetch::prefetch(next.wrapping_add(64));
         summary.records += 1;
+        if summary.records % 65_536 == 0 {
+            progress(record.offset);
+        }
         let now = record.timestamp_nanos;
         if now >= next_expiry {
             engine.expire(now, &mut observer);

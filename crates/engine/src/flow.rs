@@ -128,22 +128,25 @@ pub const NAME_CAPACITY: usize = 96;
 
 /// What the engine keeps per flow, generic over the engine's per-flow state `S`.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct Flow<S> {
+    // Laid out hot first (`repr(C)`): what every packet reads or writes (key, last-seen time,
+    // counters, list links) comes before what only a flow's first packets need.
     /// The canonical key.
     pub key: FlowKey,
-    /// First packet's time, nanoseconds since the epoch.
-    pub first_seen: u64,
-    /// Last packet's time.
+    class: TimeoutClass,
+    /// Last packet's time, nanoseconds since the epoch.
     pub last_seen: u64,
     /// Packets from the lower and the higher endpoint.
     pub packets: [u32; 2],
+    prev: u32,
+    next: u32,
     /// Bytes (IP length) from the lower and the higher endpoint.
     pub bytes: [u64; 2],
     /// The engine's state.
     pub state: S,
-    class: TimeoutClass,
-    prev: u32,
-    next: u32,
+    /// First packet's time, nanoseconds since the epoch.
+    pub first_seen: u64,
 }
 
 /// Why a flow left the table.

@@ -41,6 +41,7 @@ pub mod engine;
 pub mod flow;
 pub mod inject;
 pub mod nfqueue;
+mod prefetch;
 pub mod stream;
 pub mod verdict;
 

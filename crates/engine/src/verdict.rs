@@ -92,35 +92,37 @@ pub enum Basis {
 /// The per-flow state the engine keeps in the flow table; with the table's own fields an entry
 /// stays within 256 bytes (tested).
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct FlowState {
+    // Hot first (`repr(C)`): the fields a decided flow's packets read.
     /// The lower endpoint of the key is the client (sent the SYN or the first packet).
     pub client_is_lo: bool,
     /// Recognised protocol.
     pub app: AppProtocol,
-    /// The ClientHello carried an outer Encrypted Client Hello.
-    pub ech: bool,
     /// The decision; `Allow` while pending.
     pub action: FlowAction,
     /// Where the decision came from.
     pub basis: Basis,
+    /// Resets or a redirect were already sent for this flow.
+    pub answered: bool,
+    /// The ClientHello carried an outer Encrypted Client Hello.
+    pub ech: bool,
+    /// Client packets carrying data inspected so far.
+    pub inspected: u8,
+    name_len: u8,
+    /// The ruleset generation the decision was made under.
+    pub generation: u32,
+    /// DNS queries in this flow dropped because their name is blocked (each query is judged on
+    /// its own; `order` and `rule` then name the last block).
+    pub blocked_queries: u16,
+    /// The client's first sequence number (SYN + 1), when known.
+    pub stream_base: Option<u32>,
+    /// Reassembly slot (TCP stream buffer or QUIC CRYPTO buffer), if one is held.
+    pub slot: Option<u32>,
     /// The order behind a block.
     pub order: Option<OrderId>,
     /// The rule behind a block.
     pub rule: Option<RuleId>,
-    /// The ruleset generation the decision was made under.
-    pub generation: u32,
-    /// The client's first sequence number (SYN + 1), when known.
-    pub stream_base: Option<u32>,
-    /// Client packets carrying data inspected so far.
-    pub inspected: u8,
-    /// Reassembly slot (TCP stream buffer or QUIC CRYPTO buffer), if one is held.
-    pub slot: Option<u32>,
-    /// Resets or a redirect were already sent for this flow.
-    pub answered: bool,
-    /// DNS queries in this flow dropped because their name is blocked (each query is judged on
-    /// its own; `order` and `rule` then name the last block).
-    pub blocked_queries: u16,
-    name_len: u8,
     name: [u8; NAME_CAPACITY],
 }
 

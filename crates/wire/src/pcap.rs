@@ -35,6 +35,7 @@ mod pcapng;
 mod writer;
 
 use buffer::Input;
+pub use classic::PcapSlice;
 pub use writer::{PcapWriter, TimestampPrecision};
 
 /// Most captured bytes one packet may carry (tcpdump's default snap length).

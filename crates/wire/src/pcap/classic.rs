@@ -80,3 +80,63 @@ pub(super) fn next_record<R: Read>(input: &mut Input<R>, header: &Header) -> Res
     input.consume(total);
     Ok(Some(record))
 }
+
+/// A classic pcap file held in memory (for instance memory-mapped), read without copying:
+/// every [`Packet`] borrows the input. Same checks and errors as [`super::CaptureReader`]; pcapng
+/// files are not read here (use [`super::CaptureReader`] over the bytes).
+pub struct PcapSlice<'a> {
+    data: &'a [u8],
+    at: usize,
+    header: Header,
+    done: bool,
+}
+
+impl<'a> PcapSlice<'a> {
+    /// Reads the file header; `Ok(None)` if `data` is not a classic pcap file.
+    pub fn new(data: &'a [u8]) -> Result<Option<PcapSlice<'a>>, CaptureError> {
+        let Some(head) = data.get(..4) else { return Err(CaptureError::Truncated { offset: 0 }) };
+        let magic = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+        let mut input = Input::new(&data[..data.len().min(FILE_HEADER_LEN)], FILE_HEADER_LEN);
+        let Some(header) = Header::read(&mut input, magic)? else { return Ok(None) };
+        Ok(Some(PcapSlice { data, at: FILE_HEADER_LEN, header, done: false }))
+    }
+
+    /// The next packet, `Ok(None)` at the clean end; after an error, `Ok(None)` forever.
+    #[inline]
+    pub fn next_packet(&mut self) -> Result<Option<super::Packet<'a>>, CaptureError> {
+        if self.done {
+            return Ok(None);
+        }
+        let offset = self.at as u64;
+        let rest = &self.data[self.at..];
+        if rest.is_empty() {
+            self.done = true;
+            return Ok(None);
+        }
+        let fail = |this: &mut Self, e| {
+            this.done = true;
+            Err(e)
+        };
+        let Some(h) = rest.get(..RECORD_HEADER_LEN) else { return fail(self, CaptureError::Truncated { offset }) };
+        let be = self.header.big_endian;
+        let (secs, frac) = (u32_at(h, 0, be), u32_at(h, 4, be));
+        let (captured, original_len) = (u32_at(h, 8, be), u32_at(h, 12, be));
+        if captured > MAX_PACKET_LEN {
+            return fail(self, CaptureError::PacketTooLarge { offset, length: captured, max: MAX_PACKET_LEN });
+        }
+        let total = RECORD_HEADER_LEN + captured as usize;
+        let Some(record) = rest.get(RECORD_HEADER_LEN..total) else {
+            return fail(self, CaptureError::Truncated { offset });
+        };
+        self.at += total;
+        let frac_nanos = if self.header.nanosecond { u64::from(frac) } else { u64::from(frac) * 1_000 };
+        Ok(Some(super::Packet {
+            data: record,
+            original_len,
+            timestamp_nanos: u64::from(secs) * 1_000_000_000 + frac_nanos,
+            link_type: self.header.link_type,
+            interface_id: 0,
+            offset,
+        }))
+    }
+}

@@ -615,3 +615,41 @@ fn editcap_pcapng_agrees_with_pcap() {
         let _ = std::fs::remove_file(&dst);
     }
 }
+
+#[test]
+fn slice_reader_matches_the_streaming_reader() {
+    let mut w =
+        PcapWriter::with_precision(Vec::new(), LinkType::ETHERNET, 65535, TimestampPrecision::Nanoseconds).unwrap();
+    for i in 0..50u64 {
+        w.write_packet(1_700_000_000_000_000_000 + i * 1_000, &vec![i as u8; (i * 7 % 300) as usize]).unwrap();
+    }
+    let file = w.into_inner().unwrap();
+    let mut stream = CaptureReader::new(&file[..]).unwrap();
+    let mut slice = PcapSlice::new(&file).unwrap().unwrap();
+    loop {
+        let a = stream.next_packet().unwrap().map(|p| (p.data.to_vec(), p.timestamp_nanos, p.offset, p.link_type));
+        let b = slice.next_packet().unwrap().map(|p| (p.data.to_vec(), p.timestamp_nanos, p.offset, p.link_type));
+        assert_eq!(a, b);
+        if a.is_none() {
+            break;
+        }
+    }
+    // Cut anywhere: same packets, then Truncated (or a clean end on a record boundary).
+    for cut in 24..file.len() {
+        let mut s = PcapSlice::new(&file[..cut]).unwrap().unwrap();
+        let mut r = CaptureReader::new(&file[..cut]).unwrap();
+        loop {
+            let (a, b) = (s.next_packet(), r.next_packet());
+            match (&a, &b) {
+                (Ok(Some(x)), Ok(Some(y))) => assert_eq!(x.data, y.data),
+                (Ok(None), Ok(None)) => break,
+                (Err(CaptureError::Truncated { offset: x }), Err(CaptureError::Truncated { offset: y })) => {
+                    assert_eq!(x, y);
+                    break;
+                }
+                _ => panic!("cut {cut}: {a:?} vs {b:?}"),
+            }
+        }
+    }
+    assert!(PcapSlice::new(b"\x0a\x0d\x0d\x0a....").unwrap().is_none());
+}
