@@ -28,6 +28,8 @@ python3-venv
 conntrack
 gobgpd
 bird2
+softflowd
+nfdump
 "
 # unbound:  crates/formats/tests/unbound.rs (RPZ export served by a real resolver)
 # bind9:    crates/dns/tests/differential.rs (BIND is the RPZ reference where Unbound differs)
@@ -42,6 +44,10 @@ bird2
 # conntrack: bawaba's inline engine deletes conntrack entries of flows a new policy blocks
 #           (crates/bawaba/tests/inline.rs)
 # gobgpd, bird2: BGP peers for the mitigation speaker (crates/bgp/tests/peers.rs)
+# softflowd: crates/flow/tests/softflowd.rs (exports a generated capture as NetFlow v5, v9 and
+#           IPFIX for bawaba-flow to decode)
+# nfdump:   the same test's differential collector (nfcapd receives the datagrams, nfdump prints
+#           the flows bawaba's decode must match)
 # python3-venv: /usr/bin/python3's venv for aioquic (QUIC client/server; no python3-aioquic
 #           in Debian 12), built below under $VENV; `python3` on a PATH may be another one
 VENV=${BAWABA_TEST_VENV:-/var/cache/bawaba-test-venv}
