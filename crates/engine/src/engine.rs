@@ -17,7 +17,7 @@ use bawaba_wire::{dns, http, quic, tls};
 use crate::counters::Counters;
 use crate::flow::{Flow, FlowEnd, FlowId, FlowKey, FlowTable, FlowTableStats, TimeoutClass, Timeouts};
 use crate::stream::{self, Added, STREAM_CAPACITY};
-use crate::verdict::{AppProtocol, Basis, FlowAction, FlowState};
+use crate::verdict::{reset_flags, AppProtocol, Basis, FlowAction, FlowState};
 
 /// Engine settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,13 @@ pub struct Engine {
     scratch: Box<[u8]>,
     counters: Counters,
     settled: bool,
+    reset_round: u8,
+    reset_done: bool,
 }
+
+/// Client packets let through, at most, while waiting for a server packet to reset a connection a
+/// new policy blocked mid-stream.
+const MIDSTREAM_WAIT: u8 = 8;
 
 /// Scratch space: a decrypted QUIC Initial, or a ClientHello joined from several TLS records.
 const SCRATCH: usize = 1 << 16;
@@ -130,6 +136,8 @@ impl Engine {
             scratch: vec![0; SCRATCH].into_boxed_slice(),
             counters: Counters::default(),
             settled: false,
+            reset_round: 0,
+            reset_done: false,
             config,
         }
     }
@@ -179,6 +187,21 @@ impl Engine {
     /// flow's packets (a connmark does it).
     pub fn settled(&self) -> bool {
         self.settled
+    }
+
+    /// For a [`PacketVerdict::Reset`]: how many of the flow's packets were answered with resets
+    /// before this one (0 for the first). An inline back end keeps a flow coming for a few
+    /// rounds, since a later packet (often the peer's challenge ACK) names sequence numbers the
+    /// first resets may have missed.
+    pub fn reset_round(&self) -> u8 {
+        self.reset_round
+    }
+
+    /// For a [`PacketVerdict::Reset`]: whether enough resets went out for this flow that a
+    /// back end may let the kernel drop the rest (both ends' packets were answered, or a cap of
+    /// rounds was reached).
+    pub fn reset_done(&self) -> bool {
+        self.reset_done
     }
 
     /// A tracked flow's state.
@@ -276,9 +299,32 @@ impl Engine {
         match state.action {
             FlowAction::Allow => PacketVerdict::Accept,
             FlowAction::Drop => PacketVerdict::Drop,
+            // A connection already under way when a new policy blocked it: the client's packets
+            // carry an acknowledgment that may lag what the server has sent since, so a reset
+            // built from them may miss the client's window. Let a few client packets through
+            // until one from the server names the exact sequence numbers both ends expect.
+            FlowAction::Reset
+                if state.reset_flags & reset_flags::MIDSTREAM != 0
+                    && state.reset_rounds == 0
+                    && from_client
+                    && state.inspected < MIDSTREAM_WAIT =>
+            {
+                state.inspected += 1;
+                self.settled = false;
+                PacketVerdict::Accept
+            }
             FlowAction::Reset => {
+                state.reset_flags |= if from_client { reset_flags::FROM_CLIENT } else { reset_flags::FROM_SERVER };
                 let first = !state.answered;
                 state.answered = true;
+                self.reset_round = state.reset_rounds;
+                state.reset_rounds = state.reset_rounds.saturating_add(1);
+                // Done when both ends' packets were answered (each names the sequence number its
+                // sender expects), or after enough rounds: few for a new connection, which the
+                // kernel queues only for its first packets, more for one cut mid-stream.
+                let both = reset_flags::FROM_CLIENT | reset_flags::FROM_SERVER;
+                let cap = if state.reset_flags & reset_flags::MIDSTREAM != 0 { 64 } else { 4 };
+                self.reset_done = state.reset_flags & both == both || state.reset_rounds >= cap;
                 PacketVerdict::Reset { first }
             }
             FlowAction::Redirect if from_client && !state.answered => {
@@ -509,6 +555,11 @@ impl Engine {
         let before = state.action;
         let server = if state.client_is_lo { flow.key.hi().0 } else { flow.key.lo().0 };
         let tcp = flow.key.protocol == bawaba_wire::packet::protocol::TCP;
+        if state.app == AppProtocol::Dns && state.basis != Basis::Address {
+            // Judged query by query, never as a flow.
+            self.flows.flow_mut(id).state.generation = self.generation;
+            return;
+        }
         let by_address = ruleset.lookup_ip(server).filter(|m| m.verdict().is_block());
         let (basis, action, m) = if let Some(m) = by_address {
             let Verdict::Block { action, .. } = m.verdict() else { unreachable!("filtered to blocks") };
@@ -522,7 +573,12 @@ impl Engine {
         };
         if action != before {
             self.counters.rejudged_changed += 1;
-            self.flows.flow_mut(id).state.answered = false;
+            let state = &mut self.flows.flow_mut(id).state;
+            state.answered = false;
+            state.reset_rounds = 0;
+            state.reset_flags =
+                if action == FlowAction::Reset && before == FlowAction::Allow { reset_flags::MIDSTREAM } else { 0 };
+            state.inspected = 0;
         }
         let generation = self.generation;
         self.flows.flow_mut(id).state.generation = generation;

@@ -40,6 +40,27 @@ pub fn resets(packet: &Packet<'_>, out: &mut Vec<u8>) -> Option<(usize, usize)> 
     Some((a, b))
 }
 
+/// A second reset to the packet's destination for a packet with payload, with the sequence
+/// number after it: right when the dropped packet was a zero-window probe or a keepalive (one
+/// old byte below what the destination expects), where [`resets`]'s is one too low. The wrong
+/// one of the two only earns a challenge ACK (RFC 5961 section 3.2). Appends it to `out` and
+/// returns its length.
+pub fn reset_after(packet: &Packet<'_>, out: &mut Vec<u8>) -> Option<usize> {
+    let tcp = packet.tcp()?;
+    if tcp.has(tcp_flags::RST) || packet.payload.is_empty() {
+        return None;
+    }
+    let header = Header::Tcp {
+        src_port: tcp.src_port,
+        dst_port: tcp.dst_port,
+        seq: tcp.seq.wrapping_add(packet.payload.len() as u32),
+        ack: 0,
+        flags: tcp_flags::RST,
+        window: 0,
+    };
+    Some(ip_packet(out, packet.src, packet.dst, header, &[]))
+}
+
 /// Builds the answer to a blocked plain-HTTP request: to the client, as if from the server, an
 /// HTTP 302 to `location` with FIN (the response and the end of the connection in one segment);
 /// to the server, a reset. Appends both to `out` and returns the two lengths.

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! -m mark ! --mark 0/MASK        -j CONNMARK --save-mark --mask MASK   # a verdict's mark sticks to the connection
+//! -m connmark --mark REQUEUE/MASK -j NFQUEUE --queue-num Q            # marked for another look after a reload
 //! -m connmark --mark ALLOW/MASK  -j RETURN                             # decided: allowed, never queued again
 //! -m connmark --mark BLOCK/MASK  -j DROP                               # decided: blocked, dropped in the kernel
 //! -m connbytes --connbytes 0:N --connbytes-dir both --connbytes-mode packets
@@ -115,6 +116,14 @@ impl Rules {
             tool,
             &["-A", chain, "-m", "mark", "!", "--mark", &zero, "-j", "CONNMARK", "--save-mark", "--mask", &mask],
         )?;
+        // A connection bawaba marked for another look (a new policy may block it): queue it
+        // whatever connbytes says.
+        let requeue = format!("0x{:x}/{mask}", s.mark_allow | s.mark_block);
+        let mut again = vec!["-A", chain, "-m", "connmark", "--mark", &requeue, "-j", "NFQUEUE", "--queue-num", &queue];
+        if s.fail_open {
+            again.push("--queue-bypass");
+        }
+        iptables(tool, &again)?;
         iptables(tool, &["-A", chain, "-m", "connmark", "--mark", &allow, "-j", "RETURN"])?;
         iptables(tool, &["-A", chain, "-m", "connmark", "--mark", &block, "-j", "DROP"])?;
         let mut q = vec![
@@ -270,9 +279,29 @@ pub fn run(
                     match dissect_ip(payload) {
                         Ok(packet) => {
                             let verdict = engine.process(&packet, now, &mut Ignore);
+                            if verdict != PacketVerdict::Accept {
+                                let tcp = packet.tcp();
+                                tracing::debug!(
+                                    ?verdict,
+                                    src = %packet.src,
+                                    dst = %packet.dst,
+                                    seq = ?tcp.map(|t| t.seq),
+                                    ack = ?tcp.map(|t| t.ack),
+                                    "packet judged"
+                                );
+                            }
                             let settled = engine.settled();
                             let pair = match verdict {
-                                PacketVerdict::Reset { first: true } => inject::resets(&packet, &mut out),
+                                // Resets for the first packets of a reset flow: if one set missed
+                                // a window (a connection blocked mid-stream), a later packet is
+                                // often the peer's challenge ACK (RFC 5961), which names the
+                                // exact sequence number.
+                                PacketVerdict::Reset { .. } => {
+                                    let pair = inject::resets(&packet, &mut out);
+                                    // Appended after the pair: sent to the packet's destination.
+                                    let _ = inject::reset_after(&packet, &mut out);
+                                    pair
+                                }
                                 PacketVerdict::Redirect => match redirect_location(section, &engine, &packet) {
                                     Some(location) => inject::redirect(&packet, &location, &mut out),
                                     None => inject::resets(&packet, &mut out),
@@ -288,8 +317,12 @@ pub fn run(
                     }
                 };
                 if let Some(((a, b), src, dst)) = dst_pair {
-                    // The first packet goes to the client (the packet's source), the second to the server.
-                    for (bytes, to) in [(&out[..a], src), (&out[a..a + b], dst)] {
+                    // The first packet goes to the packet's source, the second (and a third, after
+                    // a packet with payload) to its destination.
+                    for (bytes, to) in [(&out[..a], src), (&out[a..a + b], dst), (&out[a + b..], dst)] {
+                        if bytes.is_empty() {
+                            continue;
+                        }
                         match sender.send(bytes, to) {
                             Ok(()) => counters.injected += 1,
                             Err(e) => {
@@ -302,6 +335,8 @@ pub fn run(
                 let (nf, mark) = match (verdict, settled) {
                     (PacketVerdict::Accept, false) => (nfq::Verdict::Accept, None),
                     (PacketVerdict::Accept, true) => (nfq::Verdict::Repeat, Some(section.mark_allow)),
+                    // Keep the connection coming to us for a few more packets (see above).
+                    (PacketVerdict::Reset { .. }, _) if !engine.reset_done() => (nfq::Verdict::Drop, None),
                     (_, true) => (nfq::Verdict::Repeat, Some(section.mark_block)),
                     (_, false) => (nfq::Verdict::Drop, None),
                 };
@@ -333,8 +368,9 @@ pub fn run(
                     tracing::info!(newly_blocked = newly_blocked.len(), "inline engine: new policy in force");
                     if !newly_blocked.is_empty() {
                         // Allowed connections carry the allow connmark and are no longer queued:
-                        // forget them in conntrack so their next packet is queued and blocked.
-                        std::thread::spawn(move || forget_connections(&newly_blocked));
+                        // mark them in conntrack for another look, so their next packet is queued.
+                        let marks = (section.mark_allow | section.mark_block, section.mark_mask);
+                        std::thread::spawn(move || requeue_connections(&newly_blocked, marks));
                     }
                 } else {
                     engine.set_ruleset(latest);
@@ -353,9 +389,10 @@ pub fn run(
     Ok(())
 }
 
-/// Deletes the conntrack entries of connections (client, server, protocol), with the
+/// Sets the "queue again" connmark on connections (client, server, protocol), with the
 /// `conntrack` tool; failures are logged.
-fn forget_connections(connections: &[Connection]) {
+fn requeue_connections(connections: &[Connection], (mark, mask): (u32, u32)) {
+    let mark = format!("0x{mark:x}/0x{mask:x}");
     for c in connections {
         let ((client, cport), (server, sport)) = (c.client, c.server);
         let proto = match c.protocol {
@@ -365,16 +402,18 @@ fn forget_connections(connections: &[Connection]) {
         };
         let family = if client.is_ipv4() { "ipv4" } else { "ipv6" };
         let out = Command::new("conntrack")
-            .args(["-D", "-f", family, "-p", proto, "-s", &client.to_string(), "-d", &server.to_string()])
-            .args(["--sport", &cport.to_string(), "--dport", &sport.to_string()])
+            .args(["-U", "-f", family, "-p", proto, "-s", &client.to_string(), "-d", &server.to_string()])
+            .args(["--sport", &cport.to_string(), "--dport", &sport.to_string(), "--mark", &mark])
             .output();
         match out {
-            Ok(o) if o.status.success() => tracing::info!(%client, %server, "newly blocked connection re-queued"),
             Ok(o) if String::from_utf8_lossy(&o.stderr).contains(" 0 flow entries") => {
-                tracing::debug!(%client, %server, "newly blocked connection already closed")
+                tracing::debug!(%client, %cport, %server, %sport, "newly blocked connection already closed")
+            }
+            Ok(o) if o.status.success() => {
+                tracing::info!(%client, %cport, %server, %sport, "newly blocked connection queued again")
             }
             Ok(o) => {
-                tracing::warn!(%client, %server, stderr = %String::from_utf8_lossy(&o.stderr).trim(), "conntrack -D failed")
+                tracing::warn!(%client, %server, stderr = %String::from_utf8_lossy(&o.stderr).trim(), "conntrack -U failed")
             }
             Err(e) => tracing::warn!(error = %e, "conntrack not available: newly blocked connections run on"),
         }

@@ -89,6 +89,16 @@ pub enum Basis {
     Unrecognised,
 }
 
+/// Bits of [`FlowState::reset_flags`].
+pub mod reset_flags {
+    /// Blocked by a new policy while under way: wait for a server packet before the first reset.
+    pub const MIDSTREAM: u8 = 1;
+    /// A client packet was answered with resets.
+    pub const FROM_CLIENT: u8 = 2;
+    /// A server packet was answered with resets.
+    pub const FROM_SERVER: u8 = 4;
+}
+
 /// The per-flow state the engine keeps in the flow table; with the table's own fields an entry
 /// stays within 256 bytes (tested).
 #[derive(Debug, Clone)]
@@ -107,7 +117,8 @@ pub struct FlowState {
     pub answered: bool,
     /// The ClientHello carried an outer Encrypted Client Hello.
     pub ech: bool,
-    /// Client packets carrying data inspected so far.
+    /// Client packets carrying data inspected so far (after a mid-stream block: client packets
+    /// let through while waiting for one from the server).
     pub inspected: u8,
     name_len: u8,
     /// The ruleset generation the decision was made under.
@@ -115,6 +126,10 @@ pub struct FlowState {
     /// DNS queries in this flow dropped because their name is blocked (each query is judged on
     /// its own; `order` and `rule` then name the last block).
     pub blocked_queries: u16,
+    /// Reset bookkeeping, [`reset_flags`] bits.
+    pub reset_flags: u8,
+    /// Packets of this flow answered with resets so far (saturating).
+    pub reset_rounds: u8,
     /// The client's first sequence number (SYN + 1), when known.
     pub stream_base: Option<u32>,
     /// Reassembly slot (TCP stream buffer or QUIC CRYPTO buffer), if one is held.
@@ -142,6 +157,8 @@ impl FlowState {
             slot: None,
             answered: false,
             blocked_queries: 0,
+            reset_flags: 0,
+            reset_rounds: 0,
             name_len: 0,
             name: [0; NAME_CAPACITY],
         }

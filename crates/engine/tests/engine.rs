@@ -408,11 +408,28 @@ fn hot_swap_rejudges_allowed_flows() {
         e.set_ruleset(ruleset(&[("later.test", Action::Reset, 1)]));
         let next = c.tcp(true, c.seq + 600, tcp_flags::ACK, b"more");
         let v = run(&mut e, &next, 20, &mut Ended::default());
+        // Blocked mid-stream: client packets pass until the server's next packet, whose sequence
+        // numbers make exact resets for both ends.
+        assert_eq!(v, PacketVerdict::Accept);
+        let from_server = c.tcp(false, 9000, tcp_flags::ACK, b"data");
+        let v = run(&mut e, &from_server, 21, &mut Ended::default());
         if rejudge {
             assert_eq!(v, PacketVerdict::Reset { first: true });
             assert_eq!(e.counters().rejudged_changed, 1);
         } else {
             assert_eq!(v, PacketVerdict::Accept);
+        }
+        // A server that stays silent: after a few client packets the reset goes out anyway.
+        if rejudge {
+            let c3 = Conn::new(CLIENT, SERVER, 40062, 443);
+            let mut e = Engine::new(policy(), EngineConfig::default());
+            tcp_session(&mut e, &c3, &[(0, &hello("later.test"))]);
+            e.set_ruleset(ruleset(&[("later.test", Action::Reset, 1)]));
+            let verdicts: Vec<_> = (0..10u32)
+                .map(|i| run(&mut e, &c3.tcp(true, c3.seq + 600 + i, tcp_flags::ACK, b"x"), 30, &mut Ended::default()))
+                .collect();
+            assert_eq!(&verdicts[..8], &[PacketVerdict::Accept; 8]);
+            assert_eq!(verdicts[8], PacketVerdict::Reset { first: true });
         }
         // A new flow to the same name is blocked either way.
         let c2 = Conn::new(CLIENT, SERVER, 40061, 443);
