@@ -47,6 +47,7 @@ mod cursor;
 mod data;
 mod error;
 mod exporters;
+pub mod export;
 pub mod ie;
 pub mod ipfix;
 pub mod netflow5;

@@ -1,0 +1,574 @@
+//! The detector: counts flow records per protected host and prefix in windows of arrival
+//! time, and turns windows over thresholds into attacks.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+
+use bawaba_flow::FlowRecord;
+use serde::Serialize;
+
+use crate::attack::{Attack, Event, Metric, ThresholdCrossed};
+use crate::baseline::{self, Baseline};
+use crate::config::{BaselineScope, ConfigError, DetectorConfig, Thresholds, VectorConfig};
+use crate::protected::Protected;
+use crate::sketch::SpaceSaving;
+use crate::window::{classify, worst, Counters, Limits, Sample, TCP, UDP};
+
+/// Hosts looked at to pick one to evict when the table is full (sampled least recently seen).
+const EVICTION_SAMPLES: usize = 8;
+
+/// Counters of everything the detector did. Totals since start unless marked as a gauge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DetectorStats {
+    /// Flow records handed to [`Detector::record`].
+    pub records: u64,
+    /// Of those, records to a protected destination, counted.
+    pub records_counted: u64,
+    /// Records to a destination outside every protected prefix, not counted.
+    pub records_outside: u64,
+    /// Counted records whose sampling rate was unknown, counted unscaled.
+    pub unknown_sampling: u64,
+    /// Counted records that arrived (by the caller's clock) before the open window started;
+    /// counted in the open window.
+    pub late_records: u64,
+    /// Counted records whose host could not be tracked (the table was full of hosts under
+    /// attack); they still count in their prefix.
+    pub records_untracked: u64,
+    /// Windows closed.
+    pub windows_closed: u64,
+    /// Gauge: hosts tracked now.
+    pub hosts_tracked: u64,
+    /// Hosts evicted because the table was full.
+    pub hosts_evicted: u64,
+    /// Hosts forgotten after `host_idle_ms` without traffic.
+    pub hosts_expired: u64,
+    /// Gauge: heavy-hitter counters held by all sketches (top sources and source ports).
+    pub sketch_counters: u64,
+    /// Attacks started.
+    pub attacks_started: u64,
+    /// Attacks ended.
+    pub attacks_ended: u64,
+}
+
+/// The checked configuration, shared by every target.
+#[derive(Debug)]
+struct Context {
+    window_ms: u64,
+    hold_down_ms: u64,
+    max_hosts: usize,
+    host_idle_ms: u64,
+    top: usize,
+    protected: Protected,
+    vectors: Vec<VectorConfig>,
+    /// UDP source port -> 1 + vector index, 0 for none.
+    port_vector: Vec<u8>,
+    /// Per group: thresholds for each host.
+    host_limits: Vec<Limits>,
+    /// Per group: thresholds for each prefix's total.
+    prefix_limits: Vec<Limits>,
+    baseline: Option<baseline::Params>,
+    baseline_hosts: bool,
+    baseline_prefixes: bool,
+}
+
+/// An ongoing attack on a target.
+#[derive(Debug)]
+struct Ongoing {
+    attack: Attack,
+    /// End of the last window over a threshold.
+    last_over_end_ms: u64,
+    sources: SpaceSaving<u128>,
+    ports: SpaceSaving<u16>,
+}
+
+/// A host or a prefix being watched.
+#[derive(Debug)]
+struct Target {
+    addr: IpAddr,
+    prefix_len: u8,
+    group: usize,
+    /// Index of the protected prefix the target is in (or is).
+    prefix: usize,
+    /// Whether anything is checked for it (prefixes with no total thresholds and no baseline
+    /// are not counted at all).
+    watched: bool,
+    window: Counters,
+    touched: bool,
+    sources: SpaceSaving<u128>,
+    ports: SpaceSaving<u16>,
+    last_seen_ms: u64,
+    attack: Option<Box<Ongoing>>,
+    baseline: Option<Box<Baseline>>,
+}
+
+impl Target {
+    fn new(
+        addr: IpAddr,
+        prefix_len: u8,
+        group: usize,
+        prefix: usize,
+        ctx: &Context,
+        learn: bool,
+        now_ms: u64,
+    ) -> Target {
+        Target {
+            addr,
+            prefix_len,
+            group,
+            prefix,
+            watched: true,
+            window: Counters::new(ctx.vectors.len()),
+            touched: false,
+            sources: SpaceSaving::new(2 * ctx.top),
+            ports: SpaceSaving::new(2 * ctx.top),
+            last_seen_ms: now_ms,
+            attack: None,
+            baseline: (learn && ctx.baseline.is_some()).then(|| Box::new(Baseline::new())),
+        }
+    }
+
+    /// Counts a record in the window's counters only.
+    #[inline]
+    fn count(&mut self, s: &Sample, arrival_ms: u64) {
+        self.window.add(s);
+        self.touched = true;
+        self.last_seen_ms = self.last_seen_ms.max(arrival_ms);
+    }
+
+    /// Counts a record, with its source and source port.
+    #[inline]
+    fn add(&mut self, s: &Sample, source: u128, source_port: Option<u16>, arrival_ms: u64) {
+        self.count(s, arrival_ms);
+        self.sources.add(source, s.packets);
+        if let Some(port) = source_port {
+            self.ports.add(port, s.packets);
+        }
+    }
+
+    fn sketch_counters(&self) -> usize {
+        self.sources.len() + self.ports.len() + self.attack.as_ref().map_or(0, |o| o.sources.len() + o.ports.len())
+    }
+}
+
+/// An address as a sketch key: IPv4 as its IPv4-mapped IPv6 address.
+fn source_key(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn source_addr(key: u128) -> IpAddr {
+    let v6 = Ipv6Addr::from(key);
+    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+}
+
+/// The window being closed.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start_ms: u64,
+    end_ms: u64,
+    /// Any record at all arrived in it (else the collector was probably not receiving, and
+    /// nothing is learned from its zeros).
+    alive: bool,
+}
+
+/// What closing a window writes to.
+struct Sink<'a> {
+    crossed: &'a mut Vec<ThresholdCrossed>,
+    events: &'a mut Vec<Event>,
+    next_id: &'a mut u64,
+    stats: &'a mut DetectorStats,
+}
+
+/// The thresholds (and baseline) `t`'s window is over, into `out`.
+fn crossings(
+    t: &Target,
+    limits: &Limits,
+    params: Option<baseline::Params>,
+    ctx: &Context,
+    w: Window,
+    out: &mut Vec<ThresholdCrossed>,
+) {
+    out.clear();
+    limits.check(&t.window, ctx.window_ms, &ctx.vectors, out);
+    if let (Some(p), Some(b)) = (params, t.baseline.as_ref()) {
+        if let Some(limit) = b.limit(&p, w.start_ms) {
+            let pps = t.window.pps(ctx.window_ms);
+            if pps > limit {
+                out.push(ThresholdCrossed { metric: Metric::Baseline, value: pps, limit });
+            }
+        }
+    }
+}
+
+/// Closes `t`'s window: checks thresholds and baseline, starts, updates or ends its attack,
+/// learns, and clears the counters.
+fn close_target(t: &mut Target, limits: &Limits, learn: bool, ctx: &Context, w: Window, sink: &mut Sink<'_>) {
+    let params = ctx.baseline.filter(|_| learn);
+    if !t.touched && t.attack.is_none() {
+        if let (Some(p), Some(b), true) = (params, t.baseline.as_mut(), w.alive) {
+            b.learn(&p, w.start_ms, 0);
+        }
+        return;
+    }
+    let pps = t.window.pps(ctx.window_ms);
+    let bps = t.window.bps(ctx.window_ms);
+    crossings(t, limits, params, ctx, w, sink.crossed);
+    let over = worst(sink.crossed).cloned();
+    let group = || ctx.protected.groups().get(t.group).cloned().unwrap_or_default();
+    match (t.attack.as_mut(), over) {
+        (None, Some(threshold)) => {
+            *sink.next_id += 1;
+            let vector = classify(sink.crossed, &t.window, &ctx.vectors);
+            let mut ongoing = Ongoing {
+                attack: Attack {
+                    id: *sink.next_id,
+                    target: t.addr,
+                    prefix_len: t.prefix_len,
+                    group: group(),
+                    vector: vector.clone(),
+                    vectors: vec![vector],
+                    threshold,
+                    started_ms: w.start_ms,
+                    ended_ms: None,
+                    peak_pps: pps,
+                    peak_bps: bps,
+                    last_pps: pps,
+                    last_bps: bps,
+                    top_sources: Vec::new(),
+                    top_source_ports: Vec::new(),
+                    unknown_sampling: t.window.unknown_sampling,
+                },
+                last_over_end_ms: w.end_ms,
+                sources: SpaceSaving::new(2 * ctx.top),
+                ports: SpaceSaving::new(2 * ctx.top),
+            };
+            ongoing.sources.merge(&t.sources);
+            ongoing.ports.merge(&t.ports);
+            fill_tops(&mut ongoing, ctx.top);
+            sink.events.push(Event::Started(ongoing.attack.clone()));
+            sink.stats.attacks_started += 1;
+            t.attack = Some(Box::new(ongoing));
+        }
+        (None, None) => {
+            if let (Some(p), Some(b), true) = (params, t.baseline.as_mut(), w.alive) {
+                b.learn(&p, w.start_ms, pps);
+            }
+        }
+        (Some(o), over) => {
+            let a = &mut o.attack;
+            a.last_pps = pps;
+            a.last_bps = bps;
+            a.peak_pps = a.peak_pps.max(pps);
+            a.peak_bps = a.peak_bps.max(bps);
+            a.unknown_sampling |= t.window.unknown_sampling;
+            if over.is_some() {
+                o.last_over_end_ms = w.end_ms;
+                let vector = classify(sink.crossed, &t.window, &ctx.vectors);
+                if !a.vectors.contains(&vector) {
+                    a.vectors.push(vector);
+                }
+            }
+            o.sources.merge(&t.sources);
+            o.ports.merge(&t.ports);
+            fill_tops(o, ctx.top);
+            if over.is_none() && w.end_ms.saturating_sub(o.last_over_end_ms) >= ctx.hold_down_ms {
+                o.attack.ended_ms = Some(w.end_ms);
+                sink.events.push(Event::Ended(o.attack.clone()));
+                sink.stats.attacks_ended += 1;
+                t.attack = None;
+            } else {
+                sink.events.push(Event::Updated(o.attack.clone()));
+            }
+        }
+    }
+    t.window.clear();
+    t.sources.clear();
+    t.ports.clear();
+    t.touched = false;
+}
+
+fn fill_tops(o: &mut Ongoing, n: usize) {
+    o.attack.top_sources = o.sources.top(n).into_iter().map(|(k, c)| (source_addr(k), c)).collect();
+    o.attack.top_source_ports = o.ports.top(n);
+}
+
+/// Attack detection over flow records: feed it records with [`Detector::record`] and the
+/// clock with [`Detector::tick`]; it hands back [`Event`]s.
+///
+/// Windows are keyed by the time a record arrived, not by the flow's own timestamps, which
+/// lag by up to the exporter's active timeout. Each protected host that receives traffic is
+/// tracked (up to `max_hosts`), and each protected prefix counts the sum of its hosts.
+#[derive(Debug)]
+pub struct Detector {
+    ctx: Context,
+    hosts: Vec<Target>,
+    index: HashMap<IpAddr, u32, foldhash::fast::RandomState>,
+    prefixes: Vec<Target>,
+    /// Index of the open window (arrival time / window length).
+    open: Option<u64>,
+    /// Records (counted or not) that arrived in the open window.
+    window_records: u64,
+    pending: Vec<Event>,
+    next_id: u64,
+    rng: u64,
+    crossed: Vec<ThresholdCrossed>,
+    stats: DetectorStats,
+}
+
+impl Detector {
+    /// A detector for `config`, or what is wrong with it.
+    pub fn new(config: &DetectorConfig) -> Result<Detector, ConfigError> {
+        if config.window_ms == 0 {
+            return Err(ConfigError::ZeroWindow);
+        }
+        for (field, value) in [("top_sources", config.top_sources), ("max_hosts", config.max_hosts)] {
+            if value == 0 {
+                return Err(ConfigError::ZeroLimit { field });
+            }
+        }
+        if config.max_hosts > u32::MAX as usize {
+            return Err(ConfigError::TooMany { what: "max_hosts", max: u32::MAX as usize });
+        }
+        if config.vectors.len() > usize::from(u8::MAX) {
+            return Err(ConfigError::TooMany { what: "vectors", max: usize::from(u8::MAX) });
+        }
+        let mut port_vector = vec![0u8; 65_536];
+        for (i, v) in config.vectors.iter().enumerate() {
+            let slot = &mut port_vector[usize::from(v.port)];
+            if *slot != 0 {
+                return Err(ConfigError::DuplicateVector { port: v.port });
+            }
+            // At most 255 vectors, checked above.
+            *slot = u8::try_from(i + 1).unwrap_or(u8::MAX);
+        }
+        let protected = Protected::new(&config.groups)?;
+        let mut host_limits = Vec::new();
+        let mut prefix_limits = Vec::new();
+        for g in &config.groups {
+            host_limits
+                .push(Limits::resolve(&[&g.thresholds, &config.defaults, &Thresholds::BUILT_IN], &config.vectors)?);
+            prefix_limits.push(Limits::resolve(&[&g.total], &config.vectors)?);
+        }
+        let b = &config.baseline;
+        let baseline = if b.enabled {
+            if !(b.alpha > 0.0 && b.alpha <= 1.0) {
+                return Err(ConfigError::Baseline { field: "alpha" });
+            }
+            Some(baseline::Params::new(b).ok_or(ConfigError::Baseline { field: "k" })?)
+        } else {
+            None
+        };
+        let ctx = Context {
+            window_ms: config.window_ms,
+            hold_down_ms: config.hold_down_ms,
+            max_hosts: config.max_hosts,
+            host_idle_ms: config.host_idle_ms,
+            top: config.top_sources,
+            vectors: config.vectors.clone(),
+            port_vector,
+            host_limits,
+            prefix_limits,
+            baseline,
+            baseline_hosts: matches!(b.scope, BaselineScope::Hosts | BaselineScope::Both),
+            baseline_prefixes: matches!(b.scope, BaselineScope::Prefixes | BaselineScope::Both),
+            protected,
+        };
+        let prefixes = ctx
+            .protected
+            .prefixes()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut t = Target::new(p.prefix.addr, p.prefix.len, p.group, i, &ctx, ctx.baseline_prefixes, 0);
+                t.watched = !ctx.prefix_limits[p.group].all_off() || t.baseline.is_some();
+                t
+            })
+            .collect();
+        Ok(Detector {
+            ctx,
+            hosts: Vec::new(),
+            index: HashMap::default(),
+            prefixes,
+            open: None,
+            window_records: 0,
+            pending: Vec::new(),
+            next_id: 0,
+            rng: 0x2545_f491_4f6c_dd1d,
+            crossed: Vec::new(),
+            stats: DetectorStats::default(),
+        })
+    }
+
+    /// Counts one flow record that arrived at `arrival_ms`. Records to unprotected
+    /// destinations are only counted in the statistics. Packets and bytes are multiplied by
+    /// the record's sampling rate when it is known; otherwise they count as exported, and the
+    /// record is counted in [`DetectorStats::unknown_sampling`]. A record arriving after the
+    /// open window ended closes it first (its events wait for the next [`Detector::tick`]).
+    pub fn record(&mut self, rec: &FlowRecord, arrival_ms: u64) {
+        self.advance(arrival_ms);
+        self.stats.records += 1;
+        self.window_records += 1;
+        let (host, prefix) = match self.index.get(&rec.dst) {
+            Some(&i) => (Some(i as usize), self.hosts[i as usize].prefix),
+            None => match self.ctx.protected.lookup(rec.dst) {
+                None => {
+                    self.stats.records_outside += 1;
+                    return;
+                }
+                Some(p) => (self.insert_host(rec.dst, p, arrival_ms), p),
+            },
+        };
+        self.stats.records_counted += 1;
+        let sample = Sample::new(rec, &self.ctx.port_vector);
+        if sample.unknown_sampling {
+            self.stats.unknown_sampling += 1;
+        }
+        let source = source_key(rec.src);
+        let port = (rec.protocol == TCP || rec.protocol == UDP).then_some(rec.src_port);
+        match host.and_then(|i| self.hosts.get_mut(i)) {
+            Some(t) => t.add(&sample, source, port, arrival_ms),
+            None => self.stats.records_untracked += 1,
+        }
+        if let Some(t) = self.prefixes.get_mut(prefix).filter(|t| t.watched) {
+            // A prefix's sources come from its hosts' sketches when its window closes.
+            t.count(&sample, arrival_ms);
+        }
+    }
+
+    /// Closes every window that ended at or before `now_ms` and returns what happened, in
+    /// order: events of windows closed by late-arriving records first.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Event> {
+        let index = now_ms / self.ctx.window_ms;
+        if self.open.is_none() {
+            self.open = Some(index);
+        }
+        self.close_until(index);
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Every ongoing attack, as of the last closed window.
+    pub fn attacks(&self) -> Vec<Attack> {
+        self.hosts.iter().chain(&self.prefixes).filter_map(|t| t.attack.as_ref().map(|o| o.attack.clone())).collect()
+    }
+
+    /// The protected networks (for [`crate::Mitigator::new`]).
+    pub fn protected(&self) -> &Protected {
+        &self.ctx.protected
+    }
+
+    /// The counters, with the gauges computed now (this walks every tracked host).
+    pub fn stats(&self) -> DetectorStats {
+        let mut s = self.stats.clone();
+        s.hosts_tracked = self.hosts.len() as u64;
+        s.sketch_counters = self.hosts.iter().chain(&self.prefixes).map(|t| t.sketch_counters() as u64).sum();
+        s
+    }
+
+    fn advance(&mut self, arrival_ms: u64) {
+        let index = arrival_ms / self.ctx.window_ms;
+        match self.open {
+            None => self.open = Some(index),
+            Some(open) if index > open => self.close_until(index),
+            Some(open) if index < open => self.stats.late_records += 1,
+            Some(_) => {}
+        }
+    }
+
+    /// Closes windows until `index` is the open one.
+    fn close_until(&mut self, index: u64) {
+        while let Some(open) = self.open.filter(|&o| o < index) {
+            if self.window_records == 0 && self.stats.attacks_started == self.stats.attacks_ended {
+                // Nothing to count, learn or end: skip the empty windows at once.
+                self.stats.windows_closed += index - open;
+                self.open = Some(index);
+                break;
+            }
+            self.close(open);
+            self.open = Some(open + 1);
+        }
+    }
+
+    fn close(&mut self, index: u64) {
+        let start_ms = index.saturating_mul(self.ctx.window_ms);
+        let w =
+            Window { start_ms, end_ms: start_ms.saturating_add(self.ctx.window_ms), alive: self.window_records > 0 };
+        let Detector { ctx, hosts, index: map, prefixes, pending, next_id, crossed, stats, .. } = self;
+        // Prefixes over a threshold, or under attack, collect their hosts' top sources.
+        let mut collect = Vec::with_capacity(prefixes.len());
+        for t in prefixes.iter() {
+            let params = ctx.baseline.filter(|_| ctx.baseline_prefixes);
+            let wanted = t.watched && t.touched && {
+                crossings(t, &ctx.prefix_limits[t.group], params, ctx, w, crossed);
+                t.attack.is_some() || !crossed.is_empty()
+            };
+            collect.push(wanted);
+        }
+        let mut sink = Sink { crossed, events: pending, next_id, stats };
+        // Backwards, so that a removal (swap with the last) only moves a host already closed.
+        let mut i = hosts.len();
+        while i > 0 {
+            i -= 1;
+            let t = &mut hosts[i];
+            let touched = t.touched;
+            if touched && collect.get(t.prefix).copied().unwrap_or(false) {
+                if let Some(p) = prefixes.get_mut(t.prefix) {
+                    p.sources.merge(&t.sources);
+                    p.ports.merge(&t.ports);
+                }
+            }
+            close_target(t, &ctx.host_limits[t.group], ctx.baseline_hosts, ctx, w, &mut sink);
+            if !touched && t.attack.is_none() && w.end_ms.saturating_sub(t.last_seen_ms) > ctx.host_idle_ms {
+                remove_host(hosts, map, i);
+                sink.stats.hosts_expired += 1;
+            }
+        }
+        for t in prefixes.iter_mut().filter(|t| t.watched) {
+            close_target(t, &ctx.prefix_limits[t.group], ctx.baseline_prefixes, ctx, w, &mut sink);
+        }
+        self.window_records = 0;
+        self.stats.windows_closed += 1;
+    }
+
+    /// Starts tracking `addr`, evicting the least recently seen of a few sampled hosts not
+    /// under attack when the table is full. `None` when no host could be evicted.
+    fn insert_host(&mut self, addr: IpAddr, prefix: usize, now_ms: u64) -> Option<usize> {
+        if self.hosts.len() >= self.ctx.max_hosts {
+            let mut victim: Option<(usize, u64)> = None;
+            for _ in 0..EVICTION_SAMPLES {
+                // xorshift64: a cheap, deterministic spread over the table.
+                self.rng ^= self.rng << 13;
+                self.rng ^= self.rng >> 7;
+                self.rng ^= self.rng << 17;
+                let i = (self.rng % self.hosts.len() as u64) as usize;
+                let t = &self.hosts[i];
+                if t.attack.is_none() && victim.is_none_or(|(_, seen)| t.last_seen_ms < seen) {
+                    victim = Some((i, t.last_seen_ms));
+                }
+            }
+            let (i, _) = victim?;
+            remove_host(&mut self.hosts, &mut self.index, i);
+            self.stats.hosts_evicted += 1;
+        }
+        let group = self.ctx.protected.prefixes()[prefix].group;
+        let len = if addr.is_ipv4() { 32 } else { 128 };
+        let i = self.hosts.len();
+        self.hosts.push(Target::new(addr, len, group, prefix, &self.ctx, self.ctx.baseline_hosts, now_ms));
+        // `max_hosts` fits in a u32, checked in `new`.
+        self.index.insert(addr, i as u32);
+        Some(i)
+    }
+}
+
+fn remove_host(hosts: &mut Vec<Target>, index: &mut HashMap<IpAddr, u32, foldhash::fast::RandomState>, i: usize) {
+    let gone = hosts.swap_remove(i);
+    index.remove(&gone.addr);
+    if let Some(moved) = hosts.get(i) {
+        index.insert(moved.addr, i as u32);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;

@@ -1,0 +1,345 @@
+//! One window's counters for a target, the thresholds they are held against, and the
+//! classification of what crossed them.
+
+use crate::attack::{Metric, ThresholdCrossed, Vector};
+use crate::config::{ConfigError, Thresholds, VectorConfig};
+
+/// IP protocol numbers.
+pub(crate) const ICMP: u8 = 1;
+pub(crate) const TCP: u8 = 6;
+pub(crate) const UDP: u8 = 17;
+pub(crate) const ICMPV6: u8 = 58;
+
+/// TCP flags (RFC 9293 section 3.1).
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+
+/// What one flow record adds to a target, sampling applied.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    pub packets: u64,
+    pub bytes: u64,
+    pub udp: bool,
+    pub syn: bool,
+    pub icmp: bool,
+    pub fragment: bool,
+    /// Index of the amplification vector, for UDP from a vector's port.
+    pub vector: Option<usize>,
+    pub unknown_sampling: bool,
+}
+
+impl Sample {
+    /// Classifies a record. A fragment is a record the exporter marks as one, or a UDP or TCP
+    /// record with both ports 0 when the exporter says nothing (non-first fragments carry no
+    /// transport header, so NetFlow reports their ports as 0).
+    pub fn new(rec: &bawaba_flow::FlowRecord, port_vector: &[u8]) -> Sample {
+        let scale = rec.sampling.rate.map_or(1, u64::from);
+        let udp = rec.protocol == UDP;
+        let fragment = rec.fragment.unwrap_or((udp || rec.protocol == TCP) && rec.src_port == 0 && rec.dst_port == 0);
+        let vector = if udp {
+            match port_vector.get(usize::from(rec.src_port)) {
+                Some(&v) if v > 0 => Some(usize::from(v) - 1),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        Sample {
+            packets: rec.packets.saturating_mul(scale),
+            bytes: rec.bytes.saturating_mul(scale),
+            udp,
+            syn: rec.protocol == TCP && rec.tcp_flags & (SYN | ACK) == SYN,
+            icmp: rec.protocol == ICMP || rec.protocol == ICMPV6,
+            fragment,
+            vector,
+            unknown_sampling: rec.sampling.rate.is_none(),
+        }
+    }
+}
+
+/// Counts of one window.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Counters {
+    pub packets: u64,
+    pub bytes: u64,
+    pub flows: u64,
+    pub udp: u64,
+    pub syn: u64,
+    pub icmp: u64,
+    pub fragments: u64,
+    /// Packets per amplification vector.
+    pub vectors: Box<[u64]>,
+    pub unknown_sampling: bool,
+}
+
+impl Counters {
+    pub fn new(vectors: usize) -> Counters {
+        Counters { vectors: vec![0; vectors].into_boxed_slice(), ..Counters::default() }
+    }
+
+    #[inline]
+    pub fn add(&mut self, s: &Sample) {
+        let p = s.packets;
+        self.packets = self.packets.saturating_add(p);
+        self.bytes = self.bytes.saturating_add(s.bytes);
+        self.flows += 1;
+        if s.udp {
+            self.udp = self.udp.saturating_add(p);
+        }
+        if s.syn {
+            self.syn = self.syn.saturating_add(p);
+        }
+        if s.icmp {
+            self.icmp = self.icmp.saturating_add(p);
+        }
+        if s.fragment {
+            self.fragments = self.fragments.saturating_add(p);
+        }
+        if let Some(slot) = s.vector.and_then(|v| self.vectors.get_mut(v)) {
+            *slot = slot.saturating_add(p);
+        }
+        self.unknown_sampling |= s.unknown_sampling;
+    }
+
+    pub fn clear(&mut self) {
+        let Counters { packets, bytes, flows, udp, syn, icmp, fragments, vectors, unknown_sampling } = self;
+        for x in [packets, bytes, flows, udp, syn, icmp, fragments] {
+            *x = 0;
+        }
+        vectors.fill(0);
+        *unknown_sampling = false;
+    }
+
+    /// Packets per second over a window of `window_ms`.
+    pub fn pps(&self, window_ms: u64) -> u64 {
+        per_second(self.packets, window_ms)
+    }
+
+    /// Bits per second over a window of `window_ms`.
+    pub fn bps(&self, window_ms: u64) -> u64 {
+        per_second(self.bytes.saturating_mul(8), window_ms)
+    }
+}
+
+/// A count over `window_ms` as a rate per second.
+pub(crate) fn per_second(count: u64, window_ms: u64) -> u64 {
+    let rate = u128::from(count) * 1000 / u128::from(window_ms.max(1));
+    u64::try_from(rate).unwrap_or(u64::MAX)
+}
+
+/// Resolved thresholds of one kind of target; `u64::MAX` is off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pps: u64,
+    bps: u64,
+    flows: u64,
+    udp: u64,
+    syn: u64,
+    icmp: u64,
+    fragments: u64,
+    /// Per amplification vector.
+    vectors: Vec<u64>,
+}
+
+impl Limits {
+    /// Resolves thresholds field by field from the first of `layers` that sets each one; a
+    /// field set to 0, or set nowhere, is off.
+    pub fn resolve(layers: &[&Thresholds], vectors: &[VectorConfig]) -> Result<Limits, ConfigError> {
+        for layer in layers {
+            if let Some(name) = layer.vector_pps.keys().find(|n| !vectors.iter().any(|v| &v.name == *n)) {
+                return Err(ConfigError::UnknownVector { name: name.clone() });
+            }
+        }
+        let pick = |f: fn(&Thresholds) -> Option<u64>| match layers.iter().find_map(|t| f(t)) {
+            Some(0) | None => u64::MAX,
+            Some(x) => x,
+        };
+        Ok(Limits {
+            pps: pick(|t| t.pps),
+            bps: pick(|t| t.bps),
+            flows: pick(|t| t.flows),
+            udp: pick(|t| t.udp_pps),
+            syn: pick(|t| t.syn_pps),
+            icmp: pick(|t| t.icmp_pps),
+            fragments: pick(|t| t.fragment_pps),
+            vectors: vectors
+                .iter()
+                .map(|v| {
+                    let specific = layers.iter().find_map(|t| t.vector_pps.get(&v.name).copied());
+                    match specific.or_else(|| layers.iter().find_map(|t| t.amplification_pps)) {
+                        Some(0) | None => u64::MAX,
+                        Some(x) => x,
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    /// Whether every check is off.
+    pub fn all_off(&self) -> bool {
+        [self.pps, self.bps, self.flows, self.udp, self.syn, self.icmp, self.fragments].iter().all(|&x| x == u64::MAX)
+            && self.vectors.iter().all(|&x| x == u64::MAX)
+    }
+
+    /// The thresholds the window's rates are over.
+    pub fn check(&self, c: &Counters, window_ms: u64, vectors: &[VectorConfig], out: &mut Vec<ThresholdCrossed>) {
+        let mut test = |metric: Metric, count: u64, limit: u64| {
+            let value = per_second(count, window_ms);
+            if value > limit {
+                out.push(ThresholdCrossed { metric, value, limit });
+            }
+        };
+        test(Metric::Pps, c.packets, self.pps);
+        test(Metric::Bps, c.bytes.saturating_mul(8), self.bps);
+        test(Metric::Flows, c.flows, self.flows);
+        test(Metric::UdpPps, c.udp, self.udp);
+        test(Metric::SynPps, c.syn, self.syn);
+        test(Metric::IcmpPps, c.icmp, self.icmp);
+        test(Metric::FragmentPps, c.fragments, self.fragments);
+        for ((v, &count), &limit) in vectors.iter().zip(c.vectors.iter()).zip(&self.vectors) {
+            if count > 0 {
+                test(Metric::VectorPps { port: v.port, name: v.name.clone() }, count, limit);
+            }
+        }
+    }
+}
+
+/// The crossing exceeded the most, relative to its limit.
+pub(crate) fn worst(crossed: &[ThresholdCrossed]) -> Option<&ThresholdCrossed> {
+    let ratio = |t: &ThresholdCrossed| t.value as f64 / t.limit.max(1) as f64;
+    crossed.iter().max_by(|a, b| ratio(a).total_cmp(&ratio(b)))
+}
+
+/// The dominant cause of a window over thresholds. A protocol- or vector-specific threshold
+/// crossed names the vector, most specific first: amplification (the busiest vector), SYN,
+/// fragments, ICMP, UDP. Otherwise the window's make-up decides: the first of those holding
+/// at least half the packets; failing that, `Volumetric`, or `Anomaly` when only the baseline
+/// was crossed.
+pub(crate) fn classify(crossed: &[ThresholdCrossed], c: &Counters, vectors: &[VectorConfig]) -> Vector {
+    let busiest = c
+        .vectors
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, &n)| (n, std::cmp::Reverse(i)))
+        .and_then(|(i, &n)| vectors.get(i).map(|v| (v, n)));
+    let amplification = |v: &VectorConfig| Vector::Amplification { port: v.port, name: v.name.clone() };
+    let has = |m: &Metric| crossed.iter().any(|t| &t.metric == m);
+    let vector_crossed = crossed
+        .iter()
+        .filter_map(|t| match &t.metric {
+            Metric::VectorPps { port, .. } => Some((*port, t.value)),
+            _ => None,
+        })
+        .max_by_key(|&(port, value)| (value, std::cmp::Reverse(port)));
+    if let Some((port, _)) = vector_crossed {
+        if let Some(v) = vectors.iter().find(|v| v.port == port) {
+            return amplification(v);
+        }
+    }
+    for (metric, vector) in [
+        (Metric::SynPps, Vector::SynFlood),
+        (Metric::FragmentPps, Vector::Fragments),
+        (Metric::IcmpPps, Vector::IcmpFlood),
+        (Metric::UdpPps, Vector::UdpFlood),
+    ] {
+        if has(&metric) {
+            return vector;
+        }
+    }
+    let dominant = |n: u64| n > 0 && n.saturating_mul(2) >= c.packets;
+    if let Some((v, n)) = busiest {
+        if dominant(n) {
+            return amplification(v);
+        }
+    }
+    for (n, vector) in [
+        (c.syn, Vector::SynFlood),
+        (c.fragments, Vector::Fragments),
+        (c.icmp, Vector::IcmpFlood),
+        (c.udp, Vector::UdpFlood),
+    ] {
+        if dominant(n) {
+            return vector;
+        }
+    }
+    if crossed.iter().all(|t| t.metric == Metric::Baseline) {
+        Vector::Anomaly
+    } else {
+        Vector::Volumetric
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn vectors() -> Vec<VectorConfig> {
+        VectorConfig::built_in()
+    }
+
+    fn index(port: u16) -> usize {
+        vectors().iter().position(|v| v.port == port).unwrap()
+    }
+
+    #[test]
+    fn thresholds_resolve_field_by_field_and_zero_is_off() {
+        let group = Thresholds { pps: Some(10), syn_pps: Some(0), ..Thresholds::default() };
+        let defaults = Thresholds {
+            pps: Some(20),
+            udp_pps: Some(30),
+            vector_pps: BTreeMap::from([("ntp".to_string(), 7)]),
+            ..Thresholds::default()
+        };
+        let l = Limits::resolve(&[&group, &defaults, &Thresholds::BUILT_IN], &vectors()).unwrap();
+        assert_eq!((l.pps, l.udp, l.syn, l.icmp), (10, 30, u64::MAX, 10_000));
+        assert_eq!((l.vectors[index(123)], l.vectors[index(53)]), (7, 10_000));
+        let total = Limits::resolve(&[&Thresholds::default()], &vectors()).unwrap();
+        assert!(total.all_off());
+        let bad = Thresholds { vector_pps: BTreeMap::from([("nope".to_string(), 1)]), ..Thresholds::default() };
+        assert!(matches!(Limits::resolve(&[&bad], &vectors()), Err(ConfigError::UnknownVector { .. })));
+    }
+
+    #[test]
+    fn classification_prefers_the_specific_cause() {
+        let v = vectors();
+        let limits = Limits::resolve(&[&Thresholds::BUILT_IN], &v).unwrap();
+        let mut c = Counters::new(v.len());
+        // 60k pps of DNS replies: over pps? no (100k); over udp (50k) and dns (10k).
+        c.packets = 60_000;
+        c.udp = 60_000;
+        c.vectors[index(53)] = 60_000;
+        let mut crossed = Vec::new();
+        limits.check(&c, 1000, &v, &mut crossed);
+        assert_eq!(crossed.len(), 2);
+        assert_eq!(classify(&crossed, &c, &v), Vector::Amplification { port: 53, name: "dns".into() });
+        assert_eq!(worst(&crossed).unwrap().metric, Metric::VectorPps { port: 53, name: "dns".into() });
+        // Volumetric crossing, mostly SYN in make-up.
+        let mut c = Counters::new(v.len());
+        c.packets = 200_000;
+        c.syn = 15_000;
+        c.icmp = 150_000;
+        crossed.clear();
+        limits.check(&c, 1000, &v, &mut crossed);
+        assert_eq!(classify(&crossed, &c, &v), Vector::IcmpFlood, "ICMP crossed its own threshold");
+        c.icmp = 0;
+        crossed.clear();
+        limits.check(&c, 1000, &v, &mut crossed);
+        assert_eq!(classify(&crossed, &c, &v), Vector::Volumetric);
+        let baseline = [ThresholdCrossed { metric: Metric::Baseline, value: 5, limit: 1 }];
+        assert_eq!(classify(&baseline, &c, &v), Vector::Anomaly);
+        c.udp = 150_000;
+        assert_eq!(classify(&baseline, &c, &v), Vector::UdpFlood);
+    }
+
+    #[test]
+    fn rates_scale_with_the_window() {
+        let mut c = Counters::new(0);
+        c.packets = 500;
+        c.bytes = 1000;
+        assert_eq!((c.pps(500), c.bps(500), c.pps(2000)), (1000, 16_000, 250));
+        assert_eq!(per_second(u64::MAX, 1), u64::MAX);
+    }
+}

@@ -1,0 +1,12 @@
+//! The attack-defense service: what `bawaba serve` runs when `[flow]` is enabled.
+//!
+//! - [`receive`]: batched UDP receive with `recvmmsg(2)` into buffers allocated once.
+//! - [`collector`]: receive threads and a decode thread joined by a bounded queue, so receiving
+//!   never waits on decoding; every drop is counted. Records go to a [`collector::RecordSink`].
+//!
+//! Decoding lives in `bawaba-flow`, detection and mitigation planning in `bawaba-ddos`, the BGP
+//! speaker in `bawaba-bgp`; this crate runs them.
+
+pub mod collector;
+pub mod receive;
+mod sys;
