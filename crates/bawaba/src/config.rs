@@ -23,6 +23,12 @@ pub struct Config {
     pub dns: bawaba_dns::DnsConfig,
     /// The packet enforcement engine.
     pub engine: bawaba_engine::config::EngineSection,
+    /// The flow collector.
+    pub flow: bawaba_defense::collector::CollectorConfig,
+    /// Attack detection and mitigation planning.
+    pub ddos: bawaba_ddos::DdosConfig,
+    /// The routers mitigation routes go to.
+    pub bgp: bawaba_defense::service::BgpConfig,
 }
 
 /// `[serve]`
@@ -234,6 +240,18 @@ mod tests {
         assert_eq!(cfg.engine.rejudge_on_reload, e.rejudge_on_reload);
         assert_eq!(cfg.engine.tcp_timeout_secs, e.tcp_timeout_secs);
         assert_eq!(cfg.engine.udp_timeout_secs, e.udp_timeout_secs);
+        // Flow collection, detection and BGP: the example's values.
+        let f = bawaba_defense::collector::CollectorConfig::default();
+        assert_eq!((cfg.flow.enabled, &cfg.flow.listen), (f.enabled, &f.listen));
+        assert_eq!((cfg.flow.socket_buffer_bytes, cfg.flow.queue_datagrams), (f.socket_buffer_bytes, f.queue_datagrams));
+        let d = bawaba_ddos::DdosConfig::default();
+        assert_eq!(cfg.ddos.detection.window_ms, d.detection.window_ms);
+        assert_eq!(cfg.ddos.detection.hold_down_ms, d.detection.hold_down_ms);
+        assert_eq!(cfg.ddos.detection.vectors, d.detection.vectors);
+        assert_eq!(cfg.ddos.mitigation.dry_run, d.mitigation.dry_run);
+        assert_eq!(cfg.ddos.detection.groups.len(), 1, "the example shows one customer group");
+        assert!(cfg.bgp.peers.is_empty());
+        assert_eq!(cfg.bgp.local_as, bawaba_defense::service::BgpConfig::default().local_as);
     }
 
     #[test]

@@ -21,8 +21,10 @@ use crate::config::Config;
 pub fn serve(ctx: &Ctx) -> Result<i32> {
     let config = &ctx.config;
     let engine_on = config.engine.mode != bawaba_engine::config::Mode::Off;
-    if !config.dns.enabled && !engine_on {
-        bail!("nothing to serve: enable a component in the config ([dns] enabled = true, [engine] mode = \"nfqueue\")");
+    if !config.dns.enabled && !engine_on && !config.flow.enabled {
+        bail!(
+            "nothing to serve: enable a component in the config ([dns] enabled = true, [engine] mode = \"nfqueue\", [flow] enabled = true)"
+        );
     }
     let dir = config.bundle_dir();
 
@@ -128,6 +130,23 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
 
     let outcome = runtime.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
+        // Attack defense: collector, detector, planner, BGP speaker.
+        let defense = if config.flow.enabled {
+            let log = config.store.data_dir.join("attacks.jsonl");
+            let defense = bawaba_defense::service::Defense::start(&config.flow, &config.ddos, &config.bgp, Some(log))
+                .context("starting the flow collector")?;
+            for addr in defense.local_addrs() {
+                say(format_args!("flow collector on {addr} (udp: netflow v5/v9, ipfix, sflow)"));
+            }
+            if config.ddos.mitigation.dry_run {
+                say(format_args!("ddos mitigation: dry run (nothing is announced)"));
+            }
+            say(format_args!("bgp: {} peer(s)", config.bgp.peers.len()));
+            Some(defense)
+        } else {
+            None
+        };
+        let defense_metrics = defense.as_ref().map(|d| d.metrics());
         if config.dns.enabled {
             let server = bawaba_dns::server::bind_with_zone(
                 &config.dns,
@@ -169,7 +188,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
                 tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics on {addr}"))?;
             say(format_args!("metrics on http://{}/metrics", listener.local_addr()?));
             let engine = engine_on.then(|| Arc::clone(&engine_shared));
-            tasks.spawn(metrics_http(listener, Arc::clone(&metrics), engine));
+            tasks.spawn(metrics_http(listener, Arc::clone(&metrics), engine, defense_metrics.clone()));
         }
         let interval = Duration::from_secs(config.serve.reload_interval_secs.max(1));
         let reload = Reload {
@@ -184,7 +203,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
         };
         tasks.spawn(reload_loop(reload));
         let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
+        let result = tokio::select! {
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("interrupted; shutting down");
                 Ok(0)
@@ -194,10 +213,18 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
                 Ok(0)
             }
             Some(result) = tasks.join_next() => {
-                result??;
-                bail!("a component stopped unexpectedly")
+                match result {
+                    Ok(Ok(())) => Err(anyhow::anyhow!("a component stopped unexpectedly")),
+                    Ok(Err(e)) => Err(e),
+                    Err(e) => Err(e.into()),
+                }
             }
+        };
+        // Withdraw every mitigation route and close the BGP sessions before exiting.
+        if let Some(defense) = defense {
+            defense.shutdown().await;
         }
+        result
     });
     // Stop the inline engine; it removes its iptables rules on the way out.
     engine_stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -284,11 +311,13 @@ async fn metrics_http(
     listener: tokio::net::TcpListener,
     metrics: Arc<DnsMetrics>,
     engine: Option<Arc<bawaba_engine::nfqueue::Shared>>,
+    defense: Option<bawaba_defense::service::DefenseMetrics>,
 ) -> Result<()> {
     loop {
         let (mut stream, _) = listener.accept().await?;
         let metrics = Arc::clone(&metrics);
         let engine = engine.clone();
+        let defense = defense.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 2048];
             let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
@@ -300,6 +329,9 @@ async fn metrics_http(
                 let mut body = metrics.render();
                 if let Some(engine) = &engine {
                     engine.render_prometheus(&mut body);
+                }
+                if let Some(defense) = &defense {
+                    defense.render_prometheus(&mut body);
                 }
                 ("200 OK", body)
             } else {

@@ -394,7 +394,8 @@ mod tests {
 
     #[test]
     fn the_example_config_loads_and_every_default_is_listed() {
-        let text = include_str!("../ddos.example.toml");
+        // The [ddos] sections of the one example configuration of the project.
+        let text = include_str!("../../../etc/bawaba.example.toml");
         let value: toml::Value = toml::from_str(text).unwrap();
         let section = value.get("ddos").unwrap().clone();
         let config: DdosConfig = section.clone().try_into().unwrap();

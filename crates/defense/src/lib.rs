@@ -3,10 +3,13 @@
 //! - [`receive`]: batched UDP receive with `recvmmsg(2)` into buffers allocated once.
 //! - [`collector`]: receive threads and a decode thread joined by a bounded queue, so receiving
 //!   never waits on decoding; every drop is counted. Records go to a [`collector::RecordSink`].
+//! - [`service`]: the detector and mitigation planner as that sink, driving the BGP speaker;
+//!   `[flow]`, `[ddos]` and `[bgp]` in the configuration.
 //!
 //! Decoding lives in `bawaba-flow`, detection and mitigation planning in `bawaba-ddos`, the BGP
 //! speaker in `bawaba-bgp`; this crate runs them.
 
 pub mod collector;
 pub mod receive;
+pub mod service;
 mod sys;
