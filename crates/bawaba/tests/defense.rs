@@ -90,16 +90,7 @@ fn flood_is_detected_mitigated_over_bgp_and_withdrawn() {
     let dir = tempfile::tempdir().unwrap();
     let (bgp_port, api_port, flow_port, metrics_port) = (free_port(), free_port(), free_port(), free_port());
     let conf = dir.path().join("gobgpd.toml");
-    let mut text = format!(
-        "[global.config]\n  as = 65001\n  router-id = \"198.18.0.2\"\n  port = {bgp_port}\n  local-address-list = [\"127.0.0.1\"]\n\
-         [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"127.0.0.1\"\n    peer-as = 65000\n\
-         [neighbors.transport.config]\n    passive-mode = true\n"
-    );
-    for family in ["ipv4-unicast", "ipv6-unicast", "ipv4-flowspec", "ipv6-flowspec"] {
-        text.push_str(&format!(
-            "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"{family}\"\n"
-        ));
-    }
+    let text = bawaba_testkit::gobgpd_config(bgp_port, 65000);
     std::fs::write(&conf, text).unwrap();
     let _gobgpd = ChildGuard(
         Command::new(&tools[0])

@@ -12,9 +12,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bawaba_dns::metrics::DnsMetrics;
 use bawaba_dns::DnsConfig;
-use bawaba_policy::{
-    Action, AllowEntry, AllowId, Category, Order, OrderId, OrderStatus, PolicySnapshot, Rule, RuleId, Ruleset,
-};
+use bawaba_policy::{Action, AllowEntry, AllowId, Category, Order, OrderId, PolicySnapshot, Rule, RuleId, Ruleset};
 use bawaba_wire::dns::{Builder, Class, Message, Rcode, Section, Type};
 use tokio::net::UdpSocket;
 
@@ -23,22 +21,7 @@ fn dig_available() -> bool {
 }
 
 fn order(id: i64, reference: &str, category: Category, publishable: bool) -> Order {
-    Order {
-        id: OrderId(id),
-        authority: "Court of First Instance, Baghdad".into(),
-        reference: reference.into(),
-        issued_at: 0,
-        effective_from: 0,
-        expires_at: i64::MAX / 2,
-        category,
-        summary: "test".into(),
-        publishable,
-        appeal_contact: "appeals@cmc.example".into(),
-        status: OrderStatus::Approved,
-        proposed_by: "alice".into(),
-        approved_by: Some("bob".into()),
-        revoked: None,
-    }
+    bawaba_testkit::policy::order(id, reference, category, publishable)
 }
 
 fn policy() -> PolicySnapshot {

@@ -1,7 +1,7 @@
 //! The flow table: one entry per canonical 5-tuple, bounded in count, with idle timeouts per
 //! protocol state and eviction of the least recently seen flow when full.
 //!
-//! Entries live in a slab (`Vec<Flow>`) indexed by [`index`], a hash table of 4-byte slab
+//! Entries live in a slab (`Vec<Flow>`) indexed by `index`, a hash table of 4-byte slab
 //! positions (the key is not stored twice: a lookup compares against the slab entry's key).
 //! Every flow sits
 //! on one of a few recency lists, one per timeout class, threaded through the slab by index; a

@@ -16,31 +16,14 @@ use std::sync::Arc;
 
 use bawaba_engine::capture::{inspect_capture, FlowRecord};
 use bawaba_engine::{Engine, EngineConfig};
-use bawaba_policy::{
-    Action, AllowEntry, AllowId, Category, Order, OrderId, OrderStatus, PolicySnapshot, Rule, RuleId, Ruleset,
-};
+use bawaba_policy::{Action, Category, Order, Ruleset};
 
 fn captures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/captures")
 }
 
 fn order(id: i64, reference: &str, category: Category) -> Order {
-    Order {
-        id: OrderId(id),
-        authority: "Court of First Instance, Baghdad".into(),
-        reference: reference.into(),
-        issued_at: 0,
-        effective_from: 0,
-        expires_at: i64::MAX / 2,
-        category,
-        summary: "test".into(),
-        publishable: true,
-        appeal_contact: "appeals@cmc.example".into(),
-        status: OrderStatus::Approved,
-        proposed_by: "alice".into(),
-        approved_by: Some("bob".into()),
-        revoked: None,
-    }
+    bawaba_testkit::policy::order(id, reference, category, true)
 }
 
 /// The policy the golden files are made under: one rule for each action the captures exercise.
@@ -52,27 +35,8 @@ fn policy() -> Arc<Ruleset> {
         ("quic-big.allowed.test", Action::Drop, 2),
         ("exact:dns-tcp.allowed.test", Action::Nxdomain, 1),
     ];
-    let snapshot = PolicySnapshot {
-        version: 1,
-        taken_at: 0,
-        orders: vec![order(1, "CFI-2026-0042", Category::CourtOrder), order(2, "CMC-2026-0007", Category::Malware)],
-        rules: rules
-            .iter()
-            .enumerate()
-            .map(|(i, (s, a, o))| Rule {
-                id: RuleId(i as i64 + 1),
-                order: OrderId(*o),
-                selector: s.parse().unwrap(),
-                action: *a,
-                forced: None,
-            })
-            .collect(),
-        allow: vec![AllowEntry {
-            id: AllowId(1),
-            selector: "exact:ok.blocked.test".parse().unwrap(),
-            reason: "x".into(),
-        }],
-    };
+    let orders = vec![order(1, "CFI-2026-0042", Category::CourtOrder), order(2, "CMC-2026-0007", Category::Malware)];
+    let snapshot = bawaba_testkit::policy::snapshot(orders, &rules, &["exact:ok.blocked.test"]);
     Arc::new(snapshot.compile())
 }
 

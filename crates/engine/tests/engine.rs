@@ -9,55 +9,19 @@ use bawaba_engine::flow::Flow;
 use bawaba_engine::{
     AppProtocol, Basis, Engine, EngineConfig, FlowAction, FlowEnd, FlowState, Observer, PacketVerdict, Timeouts,
 };
-use bawaba_policy::{
-    Action, AllowEntry, AllowId, Category, Order, OrderId, OrderStatus, PolicySnapshot, Rule, RuleId, Ruleset,
-};
+use bawaba_policy::{Action, Category, Order, OrderId, Ruleset};
 use bawaba_wire::build::{ip_packet, Header};
 use bawaba_wire::packet::{dissect_ip, tcp_flags};
 use bawaba_wire::quic::{InitialHeader, InitialKeys, Version};
 use bawaba_wire::tls::{build_client_hello, wrap_records};
 
 fn order(id: i64, reference: &str, category: Category) -> Order {
-    Order {
-        id: OrderId(id),
-        authority: "Court of First Instance, Baghdad".into(),
-        reference: reference.into(),
-        issued_at: 0,
-        effective_from: 0,
-        expires_at: i64::MAX / 2,
-        category,
-        summary: "test".into(),
-        publishable: true,
-        appeal_contact: "appeals@cmc.example".into(),
-        status: OrderStatus::Approved,
-        proposed_by: "alice".into(),
-        approved_by: Some("bob".into()),
-        revoked: None,
-    }
+    bawaba_testkit::policy::order(id, reference, category, true)
 }
 
 fn ruleset(rules: &[(&str, Action, i64)]) -> Arc<Ruleset> {
-    let snapshot = PolicySnapshot {
-        version: 1,
-        taken_at: 0,
-        orders: vec![order(1, "CFI-2026-0042", Category::CourtOrder), order(2, "CMC-2026-0007", Category::Malware)],
-        rules: rules
-            .iter()
-            .enumerate()
-            .map(|(i, (s, a, o))| Rule {
-                id: RuleId(i as i64 + 1),
-                order: OrderId(*o),
-                selector: s.parse().unwrap(),
-                action: *a,
-                forced: None,
-            })
-            .collect(),
-        allow: vec![AllowEntry {
-            id: AllowId(1),
-            selector: "exact:ok.blocked.test".parse().unwrap(),
-            reason: "ministry portal".into(),
-        }],
-    };
+    let orders = vec![order(1, "CFI-2026-0042", Category::CourtOrder), order(2, "CMC-2026-0007", Category::Malware)];
+    let snapshot = bawaba_testkit::policy::snapshot(orders, rules, &["exact:ok.blocked.test"]);
     Arc::new(snapshot.compile())
 }
 

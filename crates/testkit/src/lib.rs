@@ -81,3 +81,80 @@ pub fn unbound_server_clause(dir: &std::path::Path, port: u16, pidfile: &str, ve
 "#
     )
 }
+
+/// Policy fixtures: an approved order in force, and a snapshot of rules and allow entries, as
+/// the engine and DNS tests build them.
+pub mod policy {
+    use bawaba_policy::{
+        Action, AllowEntry, AllowId, Category, Order, OrderId, OrderStatus, PolicySnapshot, Rule, RuleId,
+    };
+
+    /// An approved order in force from the epoch for ever, publishable or not.
+    pub fn order(id: i64, reference: &str, category: Category, publishable: bool) -> Order {
+        Order {
+            id: OrderId(id),
+            authority: "Court of First Instance, Baghdad".into(),
+            reference: reference.into(),
+            issued_at: 0,
+            effective_from: 0,
+            expires_at: i64::MAX / 2,
+            category,
+            summary: "test".into(),
+            publishable,
+            appeal_contact: "appeals@cmc.example".into(),
+            status: OrderStatus::Approved,
+            proposed_by: "alice".into(),
+            approved_by: Some("bob".into()),
+            revoked: None,
+        }
+    }
+
+    /// A snapshot of `orders`, rules given as (selector, action, order id) with ids 1, 2, ...,
+    /// and allow entries given as selectors.
+    ///
+    /// # Panics
+    /// On a selector that does not parse (a broken test).
+    pub fn snapshot(orders: Vec<Order>, rules: &[(&str, Action, i64)], allow: &[&str]) -> PolicySnapshot {
+        PolicySnapshot {
+            version: 1,
+            taken_at: 0,
+            orders,
+            rules: rules
+                .iter()
+                .enumerate()
+                .map(|(i, (s, a, o))| Rule {
+                    id: RuleId(i as i64 + 1),
+                    order: OrderId(*o),
+                    selector: s.parse().expect("test selectors parse"),
+                    action: *a,
+                    forced: None,
+                })
+                .collect(),
+            allow: allow
+                .iter()
+                .enumerate()
+                .map(|(i, s)| AllowEntry {
+                    id: AllowId(i as i64 + 1),
+                    selector: s.parse().expect("test selectors parse"),
+                    reason: "test".into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A GoBGP configuration: AS 65001 on 127.0.0.1:`port`, passive toward one neighbor 127.0.0.1
+/// with AS `peer_as`, IPv4/IPv6 unicast and FlowSpec.
+pub fn gobgpd_config(port: u16, peer_as: u32) -> String {
+    let mut text = format!(
+        "[global.config]\n  as = 65001\n  router-id = \"198.18.0.2\"\n  port = {port}\n  local-address-list = [\"127.0.0.1\"]\n\
+         [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"127.0.0.1\"\n    peer-as = {peer_as}\n\
+         [neighbors.transport.config]\n    passive-mode = true\n"
+    );
+    for family in ["ipv4-unicast", "ipv6-unicast", "ipv4-flowspec", "ipv6-flowspec"] {
+        text.push_str(&format!(
+            "  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"{family}\"\n"
+        ));
+    }
+    text
+}

@@ -82,7 +82,7 @@ pub(super) fn next_record<R: Read>(input: &mut Input<R>, header: &Header) -> Res
 }
 
 /// A classic pcap file held in memory (for instance memory-mapped), read without copying:
-/// every [`Packet`] borrows the input. Same checks and errors as [`super::CaptureReader`]; pcapng
+/// every [`super::Packet`] borrows the input. Same checks and errors as [`super::CaptureReader`]; pcapng
 /// files are not read here (use [`super::CaptureReader`] over the bytes).
 pub struct PcapSlice<'a> {
     data: &'a [u8],
