@@ -62,6 +62,17 @@ pub enum Command {
   bawaba inspect --json --bundle data/bundles/latest.bundle trace.pcapng > flows.json
   bawaba inspect --summary big.pcap")]
     Inspect(InspectArgs),
+    /// Attacks detected by `bawaba serve` ([flow] and [ddos]) and what was done about them.
+    #[command(subcommand)]
+    Attack(AttackCommand),
+}
+
+/// `bawaba attack ...`
+#[derive(Debug, Subcommand)]
+pub enum AttackCommand {
+    /// List attacks from the attack log (data dir, attacks.jsonl), oldest first.
+    #[command(after_help = "Example:\n  bawaba attack list\n  bawaba attack list --json")]
+    List(Json),
 }
 
 /// `bawaba inspect`

@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Policy(c) => ctx.policy(c),
         Command::Audit(c) => ctx.audit(c),
         Command::Inspect(args) => crate::inspect::inspect(&ctx, &args),
+        Command::Attack(crate::cli::AttackCommand::List(j)) => crate::attacks::list(&ctx, j.json),
     }
 }
 

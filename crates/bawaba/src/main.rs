@@ -1,6 +1,7 @@
 //! The `bawaba` binary: parses the command line, loads the config, and hands off to the library
 //! crates. Errors print as one line (with their causes) and exit with status 1.
 
+mod attacks;
 mod cli;
 mod commands;
 mod config;

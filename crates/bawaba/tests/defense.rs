@@ -203,6 +203,14 @@ peers = [{{ address = "127.0.0.1:{bgp_port}", remote_as = 65001, hold_time = 9 }
     }
     let log = std::fs::read_to_string(dir.path().join("data/attacks.jsonl")).unwrap();
     assert!(log.lines().count() >= 2 && log.contains("198.18.5.5") && log.contains("dns"), "{log}");
+    let listed = Command::new(env!("CARGO_BIN_EXE_bawaba"))
+        .arg("--config")
+        .arg(&config)
+        .args(["attack", "list"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("attack 1: 198.18.5.5/32 (isp-a)") && listed.contains("announce blackhole"), "{listed}");
 
     // A new flood, then shutdown while it runs: the routes go away with the session.
     flood.store(true, Ordering::Relaxed);
