@@ -62,7 +62,7 @@ pub enum Command {
   bawaba inspect --json --bundle data/bundles/latest.bundle trace.pcapng > flows.json
   bawaba inspect --summary big.pcap")]
     Inspect(InspectArgs),
-    /// Attacks detected by `bawaba serve` ([flow] and [ddos]) and what was done about them.
+    /// Attacks detected by `bawaba serve` (config sections flow and ddos) and what was done about them.
     #[command(subcommand)]
     Attack(AttackCommand),
 }
