@@ -4,7 +4,7 @@
 # per host and prefix, detecting) and to nfdump's nfcapd, one after the other at each rate, in one
 # run; the highest loss-free rate of each is printed side by side.
 #
-#   bash scripts/bench-flow.sh                                   # the full run (about 12 minutes)
+#   bash scripts/bench-flow.sh                                   # the full run (about 8-12 minutes)
 #   FORMATS=ipfix RATES="1000000 2000000" bash scripts/bench-flow.sh   # a quick look
 #
 # Settings (environment): RATES (target records/s per step, "250000 500000 1000000 1500000

@@ -35,7 +35,8 @@
 //!
 //! Standard output, `key value` lines: `start_unix_ms` (printed and flushed as the first
 //! datagram leaves, so a script can read it during the run), then at the end `end_unix_ms`,
-//! `format`, `target_rate`, `records`, `datagrams` (data), `template_datagrams`, `bytes`,
+//! `format`, `target_rate`, `records` (in data datagrams the kernel accepted), `datagrams` (data
+//! datagrams attempted), `template_datagrams`, `bytes`,
 //! `datagram_bytes` (average data datagram), `seconds`, `records_per_second`,
 //! `datagrams_per_second`, `send_errors`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark tool: a panic is the failure report
@@ -542,10 +543,10 @@ fn main() {
             builder.stamp(d, unix, uptime, records, sent + template_sent);
             if send(d, &mut errors) {
                 bytes += d.len() as u64;
+                records += per_datagram;
             }
             sent += 1;
             since_templates += 1;
-            records += per_datagram;
             if sent >= total {
                 last = Instant::now();
                 break 'run;
@@ -553,7 +554,8 @@ fn main() {
         }
         last = Instant::now();
     }
-    let secs = last.duration_since(start).as_secs_f64().max(1e-9);
+    // The run lasts until the next datagram would have been due: n datagrams take n intervals.
+    let secs = (last.duration_since(start).as_secs_f64() + interval_ns / 1e9).max(1e-9);
     let data_bytes = pool.iter().map(Vec::len).sum::<usize>() / pool.len();
     let _ = writeln!(out, "end_unix_ms {}", start_unix + (secs * 1000.0) as u64);
     let _ = writeln!(out, "format {}", format!("{:?}", a.format).to_lowercase());
