@@ -10,13 +10,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use bawaba_policy::{Match, Order, OrderId, RuleId, Ruleset, Verdict};
+use bawaba_policy::{Match, Order, Ruleset, Verdict};
 use bawaba_wire::packet::{tcp_flags, Packet, Transport};
 use bawaba_wire::{dns, http, quic, tls};
 
 use crate::counters::Counters;
 use crate::flow::{Flow, FlowEnd, FlowId, FlowKey, FlowTable, FlowTableStats, TimeoutClass, Timeouts};
-use crate::stream::{self, Added, STREAM_CAPACITY};
+use crate::stream::{self, Added, StreamBuf, STREAM_CAPACITY};
 use crate::verdict::{reset_flags, AppProtocol, Basis, FlowAction, FlowState};
 
 /// Engine settings.
@@ -108,8 +108,8 @@ pub struct Engine {
     generation: u32,
     config: EngineConfig,
     flows: FlowTable<FlowState>,
-    streams: stream::Pool,
-    quic: QuicPool,
+    streams: stream::Pool<StreamBuf>,
+    quic: stream::Pool<Box<quic::CryptoReassembly>>,
     scratch: Box<[u8]>,
     counters: Counters,
     settled: bool,
@@ -132,7 +132,7 @@ impl Engine {
             generation: 0,
             flows: FlowTable::new(config.max_flows, config.timeouts),
             streams: stream::Pool::new(config.reassembly_buffers),
-            quic: QuicPool::new(config.reassembly_buffers),
+            quic: stream::Pool::new(config.reassembly_buffers),
             scratch: vec![0; SCRATCH].into_boxed_slice(),
             counters: Counters::default(),
             settled: false,
@@ -412,14 +412,7 @@ impl Engine {
         };
         let outcome = match outcome {
             Recognised::NeedMore => {
-                let slot = match self.flows.flow(id).state.slot {
-                    Some(slot) => Some(slot),
-                    None => {
-                        let slot = self.streams.take();
-                        self.flows.flow_mut(id).state.slot = slot;
-                        slot
-                    }
-                };
+                let slot = slot_for(&mut self.flows, &mut self.streams, id);
                 match slot {
                     None => {
                         self.counters.reassembly_exhausted += 1;
@@ -443,30 +436,13 @@ impl Engine {
             }
             other => other,
         };
-        match outcome {
-            Recognised::Name { app, name, ech } => self.judge_name(id, app, name.as_str(), ech, observer),
-            Recognised::Nameless(app) => {
-                self.flows.flow_mut(id).state.app = app;
-                self.conclude(id, Basis::NoMatch, FlowAction::Allow, None, observer);
-            }
-            Recognised::NeedMore if !over_budget => {}
-            Recognised::NeedMore | Recognised::Nothing => {
-                self.conclude(id, Basis::Unrecognised, FlowAction::Allow, None, observer);
-            }
-        }
+        self.act_on(id, outcome, over_budget, observer);
     }
 
     fn inspect_quic(&mut self, id: FlowId, datagram: &[u8], observer: &mut impl Observer) {
         let state = &self.flows.flow(id).state;
         let over_budget = state.inspected >= self.config.inspect_packets;
-        let slot = match state.slot {
-            Some(slot) => Some(slot),
-            None => {
-                let slot = self.quic.take();
-                self.flows.flow_mut(id).state.slot = slot;
-                slot
-            }
-        };
+        let slot = slot_for(&mut self.flows, &mut self.quic, id);
         let Some(slot) = slot else {
             self.counters.reassembly_exhausted += 1;
             self.conclude(id, Basis::Unrecognised, FlowAction::Allow, None, observer);
@@ -503,6 +479,12 @@ impl Engine {
             _ if !opened && self.flows.flow(id).state.inspected == 1 => Recognised::Nothing,
             _ => Recognised::NeedMore,
         };
+        self.act_on(id, outcome, over_budget, observer);
+    }
+
+    /// Acts on what a client's first bytes turned out to be: judge the name, or allow a flow
+    /// with nothing to judge, or wait for more within the inspection budget.
+    fn act_on(&mut self, id: FlowId, outcome: Recognised, over_budget: bool, observer: &mut impl Observer) {
         match outcome {
             Recognised::Name { app, name, ech } => self.judge_name(id, app, name.as_str(), ech, observer),
             Recognised::Nameless(app) => {
@@ -538,11 +520,7 @@ impl Engine {
     ) {
         let flow = self.flows.flow_mut(id);
         if let Some(slot) = flow.state.slot.take() {
-            if flow.key.protocol == bawaba_wire::packet::protocol::UDP {
-                self.quic.give_back(slot);
-            } else {
-                self.streams.give_back(slot);
-            }
+            release_slot(&mut self.streams, &mut self.quic, &flow.key, slot);
         }
         decide(&mut self.flows, &mut self.counters, id, basis, action, m, observer);
     }
@@ -675,19 +653,15 @@ fn decide(
 }
 
 fn end_flow(
-    streams: &mut stream::Pool,
-    quic: &mut QuicPool,
+    streams: &mut stream::Pool<StreamBuf>,
+    quic: &mut stream::Pool<Box<quic::CryptoReassembly>>,
     counters: &mut Counters,
     observer: &mut impl Observer,
     flow: Flow<FlowState>,
     why: FlowEnd,
 ) {
     if let Some(slot) = flow.state.slot {
-        if flow.key.protocol == bawaba_wire::packet::protocol::UDP {
-            quic.give_back(slot);
-        } else {
-            streams.give_back(slot);
-        }
+        release_slot(streams, quic, &flow.key, slot);
     }
     counters.flow_protocol(flow.state.app);
     if flow.state.ech {
@@ -768,40 +742,30 @@ fn recognise_stream(bytes: &[u8], scratch: &mut [u8]) -> Recognised {
     }
 }
 
-/// Bounded pool of QUIC CRYPTO reassembly buffers.
-struct QuicPool {
-    bufs: Vec<Box<quic::CryptoReassembly>>,
-    free: Vec<u32>,
-    limit: usize,
+/// The flow's reassembly slot, taken from `pool` if it has none yet (`None`: the pool is empty).
+fn slot_for<T: stream::Reusable>(
+    flows: &mut FlowTable<FlowState>,
+    pool: &mut stream::Pool<T>,
+    id: FlowId,
+) -> Option<u32> {
+    let state = &mut flows.flow_mut(id).state;
+    if state.slot.is_none() {
+        state.slot = pool.take();
+    }
+    state.slot
 }
 
-impl QuicPool {
-    fn new(limit: usize) -> Self {
-        QuicPool { bufs: Vec::new(), free: Vec::new(), limit }
+/// Returns a flow's reassembly slot to its pool: UDP flows hold QUIC CRYPTO buffers, TCP flows
+/// stream buffers.
+fn release_slot(
+    streams: &mut stream::Pool<StreamBuf>,
+    quic: &mut stream::Pool<Box<quic::CryptoReassembly>>,
+    key: &FlowKey,
+    slot: u32,
+) {
+    if key.protocol == bawaba_wire::packet::protocol::UDP {
+        quic.give_back(slot);
+    } else {
+        streams.give_back(slot);
     }
-
-    fn take(&mut self) -> Option<u32> {
-        if let Some(i) = self.free.pop() {
-            self.bufs[i as usize].clear();
-            return Some(i);
-        }
-        if self.bufs.len() < self.limit {
-            self.bufs.push(Box::new(quic::CryptoReassembly::new()));
-            return Some((self.bufs.len() - 1) as u32);
-        }
-        None
-    }
-
-    fn give_back(&mut self, slot: u32) {
-        self.free.push(slot);
-    }
-
-    fn get_mut(&mut self, slot: u32) -> &mut quic::CryptoReassembly {
-        &mut self.bufs[slot as usize]
-    }
-}
-
-/// A flow's order and rule ids, for output.
-pub fn flow_order(state: &FlowState) -> Option<(OrderId, RuleId)> {
-    Some((state.order?, state.rule?))
 }

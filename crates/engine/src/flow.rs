@@ -325,13 +325,6 @@ impl<S> FlowTable<S> {
         0..self.slab.len() as FlowId
     }
 
-    /// Visits every flow.
-    pub fn for_each_mut(&mut self, mut f: impl FnMut(&mut Flow<S>)) {
-        for flow in &mut self.slab {
-            f(flow);
-        }
-    }
-
     fn oldest(&self) -> Option<FlowId> {
         self.tails.iter().filter(|&&t| t != NONE).min_by_key(|&&t| self.slab[t as usize].last_seen).copied()
     }

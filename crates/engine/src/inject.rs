@@ -19,25 +19,14 @@ pub fn resets(packet: &Packet<'_>, out: &mut Vec<u8>) -> Option<(usize, usize)> 
     if tcp.has(tcp_flags::RST) {
         return None;
     }
-    let to_client = Header::Tcp {
-        src_port: tcp.dst_port,
-        dst_port: tcp.src_port,
-        seq: tcp.ack,
-        ack: 0,
-        flags: tcp_flags::RST,
-        window: 0,
-    };
-    let a = ip_packet(out, packet.dst, packet.src, to_client, &[]);
-    let to_server = Header::Tcp {
-        src_port: tcp.src_port,
-        dst_port: tcp.dst_port,
-        seq: tcp.seq,
-        ack: 0,
-        flags: tcp_flags::RST,
-        window: 0,
-    };
-    let b = ip_packet(out, packet.src, packet.dst, to_server, &[]);
+    let a = ip_packet(out, packet.dst, packet.src, rst(tcp.dst_port, tcp.src_port, tcp.ack), &[]);
+    let b = ip_packet(out, packet.src, packet.dst, rst(tcp.src_port, tcp.dst_port, tcp.seq), &[]);
     Some((a, b))
+}
+
+/// A bare reset (no ACK, window 0) from `src_port` to `dst_port` with sequence number `seq`.
+fn rst(src_port: u16, dst_port: u16, seq: u32) -> Header {
+    Header::Tcp { src_port, dst_port, seq, ack: 0, flags: tcp_flags::RST, window: 0 }
 }
 
 /// A second reset to the packet's destination for a packet with payload, with the sequence
@@ -50,14 +39,7 @@ pub fn reset_after(packet: &Packet<'_>, out: &mut Vec<u8>) -> Option<usize> {
     if tcp.has(tcp_flags::RST) || packet.payload.is_empty() {
         return None;
     }
-    let header = Header::Tcp {
-        src_port: tcp.src_port,
-        dst_port: tcp.dst_port,
-        seq: tcp.seq.wrapping_add(packet.payload.len() as u32),
-        ack: 0,
-        flags: tcp_flags::RST,
-        window: 0,
-    };
+    let header = rst(tcp.src_port, tcp.dst_port, tcp.seq.wrapping_add(packet.payload.len() as u32));
     Some(ip_packet(out, packet.src, packet.dst, header, &[]))
 }
 
@@ -78,14 +60,7 @@ pub fn redirect(packet: &Packet<'_>, location: &str, out: &mut Vec<u8>) -> Optio
         window: 0,
     };
     let a = ip_packet(out, packet.dst, packet.src, to_client, body.as_bytes());
-    let to_server = Header::Tcp {
-        src_port: tcp.src_port,
-        dst_port: tcp.dst_port,
-        seq: tcp.seq,
-        ack: 0,
-        flags: tcp_flags::RST,
-        window: 0,
-    };
+    let to_server = rst(tcp.src_port, tcp.dst_port, tcp.seq);
     let b = ip_packet(out, packet.src, packet.dst, to_server, &[]);
     Some((a, b))
 }
@@ -107,27 +82,13 @@ pub fn passive_resets(
     }
     let consumed =
         packet.payload.len() as u32 + u32::from(tcp.has(tcp_flags::SYN)) + u32::from(tcp.has(tcp_flags::FIN));
-    let to_b = Header::Tcp {
-        src_port: tcp.src_port,
-        dst_port: tcp.dst_port,
-        seq: tcp.seq.wrapping_add(consumed),
-        ack: 0,
-        flags: tcp_flags::RST,
-        window: 0,
-    };
+    let to_b = rst(tcp.src_port, tcp.dst_port, tcp.seq.wrapping_add(consumed));
     let first = ethernet_frame(out, a_mac, b_mac, packet.src, packet.dst, to_b, &[]);
     if !tcp.has(tcp_flags::ACK) {
         // A bare SYN acknowledges nothing: there is no sequence number A would accept.
         return Some((first, 0));
     }
-    let to_a = Header::Tcp {
-        src_port: tcp.dst_port,
-        dst_port: tcp.src_port,
-        seq: tcp.ack,
-        ack: 0,
-        flags: tcp_flags::RST,
-        window: 0,
-    };
+    let to_a = rst(tcp.dst_port, tcp.src_port, tcp.ack);
     let second = ethernet_frame(out, b_mac, a_mac, packet.dst, packet.src, to_a, &[]);
     Some((first, second))
 }

@@ -111,15 +111,41 @@ impl StreamBuf {
     }
 }
 
-/// A fixed number of buffers, handed out by index.
-pub struct Pool {
-    bufs: Vec<StreamBuf>,
+/// What a [`Pool`] holds: made once, cleared for every reuse.
+pub trait Reusable {
+    /// A new, empty item.
+    fn fresh() -> Self;
+    /// Empties a returned item for its next flow.
+    fn clear(&mut self);
+}
+
+impl Reusable for StreamBuf {
+    fn fresh() -> Self {
+        StreamBuf::new()
+    }
+    fn clear(&mut self) {
+        StreamBuf::clear(self);
+    }
+}
+
+impl Reusable for Box<bawaba_wire::quic::CryptoReassembly> {
+    fn fresh() -> Self {
+        Box::new(bawaba_wire::quic::CryptoReassembly::new())
+    }
+    fn clear(&mut self) {
+        bawaba_wire::quic::CryptoReassembly::clear(self);
+    }
+}
+
+/// A fixed number of buffers, handed out by index and allocated on first use.
+pub struct Pool<T> {
+    bufs: Vec<T>,
     free: Vec<u32>,
     limit: usize,
 }
 
-impl Pool {
-    /// A pool of at most `limit` buffers, allocated on first use.
+impl<T: Reusable> Pool<T> {
+    /// A pool of at most `limit` buffers.
     pub fn new(limit: usize) -> Self {
         Pool { bufs: Vec::new(), free: Vec::new(), limit }
     }
@@ -131,7 +157,7 @@ impl Pool {
             return Some(i);
         }
         if self.bufs.len() < self.limit {
-            self.bufs.push(StreamBuf::new());
+            self.bufs.push(T::fresh());
             return Some((self.bufs.len() - 1) as u32);
         }
         None
@@ -144,12 +170,12 @@ impl Pool {
     }
 
     /// The buffer at `slot`.
-    pub fn get(&self, slot: u32) -> &StreamBuf {
+    pub fn get(&self, slot: u32) -> &T {
         &self.bufs[slot as usize]
     }
 
     /// The buffer at `slot`, mutably.
-    pub fn get_mut(&mut self, slot: u32) -> &mut StreamBuf {
+    pub fn get_mut(&mut self, slot: u32) -> &mut T {
         &mut self.bufs[slot as usize]
     }
 
@@ -227,7 +253,7 @@ mod tests {
 
     #[test]
     fn pool_is_bounded() {
-        let mut p = Pool::new(2);
+        let mut p = Pool::<StreamBuf>::new(2);
         let a = p.take().unwrap();
         let b = p.take().unwrap();
         assert!(p.take().is_none());

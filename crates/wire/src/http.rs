@@ -46,7 +46,7 @@ pub struct Request<'a> {
 /// Methods accepted in a request line: the RFC 9110 set, WebDAV's common ones and PATCH. Other
 /// tokens would be legal HTTP, but on an arbitrary port they are far likelier to be another
 /// protocol, and an early "not HTTP" saves buffering.
-const METHODS: &[&str] = &[
+pub const METHODS: &[&str] = &[
     "GET",
     "POST",
     "HEAD",
