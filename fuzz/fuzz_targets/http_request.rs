@@ -9,31 +9,10 @@
 #![no_main]
 use std::net::Ipv6Addr;
 
-use bawaba_wire::http::{parse_request, HttpError, MAX_HEAD};
+use bawaba_wire::http::{parse_request, HttpError, MAX_HEAD, METHODS};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 
-/// The accepted methods (`METHODS` in crates/wire/src/http.rs, private there).
-const METHODS: &[&str] = &[
-    "GET",
-    "POST",
-    "HEAD",
-    "PUT",
-    "DELETE",
-    "CONNECT",
-    "OPTIONS",
-    "TRACE",
-    "PATCH",
-    "PROPFIND",
-    "PROPPATCH",
-    "MKCOL",
-    "COPY",
-    "MOVE",
-    "LOCK",
-    "UNLOCK",
-    "REPORT",
-    "SEARCH",
-];
 
 /// `inner` lies within `outer`.
 fn within(inner: &str, outer: &[u8]) -> bool {
