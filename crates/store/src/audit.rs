@@ -29,9 +29,11 @@ pub struct AuditEntry {
     pub at: i64,
     /// Who made the change.
     pub actor: String,
-    /// What kind of change (`order.add`, `order.approve`, `rule.add`, `rules.import`, ...).
+    /// What kind of change (`order.add`, `order.approve`, `rule.add`, `rules.import`, `user.create`,
+    /// `user.login`, `token.revoke`, `appeal.file`, `appeal.answer`, ...).
     pub action: String,
-    /// What it changed (`order:12`, `rule:3401`, `allow:2`, `bundle:7`).
+    /// What it changed (`order:12`, `rule:3401`, `allow:2`, `bundle:7`, `user:alice`, `token:3`,
+    /// `appeal:AP-7K2M9Q4X1B`).
     pub object: String,
     /// The object before the change, as JSON.
     pub before: Option<String>,

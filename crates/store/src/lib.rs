@@ -6,6 +6,12 @@
 //! four-eyes approval, mandatory expiry, the collateral-damage guard, allowlist conflicts; a rule
 //! can only be added to a draft order, so nothing is blocked that a second person did not approve.
 //!
+//! The same database holds what the web console needs: users with roles and argon2id password
+//! hashes, login sessions and API tokens (stored only as SHA-256 of their secret), and citizens'
+//! appeals against blocks. Changes to accounts, tokens and appeals are audited like policy
+//! changes; see [`Role`], [`Session`], [`ApiToken`] and [`Appeal`]. Values from people and clients
+//! are checked before anything is written, and a refusal is [`StoreError::Invalid`] naming the field.
+//!
 //! Storage sits behind this one type with plain-data inputs and outputs, so a PostgreSQL back end
 //! can implement the same methods later.
 //!
@@ -25,8 +31,13 @@
 //! assert!(store.verify_audit(None).unwrap().is_intact());
 //! ```
 
+mod accounts;
+mod appeals;
 pub mod audit;
 mod schema;
+mod secret;
+mod sessions;
+mod validate;
 
 use std::path::Path;
 
@@ -39,7 +50,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+pub use accounts::{Role, User, UserId};
+pub use appeals::{Appeal, AppealId, AppealStatus, NewAppeal};
 pub use audit::{AuditEntry, AuditProblem, AuditRecord, AuditReport};
+pub use sessions::{ApiToken, Session, TokenId, TOKEN_PREFIX};
 
 /// Errors from the store.
 #[derive(Debug, Error)]
@@ -70,10 +84,10 @@ pub enum StoreError {
     /// An order needs at least one rule before it can be approved.
     #[error("order {0} has no rules; add rules before approval")]
     EmptyOrder(OrderId),
-    /// The same selector is already in this order, or already allowlisted.
+    /// The same selector is already in this order, or already allowlisted; or a user name is taken.
     #[error("{selector} is already {place}")]
     Duplicate {
-        /// The selector.
+        /// The selector (or user name).
         selector: String,
         /// Where it is.
         place: String,
@@ -86,6 +100,38 @@ pub enum StoreError {
         /// Row id.
         id: i64,
         /// What is wrong.
+        detail: String,
+    },
+    /// A value from a person or a client breaks a rule of its field; nothing was written.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field, as the API and the forms name it (`name`, `password`, `site`, `reason`, ...).
+        field: &'static str,
+        /// What is wrong and what would be accepted.
+        reason: String,
+    },
+    /// No object of this kind has that name.
+    #[error("no {what} named {name:?}")]
+    UnknownName {
+        /// Kind of object.
+        what: &'static str,
+        /// The name asked for.
+        name: String,
+    },
+    /// Only an open appeal can be answered.
+    #[error("appeal {reference} was already answered ({status}); an answer is final")]
+    AppealClosed {
+        /// The appeal's reference number.
+        reference: String,
+        /// Its status.
+        status: AppealStatus,
+    },
+    /// The system random source or the password hash failed (not the caller's fault).
+    #[error("{what} failed: {detail}")]
+    Crypto {
+        /// What failed.
+        what: &'static str,
+        /// The library's message.
         detail: String,
     },
     /// The database schema is newer than this program.
@@ -171,6 +217,20 @@ pub struct Publication {
     pub audit_seq: i64,
     /// Its hash (hex).
     pub audit_hash: String,
+}
+
+/// When an order was recorded, approved and revoked (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderTimes {
+    /// The order.
+    pub id: OrderId,
+    /// Recorded as a draft.
+    pub created_at: i64,
+    /// Approved by the second person; None while a draft (or if the audit log of a version-1
+    /// database held no approval entry for it).
+    pub approved_at: Option<i64>,
+    /// Revoked; None unless revoked.
+    pub revoked_at: Option<i64>,
 }
 
 /// The policy store.
@@ -276,8 +336,8 @@ impl Store {
             return Err(StoreError::EmptyOrder(id));
         }
         tx.execute(
-            "UPDATE orders SET status = ?1, approved_by = ?2 WHERE id = ?3",
-            params![after.status.as_str(), after.approved_by, id.0],
+            "UPDATE orders SET status = ?1, approved_by = ?2, approved_at = ?3 WHERE id = ?4",
+            params![after.status.as_str(), after.approved_by, now, id.0],
         )?;
         append_audit(&tx, now, record(actor, "order.approve", &order_object(id), Some(&before), Some(&after), None))?;
         tx.commit()?;
@@ -313,6 +373,35 @@ impl Store {
         let mut stmt = self.conn.prepare(&format!("SELECT {ORDER_COLUMNS} FROM orders ORDER BY id"))?;
         let rows = stmt.query_map([], order_from_row)?;
         rows.map(|r| r?).collect()
+    }
+
+    /// The newest order with this instrument reference (references are not unique: an authority
+    /// may reissue one), or None.
+    pub fn order_by_reference(&self, reference: &str) -> Result<Option<Order>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE reference = ?1 ORDER BY id DESC LIMIT 1"),
+                [reference],
+                order_from_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// When each order was recorded, approved and revoked, oldest first: the timeline the
+    /// transparency report measures (time from recording to approval, how long blocks last).
+    /// Orders approved before schema version 2 take their approval time from the audit log.
+    pub fn order_times(&self) -> Result<Vec<OrderTimes>> {
+        let mut stmt = self.conn.prepare("SELECT id, created_at, approved_at, revoked_at FROM orders ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(OrderTimes {
+                id: OrderId(r.get(0)?),
+                created_at: r.get(1)?,
+                approved_at: r.get(2)?,
+                revoked_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Number of rules per order.
