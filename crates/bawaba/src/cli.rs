@@ -65,6 +65,55 @@ pub enum Command {
     /// Attacks detected by `bawaba serve` (config sections flow and ddos) and what was done about them.
     #[command(subcommand)]
     Attack(AttackCommand),
+    /// Console users (roles: admin, legal, approver, operator, auditor, viewer) and API tokens.
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  bawaba user add amal --role legal
+  bawaba user token ci-publisher --label \"nightly publish\"
+  bawaba user list"
+    )]
+    User(UserCommand),
+}
+
+/// `bawaba user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints a one-time password (there is no default password anywhere).
+    Add {
+        /// The user name (a-z, 0-9, dot, dash, underscore).
+        name: String,
+        /// admin, legal, approver, operator, auditor or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// List users.
+    List(Json),
+    /// Set a new one-time password for a user (ends its sessions).
+    Password {
+        /// The user.
+        name: String,
+    },
+    /// Change a user's role.
+    Role {
+        /// The user.
+        name: String,
+        /// The new role.
+        role: String,
+    },
+    /// Disable a user: its sessions and API tokens stop working.
+    Disable {
+        /// The user.
+        name: String,
+    },
+    /// Create an API token for a user; its secret is printed once and stored only hashed.
+    Token {
+        /// The user the token acts as.
+        name: String,
+        /// What the token is for.
+        #[arg(long)]
+        label: String,
+    },
 }
 
 /// `bawaba attack ...`

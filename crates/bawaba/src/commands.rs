@@ -37,7 +37,16 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Audit(c) => ctx.audit(c),
         Command::Inspect(args) => crate::inspect::inspect(&ctx, &args),
         Command::Attack(crate::cli::AttackCommand::List(j)) => crate::attacks::list(&ctx, j.json),
+        Command::User(c) => ctx.user(c),
     }
+}
+
+/// A random password of 20 characters from a 32-letter alphabet (100 bits).
+fn one_time_password() -> Result<String> {
+    const ALPHABET: &[u8; 32] = b"abcdefghjkmnpqrstuvwxyz23456789-";
+    let mut bytes = [0u8; 20];
+    getrandom::getrandom(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(bytes.iter().map(|b| ALPHABET[(*b & 31) as usize] as char).collect())
 }
 
 pub(crate) struct Ctx {
@@ -92,6 +101,66 @@ impl Ctx {
             );
         }
         println!("bundles     {}", self.config.bundle_dir().display());
+        let mut store = self.store()?;
+        if store.user_count()? == 0 {
+            let password = one_time_password()?;
+            store.create_user("bawaba-init", "admin", bawaba_store::Role::Admin, &password, now())?;
+            println!("created     console user admin, one-time password: {password}");
+            println!("            (shown once; `bawaba user password admin` sets a new one)");
+        }
+        Ok(0)
+    }
+
+    // ---- users --------------------------------------------------------------------------------
+
+    fn user(&self, cmd: crate::cli::UserCommand) -> Result<i32> {
+        use crate::cli::UserCommand as U;
+        let mut store = self.store()?;
+        let role = |r: &str| r.parse::<bawaba_store::Role>().map_err(|e| anyhow::anyhow!("{e}"));
+        match cmd {
+            U::Add { name, role: r } => {
+                let password = one_time_password()?;
+                let user = store.create_user(self.actor()?, &name, role(&r)?, &password, now())?;
+                println!("created {} ({}), one-time password: {password}", user.name, user.role);
+            }
+            U::List(j) => {
+                let users = store.users()?;
+                if j.json {
+                    json(&users)?;
+                } else {
+                    let rows: Vec<Vec<String>> = users
+                        .iter()
+                        .map(|u| {
+                            vec![
+                                u.name.clone(),
+                                u.role.to_string(),
+                                if u.disabled { "disabled".into() } else { "enabled".into() },
+                                date(u.created_at),
+                            ]
+                        })
+                        .collect();
+                    table(&["NAME", "ROLE", "STATE", "CREATED"], &rows);
+                }
+            }
+            U::Password { name } => {
+                let password = one_time_password()?;
+                store.set_password(self.actor()?, &name, &password, now())?;
+                println!("new one-time password for {name}: {password}");
+            }
+            U::Role { name, role: r } => {
+                let user = store.set_role(self.actor()?, &name, role(&r)?, now())?;
+                println!("{} is now {}", user.name, user.role);
+            }
+            U::Disable { name } => {
+                store.disable_user(self.actor()?, &name, now())?;
+                println!("{name} disabled; its sessions and tokens no longer work");
+            }
+            U::Token { name, label } => {
+                let (secret, token) = store.create_token(self.actor()?, &name, &label, now())?;
+                println!("token {} for {name}: {secret}", token.id.0);
+                println!("(shown once; send it as `Authorization: Bearer {secret}`)");
+            }
+        }
         Ok(0)
     }
 

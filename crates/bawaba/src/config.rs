@@ -29,6 +29,8 @@ pub struct Config {
     pub ddos: bawaba_ddos::DdosConfig,
     /// The routers mitigation routes go to.
     pub bgp: bawaba_defense::service::BgpConfig,
+    /// The web console, the API and the public pages.
+    pub console: bawaba_console::ConsoleConfig,
 }
 
 /// `[serve]`

@@ -5,6 +5,7 @@ mod attacks;
 mod cli;
 mod commands;
 mod config;
+mod gateway;
 mod inspect;
 mod output;
 mod policy_files;

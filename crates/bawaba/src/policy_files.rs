@@ -7,14 +7,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use bawaba_bundle::{read_signing_key, read_verifying_key, SignOptions, SignedBundle, VerifyingKey};
 use bawaba_policy::{Action, OrderId, PolicySnapshot};
-use bawaba_store::Publication;
+use bawaba_store::{Publication, Store};
 use serde::Serialize;
 
 use crate::commands::Ctx;
+use crate::config::Config;
 use crate::output::{json, now, when};
 
 fn trusted_keys(ctx: &Ctx, given: &[PathBuf]) -> Result<Vec<VerifyingKey>> {
-    let paths = if given.is_empty() { ctx.config.trusted_keys() } else { given.to_vec() };
+    config_trusted_keys(&ctx.config, given)
+}
+
+/// The trusted keys: `given`, or else the config's.
+pub fn config_trusted_keys(config: &Config, given: &[PathBuf]) -> Result<Vec<VerifyingKey>> {
+    let paths = if given.is_empty() { config.trusted_keys() } else { given.to_vec() };
     paths
         .iter()
         .map(|p| read_verifying_key(p).with_context(|| format!("reading trusted key {}", p.display())))
@@ -32,30 +38,8 @@ pub fn load_bundle(ctx: &Ctx, keys: &[PathBuf], path: &Path) -> Result<PolicySna
 /// `bawaba policy publish`
 pub fn publish(ctx: &Ctx, as_json: bool) -> Result<i32> {
     let mut store = ctx.store()?;
-    let t = now();
-    let mut snapshot = store.snapshot(t)?;
-    snapshot.version = store.next_bundle_version()?;
-    let (audit_seq, audit_hash) = store.audit_head()?;
-    let mut head = [0u8; 32];
-    hex::decode_to_slice(&audit_hash, &mut head).context("audit head hash")?;
-    let key_path = ctx.config.signing_key();
-    let key = read_signing_key(&key_path).with_context(|| format!("reading signing key {}", key_path.display()))?;
-    let options = SignOptions { created_at: Some(t), audit_head: Some((audit_seq as u64, head)), ..Default::default() };
-    let bundle = SignedBundle::sign_with(&snapshot, &key, &options)?;
-    let dir = ctx.config.bundle_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = bundle.write_to_dir(&dir)?;
-    let publication = Publication {
-        version: snapshot.version as i64,
-        at: t,
-        actor: ctx.actor()?.to_string(),
-        file: bundle.file_name(),
-        sha256: hex::encode(bundle.header().payload_sha256),
-        rules: snapshot.rules.len() as i64,
-        audit_seq,
-        audit_hash,
-    };
-    store.record_publication(&publication)?;
+    let p = publish_bundle(&ctx.config, &mut store, ctx.actor()?)?;
+    let (path, bundle, snapshot, publication) = (&p.path, &p.bundle, &p.snapshot, &p.publication);
     if as_json {
         #[derive(Serialize)]
         struct Published<'a> {
@@ -67,11 +51,11 @@ pub fn publish(ctx: &Ctx, as_json: bool) -> Result<i32> {
             publication: &'a Publication,
         }
         json(&Published {
-            path: &path,
+            path,
             bytes: bundle.bytes().len(),
             orders: snapshot.orders.len(),
             allow_entries: snapshot.allow.len(),
-            publication: &publication,
+            publication,
         })?;
     } else {
         println!("published policy v{} -> {}", snapshot.version, path.display());
@@ -81,10 +65,65 @@ pub fn publish(ctx: &Ctx, as_json: bool) -> Result<i32> {
             snapshot.rules.len(),
             snapshot.allow.len(),
             bundle.bytes().len(),
-            audit_seq
+            publication.audit_seq
         );
     }
     Ok(0)
+}
+
+/// A signed and written bundle, and its publication record.
+pub struct PublishedBundle {
+    /// Where it was written.
+    pub path: PathBuf,
+    /// The bundle.
+    pub bundle: SignedBundle,
+    /// What it holds.
+    pub snapshot: PolicySnapshot,
+    /// The record in the store.
+    pub publication: Publication,
+}
+
+/// Signs the store's policy in force as the next version, writes it to the bundle directory and
+/// records the publication (the CLI's `policy publish` and the console's publish button).
+pub fn publish_bundle(config: &Config, store: &mut Store, actor: &str) -> Result<PublishedBundle> {
+    let t = now();
+    let mut snapshot = store.snapshot(t)?;
+    snapshot.version = store.next_bundle_version()?;
+    let (audit_seq, audit_hash) = store.audit_head()?;
+    let mut head = [0u8; 32];
+    hex::decode_to_slice(&audit_hash, &mut head).context("audit head hash")?;
+    let key_path = config.signing_key();
+    let key = read_signing_key(&key_path).with_context(|| format!("reading signing key {}", key_path.display()))?;
+    let options = SignOptions { created_at: Some(t), audit_head: Some((audit_seq as u64, head)), ..Default::default() };
+    let bundle = SignedBundle::sign_with(&snapshot, &key, &options)?;
+    let dir = config.bundle_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = bundle.write_to_dir(&dir)?;
+    let publication = Publication {
+        version: snapshot.version as i64,
+        at: t,
+        actor: actor.to_string(),
+        file: bundle.file_name(),
+        sha256: hex::encode(bundle.header().payload_sha256),
+        rules: snapshot.rules.len() as i64,
+        audit_seq,
+        audit_hash,
+    };
+    store.record_publication(&publication)?;
+    Ok(PublishedBundle { path, bundle, snapshot, publication })
+}
+
+/// Verifies bundle bytes against `trusted` keys and describes them as JSON.
+pub fn describe_bundle(bytes: &[u8], trusted: &[bawaba_bundle::VerifyingKey]) -> Result<serde_json::Value> {
+    let verified = bawaba_bundle::verify(bytes, trusted)?;
+    let header = verified.header().clone();
+    let snapshot = verified.snapshot()?;
+    Ok(serde_json::json!({
+        "valid": true, "version": header.policy_version, "created_at": header.created_at,
+        "signer": header.signer.to_hex(), "sha256": hex::encode(header.payload_sha256),
+        "orders": snapshot.orders.len(), "rules": snapshot.rules.len(), "allow_entries": snapshot.allow.len(),
+        "audit_head": header.audit_head.map(|(s, h)| (s, hex::encode(h))),
+    }))
 }
 
 /// `bawaba policy verify`

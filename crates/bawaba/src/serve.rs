@@ -21,10 +21,13 @@ use crate::config::Config;
 pub fn serve(ctx: &Ctx) -> Result<i32> {
     let config = &ctx.config;
     let engine_on = config.engine.mode != bawaba_engine::config::Mode::Off;
-    if !config.dns.enabled && !engine_on && !config.flow.enabled {
+    if !config.dns.enabled && !engine_on && !config.flow.enabled && !config.console.enabled {
         bail!(
-            "nothing to serve: enable a component in the config ([dns] enabled = true, [engine] mode = \"nfqueue\", [flow] enabled = true)"
+            "nothing to serve: enable a component in the config ([dns] enabled = true, [engine] mode = \"nfqueue\", [flow] enabled = true, [console] enabled = true)"
         );
+    }
+    if config.console.enabled {
+        config.console.check().map_err(|e| anyhow::anyhow!(e))?;
     }
     let dir = config.bundle_dir();
 
@@ -147,6 +150,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
             None
         };
         let defense_metrics = defense.as_ref().map(|d| d.metrics());
+        let mut dns_listen = Vec::new();
         if config.dns.enabled {
             let server = bawaba_dns::server::bind_with_zone(
                 &config.dns,
@@ -166,6 +170,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
                 // Secondaries may hold an older version from before a restart.
                 tokio::spawn(notify(Arc::clone(xfr), Arc::clone(&metrics)));
             }
+            dns_listen = server.local_addrs();
             for addr in server.local_addrs() {
                 tracing::info!(%addr, "DNS listening (UDP and TCP)");
                 say(format_args!("dns listening on {addr} (udp, tcp)"));
@@ -190,8 +195,22 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
             let engine = engine_on.then(|| Arc::clone(&engine_shared));
             tasks.spawn(metrics_http(listener, Arc::clone(&metrics), engine, defense_metrics.clone()));
         }
+        let reload_now = Arc::new(tokio::sync::Notify::new());
+        if config.console.enabled {
+            let gateway = crate::gateway::ServeGateway {
+                config: config.clone(),
+                ruleset: Arc::clone(&ruleset),
+                metrics: Arc::clone(&metrics),
+                engine: engine_on.then(|| Arc::clone(&engine_shared)),
+                defense: defense_metrics.clone(),
+                reload: Arc::clone(&reload_now),
+                dns_listen: dns_listen.clone(),
+            };
+            start_console(config, Arc::new(gateway), &mut tasks).await?;
+        }
         let interval = Duration::from_secs(config.serve.reload_interval_secs.max(1));
         let reload = Reload {
+            now: reload_now,
             slot,
             key,
             dir,
@@ -259,6 +278,8 @@ async fn notify(xfr: Arc<ZoneTransfer>, metrics: Arc<DnsMetrics>) {
 
 /// What the reload loop needs.
 struct Reload {
+    /// Notified to load a newer bundle at once (after a publication from the console).
+    now: Arc<tokio::sync::Notify>,
     slot: BundleSlot,
     key: VerifyingKey,
     dir: std::path::PathBuf,
@@ -276,7 +297,10 @@ async fn reload_loop(r: Reload) -> Result<()> {
     let slot = Arc::new(r.slot);
     let config = Arc::new(r.config);
     loop {
-        tokio::time::sleep(r.interval).await;
+        tokio::select! {
+            _ = tokio::time::sleep(r.interval) => {}
+            _ = r.now.notified() => {}
+        }
         let (slot2, dir2, key, config2) = (Arc::clone(&slot), r.dir.clone(), r.key, Arc::clone(&config));
         let with_zone = r.xfr.is_some();
         let loaded = tokio::task::spawn_blocking(move || {
@@ -326,14 +350,7 @@ async fn metrics_http(
             };
             let request = String::from_utf8_lossy(&buf[..n]);
             let (status, body) = if request.starts_with("GET /metrics") {
-                let mut body = metrics.render();
-                if let Some(engine) = &engine {
-                    engine.render_prometheus(&mut body);
-                }
-                if let Some(defense) = &defense {
-                    defense.render_prometheus(&mut body);
-                }
-                ("200 OK", body)
+                ("200 OK", crate::gateway::render_metrics(&metrics, engine.as_deref(), defense.as_ref()))
             } else {
                 ("404 Not Found", "only /metrics lives here\n".to_string())
             };
@@ -345,6 +362,44 @@ async fn metrics_http(
             let _ = stream.write_all(body.as_bytes()).await;
         });
     }
+}
+
+/// Opens the store, binds the console (and the block-page listener) and spawns them.
+async fn start_console(
+    config: &Config,
+    gateway: Arc<crate::gateway::ServeGateway>,
+    tasks: &mut tokio::task::JoinSet<Result<()>>,
+) -> Result<()> {
+    let c = &config.console;
+    let db = config.database();
+    let store =
+        bawaba_store::Store::open(&db, config.store_config()).with_context(|| format!("opening {}", db.display()))?;
+    if store.user_count()? == 0 {
+        tracing::warn!("no console users yet: `bawaba user add NAME --role admin` (or `bawaba init`) creates one");
+    }
+    let tls = match (&c.tls_cert, &c.tls_key) {
+        (Some(cert), Some(key)) => Some(bawaba_console::tls::acceptor(cert, key).context("[console] TLS")?),
+        _ => None,
+    };
+    let app = bawaba_console::App::new(store, gateway, c.clone());
+    let listener = tokio::net::TcpListener::bind(c.listen)
+        .await
+        .with_context(|| format!("binding the console on {}", c.listen))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    say(format_args!("console on {scheme}://{}/ (api /api/v1, block page /blocked)", listener.local_addr()?));
+    let console = app.clone();
+    tasks.spawn(async move {
+        bawaba_console::serve(console, listener, tls, std::future::pending()).await.context("console")
+    });
+    if let Some(addr) = c.block_page_listen {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the block page on {addr}"))?;
+        say(format_args!("block page on http://{}/", listener.local_addr()?));
+        tasks.spawn(async move {
+            bawaba_console::serve_block_page(app, listener, std::future::pending()).await.context("block page")
+        });
+    }
+    Ok(())
 }
 
 /// Prints a status line to standard output, ignoring errors: a server must keep serving when

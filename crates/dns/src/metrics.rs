@@ -56,6 +56,8 @@ pub struct DnsMetrics {
     policy_version: AtomicU64,
     xfr_answers: [AtomicU64; 4],
     notifies: [AtomicU64; 2],
+    by_order: std::sync::Mutex<std::collections::BTreeMap<i64, u64>>,
+    loaded_at: std::sync::atomic::AtomicI64,
 }
 
 const XFR_KINDS: [&str; 4] = ["axfr", "ixfr", "soa", "query"];
@@ -97,6 +99,27 @@ impl DnsMetrics {
             Trigger::ResponseIp => 2,
         };
         self.triggers[t].fetch_add(1, Relaxed);
+        if let Some(order) = hit.order {
+            // Bounded: one entry per order in the policy.
+            *self.by_order.lock().unwrap_or_else(|e| e.into_inner()).entry(order.0).or_default() += 1;
+        }
+    }
+
+    /// Policy answers so far by the order's category (all actions).
+    pub fn blocked_by_category(&self) -> Vec<(&'static str, u64)> {
+        (0..Category::ALL.len())
+            .map(|k| (Category::ALL[k].as_str(), self.hits.iter().map(|row| row[k].load(Relaxed)).sum()))
+            .collect()
+    }
+
+    /// Policy answers so far by order id.
+    pub fn blocked_by_order(&self) -> std::collections::BTreeMap<i64, u64> {
+        self.by_order.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The policy version in force and when it was loaded (Unix seconds).
+    pub fn policy(&self) -> (u64, i64) {
+        (self.policy_version.load(Relaxed), self.loaded_at.load(Relaxed))
     }
 
     /// A query got no answer.
@@ -127,6 +150,8 @@ impl DnsMetrics {
     pub fn policy_loaded(&self, version: u64) {
         self.policy_reloads.fetch_add(1, Relaxed);
         self.policy_version.store(version, Relaxed);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        self.loaded_at.store(now, Relaxed);
     }
 
     /// A query for the RPZ zone (transfer, SOA poll or a name in it) was answered.

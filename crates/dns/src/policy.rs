@@ -46,6 +46,8 @@ pub struct Hit {
     pub action: Action,
     /// The order's category.
     pub category: Option<Category>,
+    /// The order behind the rule.
+    pub order: Option<bawaba_policy::OrderId>,
     /// Which trigger fired.
     pub trigger: Trigger,
 }
@@ -151,7 +153,7 @@ fn decide(
 ) -> Decision {
     let Verdict::Block { action, .. } = m.verdict() else { return Decision::Passthru };
     let order = m.order();
-    let hit = Hit { action, category: order.map(|o| o.category), trigger };
+    let hit = Hit { action, category: order.map(|o| o.category), order: order.map(|o| o.id), trigger };
     if action == Action::Drop {
         return Decision::Drop(hit);
     }

@@ -1,0 +1,129 @@
+//! The console's view of the running `bawaba serve`: the policy in force, publishing (and
+//! loading what was published right away), the enforcement points and their counters.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use bawaba_console::{EnforcementPoint, Gateway, HookError, Published};
+use bawaba_dns::metrics::DnsMetrics;
+use bawaba_policy::Ruleset;
+
+use crate::config::Config;
+
+/// Hooks of one `bawaba serve` process.
+pub struct ServeGateway {
+    pub config: Config,
+    pub ruleset: Arc<ArcSwap<Ruleset>>,
+    pub metrics: Arc<DnsMetrics>,
+    pub engine: Option<Arc<bawaba_engine::nfqueue::Shared>>,
+    pub defense: Option<bawaba_defense::service::DefenseMetrics>,
+    /// Wakes the reload loop.
+    pub reload: Arc<tokio::sync::Notify>,
+    pub dns_listen: Vec<std::net::SocketAddr>,
+}
+
+/// Every component's counters in the Prometheus text format.
+pub fn render_metrics(
+    metrics: &DnsMetrics,
+    engine: Option<&bawaba_engine::nfqueue::Shared>,
+    defense: Option<&bawaba_defense::service::DefenseMetrics>,
+) -> String {
+    let mut body = metrics.render();
+    if let Some(engine) = engine {
+        engine.render_prometheus(&mut body);
+    }
+    if let Some(defense) = defense {
+        defense.render_prometheus(&mut body);
+    }
+    body
+}
+
+impl Gateway for ServeGateway {
+    fn ruleset(&self) -> Arc<Ruleset> {
+        self.ruleset.load_full()
+    }
+
+    fn publish(&self, actor: &str) -> Result<Published, HookError> {
+        let db = self.config.database();
+        let mut store = bawaba_store::Store::open(&db, self.config.store_config())?;
+        let p = crate::policy_files::publish_bundle(&self.config, &mut store, actor).map_err(|e| format!("{e:#}"))?;
+        tracing::info!(version = p.snapshot.version, actor, "policy published from the console");
+        // Load it now rather than at the next poll, and return once it is in force.
+        self.reload.notify_one();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.metrics.policy().0 < p.snapshot.version && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Published {
+            version: p.snapshot.version,
+            file: p.publication.file,
+            orders: p.snapshot.orders.len(),
+            rules: p.snapshot.rules.len(),
+            allow_entries: p.snapshot.allow.len(),
+        })
+    }
+
+    fn points(&self) -> Vec<EnforcementPoint> {
+        let (version, loaded_at) = self.metrics.policy();
+        let mut points = Vec::new();
+        if self.config.dns.enabled {
+            let mut counters: BTreeMap<String, u64> = BTreeMap::new();
+            counters.insert("queries".into(), self.metrics.queries());
+            for (cat, n) in self.metrics.blocked_by_category() {
+                if n > 0 {
+                    counters.insert(format!("blocked_{cat}"), n);
+                }
+            }
+            let listen: Vec<String> = self.dns_listen.iter().map(ToString::to_string).collect();
+            points.push(EnforcementPoint {
+                name: format!("dns {}", listen.join(" ")),
+                kind: "dns".into(),
+                bundle_version: Some(version),
+                loaded_at: Some(loaded_at),
+                counters,
+                blocked_by_order: self.metrics.blocked_by_order(),
+            });
+        }
+        if let Some(engine) = &self.engine {
+            let c = engine.engine.lock().map(|c| c.clone()).unwrap_or_default();
+            let mut counters: BTreeMap<String, u64> = BTreeMap::new();
+            counters.insert("packets".into(), c.packets);
+            counters.insert("flows_active".into(), engine.active_flows.load(std::sync::atomic::Ordering::Relaxed));
+            for (cat, n) in &c.blocked_by_category {
+                counters.insert(format!("blocked_{cat}"), *n);
+            }
+            points.push(EnforcementPoint {
+                name: format!("engine {:?}", self.config.engine.mode).to_lowercase(),
+                kind: "engine".into(),
+                bundle_version: Some(version),
+                loaded_at: Some(loaded_at),
+                counters,
+                blocked_by_order: c.blocked_by_order.clone(),
+            });
+        }
+        if self.defense.is_some() {
+            points.push(EnforcementPoint {
+                name: "defense (flow collector, ddos, bgp)".into(),
+                kind: "defense".into(),
+                bundle_version: None,
+                loaded_at: None,
+                counters: BTreeMap::new(),
+                blocked_by_order: BTreeMap::new(),
+            });
+        }
+        points
+    }
+
+    fn prometheus(&self) -> String {
+        render_metrics(&self.metrics, self.engine.as_deref(), self.defense.as_ref())
+    }
+
+    fn verify_bundle(&self, bytes: &[u8]) -> Result<serde_json::Value, HookError> {
+        let keys: Vec<PathBuf> = Vec::new();
+        let trusted = crate::policy_files::config_trusted_keys(&self.config, &keys).map_err(|e| format!("{e:#}"))?;
+        Ok(crate::policy_files::describe_bundle(bytes, &trusted).map_err(|e| format!("{e:#}"))?)
+    }
+}

@@ -1,0 +1,194 @@
+//! The server-rendered pages without a browser: login with the pre-login CSRF cookie, forms that
+//! refuse a missing CSRF token, the block page (451, RFC 7725 Link header, Arabic right to left),
+//! the transparency report in HTML, JSON and CSV, and the public appeal form.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use bawaba_console::ConsoleConfig;
+use bawaba_testkit::http::{form_value, Client};
+use common::{active_order, Console, PASSWORD};
+
+fn page_login(console: &Console, user: &str) -> Client {
+    let c = Client::new(console.addr);
+    let form = c.get("/login?next=/console/orders").unwrap();
+    assert_eq!(form.status, 200);
+    let pre = form_value(&form.text(), "pre").unwrap();
+    // Without the pre-login cookie's value the form is refused.
+    let forged = Client::new(console.addr)
+        .post_form("/login", &[("pre", &pre), ("name", user), ("password", PASSWORD), ("next", "/console")])
+        .unwrap();
+    assert_eq!(forged.status, 403);
+    let r = c
+        .post_form("/login", &[("pre", &pre), ("name", user), ("password", PASSWORD), ("next", "/console/orders")])
+        .unwrap();
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/console/orders"));
+    c
+}
+
+#[test]
+fn console_forms_need_login_and_csrf() {
+    let console = Console::start(ConsoleConfig::default());
+    let anonymous = Client::new(console.addr);
+    let r = anonymous.get("/console/orders").unwrap();
+    assert_eq!(r.status, 303);
+    assert!(r.header("location").unwrap().starts_with("/login?next="));
+    let legal = page_login(&console, "legal");
+    let page = legal.get("/console/orders/new").unwrap();
+    assert_eq!(page.status, 200);
+    let csrf = form_value(&page.text(), "csrf").unwrap();
+    let fields = [
+        ("authority", "محكمة بداءة الكرخ"),
+        ("reference", "CFI-2026-55"),
+        ("category", "malware"),
+        ("expires", "2027-03-01"),
+        ("summary", "Botnet command servers"),
+        ("appeal_contact", "appeals@cmc.example"),
+        ("publishable", "yes"),
+    ];
+    let r = legal.post_form("/console/orders", &fields).unwrap();
+    assert_eq!(r.status, 403, "no CSRF token");
+    let mut with = fields.to_vec();
+    with.push(("csrf", &csrf));
+    // Bad input re-renders the form with the message and keeps what was typed.
+    let mut bad = with.clone();
+    bad[3] = ("expires", "someday");
+    let r = legal.post_form("/console/orders", &bad).unwrap();
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("someday") && r.text().contains("محكمة بداءة الكرخ"));
+    let r = legal.post_form("/console/orders", &with).unwrap();
+    assert_eq!(r.status, 303, "{}", r.text());
+    let order_url = r.header("location").unwrap().to_string();
+    let page = legal.get(&order_url).unwrap().text();
+    assert!(page.contains("CFI-2026-55") && page.contains("محكمة بداءة الكرخ"));
+    // A viewer sees the order but no forms to change it.
+    let viewer = page_login(&console, "viewer");
+    let page = viewer.get(&order_url).unwrap().text();
+    assert!(page.contains("CFI-2026-55") && !page.contains("name=\"selector\""));
+    assert_eq!(viewer.get("/console/orders/new").unwrap().status, 403);
+}
+
+#[test]
+fn block_page_says_who_blocked_what_in_both_languages() {
+    let console = Console::start(ConsoleConfig {
+        operator_name: "ITPC gateway".into(),
+        operator_url: "https://itpc.example/".into(),
+        ..ConsoleConfig::default()
+    });
+    active_order(&console, "CMC-2026-0007", &["blocked.test"], true);
+    let public = Client::new(console.addr);
+    let r = public.get("/blocked?order=CMC-2026-0007&host=www.blocked.test").unwrap();
+    assert_eq!(r.status, 451);
+    assert_eq!(r.header("link"), Some("<https://itpc.example/>; rel=\"blocked-by\""));
+    let html = r.text();
+    for needle in [
+        "Court of First Instance, Baghdad",
+        "CMC-2026-0007",
+        "appeals@cmc.example",
+        "www.blocked.test",
+        "ITPC gateway",
+        "dir=\"ltr\"",
+    ] {
+        assert!(html.contains(needle), "{needle} missing");
+    }
+    assert!(!html.contains("<script>"), "works without inline script");
+    // By the Host alone (the engine's redirect carries both; DNS block-page answers carry only Host).
+    let r = public.get("/blocked?host=deep.www.blocked.test&lang=ar").unwrap();
+    assert_eq!(r.status, 451);
+    let html = r.text();
+    assert!(html.contains("lang=\"ar\" dir=\"rtl\""));
+    assert!(html.contains("الوصول إلى هذا الموقع مقيّد") && html.contains("CMC-2026-0007"));
+    assert!(r.headers_all("set-cookie").iter().any(|c| c.starts_with("lang=ar")), "the choice is remembered");
+    // A name no order covers is not shown as blocked.
+    let r = public.get("/blocked?host=free.test").unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("not-restricted"));
+}
+
+#[test]
+fn transparency_report_lists_only_publishable_orders() {
+    let console = Console::start(ConsoleConfig::default());
+    active_order(&console, "PUB-1", &["one.test"], true);
+    active_order(&console, "SECRET-1", &["two.test", "three.test"], false);
+    let public = Client::new(console.addr);
+    let json = public.get("/transparency.json").unwrap().json();
+    assert_eq!(json["active_orders"], 2);
+    assert_eq!(json["active_rules"], 3);
+    assert_eq!(json["active_by_category"]["phishing"], 2);
+    let refs: Vec<&str> = json["orders"].as_array().unwrap().iter().map(|o| o["reference"].as_str().unwrap()).collect();
+    assert_eq!(refs, vec!["PUB-1"]);
+    assert_eq!(json["months"][0]["added"], 2);
+    let csv = public.get("/transparency.csv?table=orders").unwrap();
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let text = csv.text();
+    assert!(text.starts_with("reference,authority,category") && text.contains("PUB-1") && !text.contains("SECRET-1"));
+    assert!(text.contains("\"Court of First Instance, Baghdad\""), "fields with commas are quoted");
+    assert_eq!(public.get("/transparency.csv?table=nope").unwrap().status, 422);
+    let html = public.get("/transparency?lang=ar").unwrap().text();
+    assert!(html.contains("تقرير الشفافية") && html.contains("PUB-1") && !html.contains("SECRET-1"));
+}
+
+#[test]
+fn public_appeal_form() {
+    let console = Console::start(ConsoleConfig::default());
+    active_order(&console, "CMC-2026-0009", &["shop.test"], true);
+    let citizen = Client::new(console.addr);
+    let form = citizen.get("/appeal?order=CMC-2026-0009&site=shop.test&lang=ar").unwrap();
+    assert_eq!(form.status, 200);
+    let html = form.text();
+    let token = form_value(&html, "form").unwrap();
+    assert_eq!(form_value(&html, "order").as_deref(), Some("CMC-2026-0009"));
+    // Every field is validated; the form comes back with the message and the text typed.
+    let r = citizen
+        .post_form(
+            "/appeal",
+            &[("form", &token), ("site", "shop.test"), ("order", "CMC-2026-0009"), ("reason", "short")],
+        )
+        .unwrap();
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("reason"));
+    let r = citizen
+        .post_form(
+            "/appeal",
+            &[("form", &token), ("site", "shop.test"), ("order", "NO-SUCH"), ("reason", "this is my own shop")],
+        )
+        .unwrap();
+    assert_eq!(r.status, 422);
+    // Without the form cookie (a cross-site post) it is refused.
+    let r = Client::new(console.addr)
+        .post_form("/appeal", &[("form", &token), ("site", "shop.test"), ("reason", "this is my own shop")])
+        .unwrap();
+    assert_eq!(r.status, 403);
+    let r = citizen
+        .post_form(
+            "/appeal",
+            &[
+                ("form", &token),
+                ("site", "shop.test"),
+                ("order", "CMC-2026-0009"),
+                ("reason", "هذا متجري الخاص وليس موقع احتيال"),
+                ("contact", "07700000000"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let reference = r.text().split("id=\"appeal-reference\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    assert!(reference.starts_with("AP-"));
+    let status = citizen.get(&format!("/appeal/status?ref={reference}")).unwrap();
+    assert_eq!(status.status, 200);
+    assert!(status.text().contains("CMC-2026-0009"));
+    assert_eq!(citizen.get("/appeal/status?ref=AP-0000000000").unwrap().status, 404);
+}
+
+#[test]
+fn metrics_and_health() {
+    let console = Console::start(ConsoleConfig::default());
+    let c = Client::new(console.addr);
+    let r = c.get("/healthz").unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
+    let r = c.get("/metrics").unwrap();
+    assert!(r.text().contains("bawaba_test_total 1"));
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    assert_eq!(c.get("/nowhere").unwrap().status, 404);
+}
