@@ -30,6 +30,9 @@ gobgpd
 bird2
 softflowd
 nfdump
+chromium
+chromium-driver
+fonts-dejavu-core
 "
 # unbound:  crates/formats/tests/unbound.rs (RPZ export served by a real resolver)
 # bind9:    crates/dns/tests/differential.rs (BIND is the RPZ reference where Unbound differs)
@@ -48,6 +51,13 @@ nfdump
 #           IPFIX for bawaba-flow to decode)
 # nfdump:   the same test's differential collector (nfcapd receives the datagrams, nfdump prints
 #           the flows bawaba's decode must match)
+# chromium, chromium-driver: the headless browser and its WebDriver server (chromedriver) that
+#           bawaba_testkit::webdriver drives for the web console tests
+#           (crates/testkit/tests/webdriver.rs; the console's browser tests)
+# fonts-dejavu-core: DejaVu Sans, Chromium's sans-serif here, has Arabic glyphs and joining
+#           forms, so the console's Arabic pages shape correctly in screenshots (without an Arabic
+#           font they show boxes). One face for Latin and Arabic, 3 MB, and usually present
+#           already (fontconfig-config depends on it or an alternative); listed so it stays
 # python3-venv: /usr/bin/python3's venv for aioquic (QUIC client/server; no python3-aioquic
 #           in Debian 12), built below under $VENV; `python3` on a PATH may be another one
 VENV=${BAWABA_TEST_VENV:-/var/cache/bawaba-test-venv}

@@ -1,10 +1,15 @@
-//! Helpers shared by the integration tests that drive real peers (Unbound, BIND, `dig`): finding
-//! a tool, the CI rule for a missing one, and a free loopback port.
+//! Helpers shared by the integration tests that drive real peers (Unbound, BIND, `dig`,
+//! Chromium): finding a tool, the CI rule for a missing one, and a free loopback port; an HTTP
+//! client for the console and its API ([`http`]); a WebDriver client for headless Chromium
+//! ([`webdriver`]).
 //!
 //! The CI rule: under `CI=true` a missing peer fails the test (CI installs every peer through
 //! `scripts/install-test-deps.sh`, so a missing one is a broken setup); elsewhere the test prints
 //! a loud SKIPPED line and returns.
 #![allow(clippy::expect_used)] // test support: a failure here is a broken test environment
+
+pub mod http;
+pub mod webdriver;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
