@@ -15,10 +15,15 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BAWABA_LOG").unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs go to standard error: human-readable, or one JSON object a line with
+    // BAWABA_LOG_FORMAT=json (for journald/Loki/Elastic). BAWABA_LOG sets the filter.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BAWABA_LOG").unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("BAWABA_LOG_FORMAT").as_deref() == Ok("json") {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match commands::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(err) => {

@@ -149,7 +149,11 @@ fn order_lifecycle_check_publish_verify() {
     assert!(env.ok("x", &["audit", "verify"]).contains("audit log intact"));
     let audit = env.json("x", &["audit", "list", "--json"]);
     let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["order.add", "rule.add", "rule.add", "order.approve", "bundle.publish", "order.revoke"]);
+    // `init` created the first console user.
+    assert_eq!(
+        actions,
+        ["user.create", "order.add", "rule.add", "rule.add", "order.approve", "bundle.publish", "order.revoke"]
+    );
 }
 
 #[test]
@@ -178,7 +182,7 @@ fn audit_verify_fails_on_a_tampered_database() {
     env.ok("alice", &["rule", "add", "--order", &id, "c2.example"]);
     env.ok("bob", &["order", "approve", &id]);
     let db = rusqlite::Connection::open(env.path("data/bawaba.db")).unwrap();
-    db.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'alice' WHERE seq = 3;").unwrap();
+    db.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'mallory' WHERE seq = 3;").unwrap();
     drop(db);
     let out = env.run("x", &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));

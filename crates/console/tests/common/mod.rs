@@ -84,6 +84,11 @@ impl Drop for Console {
 impl Console {
     /// Starts a console with one user per role, named after the role.
     pub fn start(config: ConsoleConfig) -> Console {
+        Console::start_with(config, None)
+    }
+
+    /// Same, over TLS when `tls` is given.
+    pub fn start_with(config: ConsoleConfig, tls: Option<tokio_rustls::TlsAcceptor>) -> Console {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("bawaba.db");
         let mut store = Store::open(&db, StoreConfig::default()).unwrap();
@@ -104,7 +109,7 @@ impl Console {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                bawaba_console::serve(app, listener, None, async move {
+                bawaba_console::serve(app, listener, tls, async move {
                     let _ = stopped.await;
                 })
                 .await
