@@ -174,6 +174,25 @@ fn governance_workflow_in_a_real_browser() {
     site.click("#add-rule");
     browser.wait_until("the error", |b| Ok(b.find("p.error")?.text()?.contains("not a name!"))).unwrap();
     assert_eq!(site.browser.find_all("#rules tr").unwrap().len(), 2, "header and the one rule");
+    // A list file is imported through the upload form.
+    let list = dir.path().join("phishing-domains.txt");
+    std::fs::write(
+        &list,
+        "# from the bank's CERT
+login-fake-bank.test
+secure-fake-bank.test
+not a name!
+",
+    )
+    .unwrap();
+    site.browser.find("#file").unwrap().send_keys(list.to_str().unwrap()).unwrap();
+    site.browser.select_option("#format", "domains").unwrap();
+    site.click("form[enctype='multipart/form-data'] button[type=submit]");
+    if let Err(e) = browser.wait_until("the import report", |b| Ok(b.find("p.ok")?.text()?.contains("Imported: 2"))) {
+        panic!("{e}\n{}", browser.page_source().unwrap_or_default());
+    }
+    assert!(site.text("p.ok").contains("1 rejected lines"), "{}", site.text("p.ok"));
+    assert_eq!(site.browser.find_all("#rules tr").unwrap().len(), 4);
     site.shoot("order");
     site.logout();
 
@@ -207,6 +226,13 @@ fn governance_workflow_in_a_real_browser() {
     site.shoot("check");
     site.go("/console/orders");
     site.shoot("orders");
+    // The audit log verifies, and shows who did what.
+    site.go("/console/audit");
+    site.click("#verify");
+    browser.wait_until("the verification", |b| Ok(b.find("#verify-result")?.text()?.contains("intact"))).unwrap();
+    let log = site.text("#audit");
+    assert!(log.contains("karim") && log.contains("order.approve") && log.contains("noor"), "{log}");
+    site.shoot("audit");
     site.logout();
 
     // 5. The block page, in English and then in Arabic (right to left).

@@ -241,7 +241,8 @@ document.addEventListener('DOMContentLoaded', function () {
       var bar = document.getElementById(form.getAttribute('data-progress'));
       bar.hidden = false;
       var xhr = new XMLHttpRequest();
-      xhr.open('POST', form.action);
+      // getAttribute: a field named "action" shadows form.action.
+      xhr.open('POST', form.getAttribute('action'));
       xhr.upload.onprogress = function (e) { if (e.lengthComputable) { bar.max = e.total; bar.value = e.loaded; } };
       xhr.onload = function () { document.open(); document.write(xhr.responseText); document.close(); };
       xhr.send(new FormData(form));

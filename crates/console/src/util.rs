@@ -40,7 +40,11 @@ pub fn parse_date(s: &str, now: i64) -> Result<i64, String> {
         return Ok(now);
     }
     if let Some(days) = s.strip_prefix('+').and_then(|d| d.strip_suffix('d')) {
-        let days: i64 = days.parse().map_err(|_| format!("{s:?}: +N days expects a number, such as +90d"))?;
+        let days: i64 = days
+            .parse()
+            .ok()
+            .filter(|d| (0..=36_500).contains(d) && !days.starts_with(['+', '-']))
+            .ok_or_else(|| format!("{s:?}: +N days expects a number of days up to 36500, such as +90d"))?;
         return Ok(now + days * 86_400);
     }
     if let Ok(secs) = s.parse::<i64>() {
@@ -67,6 +71,9 @@ mod tests {
         assert_eq!(date(1_795_824_000), "2026-11-28");
         assert_eq!(parse_date("+2d", 10), Ok(10 + 172_800));
         assert!(parse_date("28/11/2026", 0).is_err());
+        // Found by the console_input fuzz target: an overflowing day count.
+        assert!(parse_date("++202290290229022d", 0).is_err());
+        assert!(parse_date("+-5d", 0).is_err());
         assert_eq!(month(1_795_824_000), "2026-11");
     }
 
