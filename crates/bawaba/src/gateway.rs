@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use bawaba_console::{EnforcementPoint, Gateway, HookError, Published};
+use bawaba_console::{Decided, EnforcementPoint, Gateway, HookError, MitigationRequest, Published};
 use bawaba_dns::metrics::DnsMetrics;
 use bawaba_policy::Ruleset;
 
@@ -20,6 +20,7 @@ pub struct ServeGateway {
     pub metrics: Arc<DnsMetrics>,
     pub engine: Option<Arc<bawaba_engine::nfqueue::Shared>>,
     pub defense: Option<bawaba_defense::service::DefenseMetrics>,
+    pub defense_view: Option<bawaba_defense::service::DefenseView>,
     /// Wakes the reload loop.
     pub reload: Arc<tokio::sync::Notify>,
     pub dns_listen: Vec<std::net::SocketAddr>,
@@ -119,6 +120,42 @@ impl Gateway for ServeGateway {
 
     fn prometheus(&self) -> String {
         render_metrics(&self.metrics, self.engine.as_deref(), self.defense.as_ref())
+    }
+
+    fn defense(&self) -> Option<serde_json::Value> {
+        self.defense_view.as_ref().map(|v| v.to_json())
+    }
+
+    fn mitigate(&self, request: &MitigationRequest) -> Result<Decided, HookError> {
+        use bawaba_defense::service::{ManualKind, ManualRequest};
+        let view = self.defense_view.as_ref().ok_or("attack defense is not running ([flow] enabled = false)")?;
+        let (addr, len) = match request.prefix.split_once('/') {
+            Some((a, l)) => (a.parse::<std::net::IpAddr>()?, l.parse::<u8>()?),
+            None => {
+                let a = request.prefix.parse::<std::net::IpAddr>()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let prefix =
+            bawaba_bgp::Prefix::new(addr, len).ok_or_else(|| format!("{}: prefix too long", request.prefix))?;
+        let kind = if request.kind == "flowspec" {
+            ManualKind::FlowSpec { protocols: request.protocols.clone(), source_ports: request.source_ports.clone() }
+        } else {
+            ManualKind::Blackhole
+        };
+        let decision = view.manual.submit(ManualRequest {
+            prefix,
+            kind,
+            withdraw: request.withdraw,
+            reason: request.reason.clone(),
+        })?;
+        let outcome = match &decision {
+            bawaba_ddos::Decision::Announce { .. } => "announce",
+            bawaba_ddos::Decision::Withdraw { .. } => "withdraw",
+            bawaba_ddos::Decision::Refused { .. } => "refused",
+            bawaba_ddos::Decision::DryRun { .. } => "dry-run",
+        };
+        Ok(Decided { outcome: outcome.into(), text: decision.to_string() })
     }
 
     fn verify_bundle(&self, bytes: &[u8]) -> Result<serde_json::Value, HookError> {

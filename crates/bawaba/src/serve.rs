@@ -150,6 +150,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
             None
         };
         let defense_metrics = defense.as_ref().map(|d| d.metrics());
+        let defense_view = defense.as_ref().map(|d| d.view());
         let mut dns_listen = Vec::new();
         if config.dns.enabled {
             let server = bawaba_dns::server::bind_with_zone(
@@ -203,6 +204,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
                 metrics: Arc::clone(&metrics),
                 engine: engine_on.then(|| Arc::clone(&engine_shared)),
                 defense: defense_metrics.clone(),
+                defense_view: defense_view.clone(),
                 reload: Arc::clone(&reload_now),
                 dns_listen: dns_listen.clone(),
             };

@@ -89,6 +89,7 @@ fn flood_is_detected_mitigated_over_bgp_and_withdrawn() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (bgp_port, api_port, flow_port, metrics_port) = (free_port(), free_port(), free_port(), free_port());
+    let console_port = free_port();
     let conf = dir.path().join("gobgpd.toml");
     let text = bawaba_testkit::gobgpd_config(bgp_port, 65000);
     std::fs::write(&conf, text).unwrap();
@@ -134,6 +135,9 @@ next_hop_v6 = "2001:db8::66"
 local_as = 65000
 router_id = "198.18.0.1"
 peers = [{{ address = "127.0.0.1:{bgp_port}", remote_as = 65001, hold_time = 9 }}]
+[console]
+enabled = true
+listen = "127.0.0.1:{console_port}"
 "#,
             data = dir.path().join("data").display()
         ),
@@ -158,6 +162,23 @@ peers = [{{ address = "127.0.0.1:{bgp_port}", remote_as = 65001, hold_time = 9 }
         }
     }
     std::thread::spawn(move || for _ in lines {});
+    // An operator with an API token, for the console's view and manual mitigations.
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_bawaba"))
+            .arg("--config")
+            .arg(&config)
+            .args(["--actor", "admin"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    cli(&["user", "add", "noc", "--role", "operator"]);
+    let token = cli(&["user", "token", "noc", "--label", "test"]);
+    let secret = token.split(": ").nth(1).unwrap().lines().next().unwrap().trim().to_string();
+    let api = bawaba_testkit::http::Client::new(format!("127.0.0.1:{console_port}").parse().unwrap())
+        .with_header("authorization", &format!("Bearer {secret}"));
 
     let flood = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
@@ -183,6 +204,45 @@ peers = [{{ address = "127.0.0.1:{bgp_port}", remote_as = 65001, hold_time = 9 }
     }
     let to_mitigate = started.elapsed();
     eprintln!("attack start to route in GoBGP's RIB: {} ms", to_mitigate.as_millis());
+
+    // The console's view: the attack, the mitigation in force, the exporter, the BGP session.
+    let view = api.get("/api/v1/defense").unwrap().json();
+    assert_eq!(view["attacks"][0]["target"], "198.18.5.5", "{view}");
+    assert!(
+        view["mitigations"].as_array().unwrap().iter().any(|m| m["routes"].to_string().contains("198.18.5.5/32")),
+        "{view}"
+    );
+    assert_eq!(view["exporters"][0]["protocol"], "ipfix", "{view}");
+    assert_eq!(view["bgp"][0]["state"], "established", "{view}");
+    // A manual blackhole, within the rails, reaches the router and is audited; one outside the
+    // protected networks is refused (and audited too).
+    let manual = serde_json::json!({ "prefix": "198.18.7.7", "kind": "blackhole", "reason": "NOC ticket 4711" });
+    let r = api.post_json("/api/v1/mitigations", &manual).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["outcome"], "announce");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !rib(&tools[1], api_port, "ipv4").contains("198.18.7.7/32") {
+        assert!(Instant::now() < deadline, "manual blackhole not in GoBGP");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let outside = serde_json::json!({ "prefix": "198.19.0.1", "kind": "blackhole", "reason": "typo" });
+    let r = api.post_json("/api/v1/mitigations", &outside).unwrap();
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("outside"), "{}", r.text());
+    let r = api.post_json("/api/v1/mitigations/withdraw", &manual).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rib(&tools[1], api_port, "ipv4").contains("198.18.7.7/32") {
+        assert!(Instant::now() < deadline, "manual blackhole not withdrawn");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let audit = cli(&["audit", "list", "--json"]);
+    assert!(
+        audit.contains("mitigation.announce")
+            && audit.contains("mitigation.withdraw")
+            && audit.contains("NOC ticket 4711"),
+        "{audit}"
+    );
 
     // The flood stops: withdrawn after the 2 s hold-down.
     flood.store(false, Ordering::Relaxed);

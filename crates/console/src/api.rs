@@ -212,6 +212,26 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<App>)> {
             .json::<TokenBody>()
             .to(post(add_token)),
         E::at(P, "/tokens/{id}/revoke", Own, "tokens", "Revoke an API token").to(post(revoke_token)),
+        E::at(
+            G,
+            "/defense",
+            Read,
+            "defense",
+            "Attack defense: attacks, mitigations in force, flow exporters, BGP sessions",
+        )
+        .to(get(defense)),
+        E::at(
+            P,
+            "/mitigations",
+            Operate,
+            "defense",
+            "Announce a manual mitigation (blackhole or FlowSpec), within the rails",
+        )
+        .json::<MitigationBody>()
+        .to(post(announce)),
+        E::at(P, "/mitigations/withdraw", Operate, "defense", "Withdraw a manual mitigation")
+            .json::<MitigationBody>()
+            .to(post(withdraw)),
         E::at(G, "/transparency", Public, "public", "The transparency report").to(get(transparency)),
         E::at(G, "/openapi.json", Public, "public", "This document").to(get(openapi)),
     ];
@@ -347,6 +367,22 @@ api_body! {
         label: String,
         /// For another user (admin only; default oneself).
         user: Option<String>,
+    }
+}
+
+api_body! {
+    /// A manual mitigation.
+    MitigationBody {
+        /// The attacked address (a /32 or /128) or prefix, inside the protected networks.
+        prefix: String,
+        /// blackhole (RFC 7999) or flowspec (RFC 8955/8956).
+        kind: String,
+        /// FlowSpec only: udp, tcp, icmp or a protocol number (default: all).
+        protocol: Option<String>,
+        /// FlowSpec only: a source port, such as 53 or 123 for reflection (default: all).
+        source_port: Option<i64>,
+        /// Why (kept with the mitigation and in the audit log).
+        reason: String,
     }
 }
 
@@ -1063,6 +1099,102 @@ async fn revoke_token(
     }
     app.db(move |s| s.revoke_token(&who.user.name, bawaba_store::TokenId(id), now())).await?;
     Ok(Json(json!({ "revoked": id })))
+}
+
+// ---- handlers: attack defense -----------------------------------------------------------------
+
+async fn defense(State(app): State<App>) -> Json<Value> {
+    Json(app.gateway().defense().unwrap_or_else(|| json!({ "enabled": false })))
+}
+
+/// Checks a mitigation body and turns it into the hook's request.
+pub(crate) fn mitigation_request(b: &MitigationBody, withdraw: bool) -> Result<crate::MitigationRequest, ApiError> {
+    let prefix = b.prefix.trim();
+    let parsed = match prefix.split_once('/') {
+        Some((addr, len)) => addr.parse::<std::net::IpAddr>().is_ok() && len.parse::<u8>().is_ok(),
+        None => prefix.parse::<std::net::IpAddr>().is_ok(),
+    };
+    if !parsed {
+        return Err(ApiError::Invalid(format!("prefix {prefix:?}: give an address or address/length")));
+    }
+    let kind = b.kind.trim().to_ascii_lowercase();
+    if kind != "blackhole" && kind != "flowspec" {
+        return Err(ApiError::Invalid(format!("kind {:?}: blackhole or flowspec", b.kind)));
+    }
+    let protocols = match b.protocol.as_deref().map(|p| p.trim().to_ascii_lowercase()).filter(|p| !p.is_empty()) {
+        None => Vec::new(),
+        Some(p) => vec![match p.as_str() {
+            "udp" => 17,
+            "tcp" => 6,
+            "icmp" => {
+                if prefix.contains(':') {
+                    58
+                } else {
+                    1
+                }
+            }
+            n => n.parse::<u8>().map_err(|_| invalid(format!("protocol {p:?}: udp, tcp, icmp or a number")))?,
+        }],
+    };
+    let source_ports = match b.source_port {
+        None => Vec::new(),
+        Some(p) => vec![u16::try_from(p).map_err(|_| invalid(format!("source_port {p}: 0 to 65535")))?],
+    };
+    if kind == "blackhole" && (!protocols.is_empty() || !source_ports.is_empty()) {
+        return Err(ApiError::Invalid("protocol and source_port apply to flowspec only".into()));
+    }
+    if !withdraw && b.reason.trim().is_empty() {
+        return Err(ApiError::Invalid("reason is required: it is kept with the mitigation and audited".into()));
+    }
+    Ok(crate::MitigationRequest {
+        prefix: prefix.to_string(),
+        kind,
+        protocols,
+        source_ports,
+        withdraw,
+        reason: b.reason.trim().to_string(),
+    })
+}
+
+/// Submits a mitigation and audits what the planner decided (refusals too).
+pub(crate) async fn do_mitigate(
+    app: &App,
+    actor: String,
+    request: crate::MitigationRequest,
+) -> Result<crate::Decided, ApiError> {
+    let gateway = std::sync::Arc::clone(app.gateway());
+    let req = request.clone();
+    let decided = tokio::task::spawn_blocking(move || gateway.mitigate(&req))
+        .await
+        .map_err(|e| ApiError::Internal(format!("mitigation task: {e}")))?
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    let action = format!("mitigation.{}", if request.withdraw { "withdraw" } else { "announce" });
+    let object = format!("mitigation:{}", request.prefix);
+    let after = json!({ "request": request, "decision": decided });
+    let reason = (!request.reason.is_empty()).then(|| request.reason.clone());
+    app.db(move |s| s.record_action(&actor, &action, &object, &after, reason.as_deref(), now())).await?;
+    if decided.outcome == "refused" {
+        return Err(ApiError::Conflict(format!("refused: {}", decided.text)));
+    }
+    Ok(decided)
+}
+
+async fn announce(
+    State(app): State<App>,
+    Extension(who): Extension<Identity>,
+    Json(b): Json<MitigationBody>,
+) -> Result<Json<Value>, ApiError> {
+    let request = mitigation_request(&b, false)?;
+    Ok(Json(json!(do_mitigate(&app, who.user.name, request).await?)))
+}
+
+async fn withdraw(
+    State(app): State<App>,
+    Extension(who): Extension<Identity>,
+    Json(b): Json<MitigationBody>,
+) -> Result<Json<Value>, ApiError> {
+    let request = mitigation_request(&b, true)?;
+    Ok(Json(json!(do_mitigate(&app, who.user.name, request).await?)))
 }
 
 // ---- public ------------------------------------------------------------------------------------

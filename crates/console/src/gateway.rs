@@ -24,6 +24,43 @@ pub trait Gateway: Send + Sync + 'static {
     fn prometheus(&self) -> String;
     /// Verifies a bundle against the trusted keys; returns what it holds (version, rules, ...).
     fn verify_bundle(&self, bytes: &[u8]) -> Result<serde_json::Value, HookError>;
+    /// Attack defense as it stands: `attacks`, `mitigations`, `exporters`, `bgp` (sessions),
+    /// `decisions`, `dry_run`; `None` when it is not running.
+    fn defense(&self) -> Option<serde_json::Value> {
+        None
+    }
+    /// Hands a manual mitigation to the planner (which applies the same rails as to its own
+    /// routes) and returns its decision in one line. Runs on a blocking thread.
+    fn mitigate(&self, request: &MitigationRequest) -> Result<Decided, HookError> {
+        let _ = request;
+        Err("attack defense is not running ([flow] enabled = false)".into())
+    }
+}
+
+/// An operator's manual mitigation, as the API takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MitigationRequest {
+    /// Destination address or prefix.
+    pub prefix: String,
+    /// `blackhole` or `flowspec`.
+    pub kind: String,
+    /// FlowSpec only: IP protocol numbers (empty: all).
+    pub protocols: Vec<u8>,
+    /// FlowSpec only: source ports (empty: all).
+    pub source_ports: Vec<u16>,
+    /// Withdraw instead of announce.
+    pub withdraw: bool,
+    /// Why.
+    pub reason: String,
+}
+
+/// The planner's answer to a [`MitigationRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decided {
+    /// `announce`, `withdraw`, `dry-run` or `refused`.
+    pub outcome: String,
+    /// The decision in one line (route and reason).
+    pub text: String,
 }
 
 /// The outcome of a publication.

@@ -229,6 +229,29 @@ texts! {
     Imported => "Imported", "تم الاستيراد";
     Duplicates => "duplicates", "مكررة";
     RejectedLines => "rejected lines", "أسطر مرفوضة";
+    Defense => "Attack defense", "الدفاع ضد الهجمات";
+    DefenseOff => "Attack defense is not running on this gateway ([flow] enabled = false).", "الدفاع ضد الهجمات غير مفعّل على هذه البوابة ([flow] enabled = false).";
+    DryRunNote => "Dry run: mitigations are planned and shown, nothing is announced to the routers.", "تشغيل تجريبي: يتم تخطيط إجراءات التخفيف وعرضها، ولا يُعلن أي شيء للموجّهات.";
+    Attacks => "Attacks", "الهجمات";
+    Mitigations => "Mitigations in force", "إجراءات التخفيف النافذة";
+    Exporters => "Flow exporters", "مصدّرو التدفقات";
+    BgpSessions => "BGP sessions", "جلسات BGP";
+    ManualMitigation => "Manual mitigation", "تخفيف يدوي";
+    Target => "Target", "الهدف";
+    Vector => "Vector", "نوع الهجوم";
+    Started => "Started", "البداية";
+    Ended => "Ended", "النهاية";
+    Ongoing => "ongoing", "مستمر";
+    PeakPps => "Peak packets/s", "ذروة الحزم/ث";
+    PeakBps => "Peak bits/s", "ذروة البتات/ث";
+    Prefix => "Address or prefix", "العنوان أو البادئة";
+    Kind => "Kind", "النوع";
+    Protocol => "Protocol (FlowSpec)", "البروتوكول (FlowSpec)";
+    SourcePort => "Source port (FlowSpec)", "منفذ المصدر (FlowSpec)";
+    Announce => "Announce", "إعلان";
+    Withdraw => "Withdraw", "سحب";
+    Routes => "Routes", "المسارات";
+    Since => "Since", "منذ";
     NotRestricted => "No order in force restricts this site. If you still cannot reach it, try again in a few minutes: old DNS answers expire shortly.", "لا يوجد أمر نافذ يقيّد هذا الموقع. إذا تعذّر عليك الوصول إليه، حاول مجددًا بعد دقائق: إجابات DNS القديمة تنتهي صلاحيتها قريبًا.";
 }
 

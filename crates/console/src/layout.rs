@@ -104,6 +104,7 @@ impl Ctx {
                                 a href="/console" { (self.t(T::Dashboard)) }
                                 a href="/console/orders" { (self.t(T::Orders)) }
                                 a href="/console/check" { (self.t(T::Check)) }
+                                a href="/console/defense" { (self.t(T::Defense)) }
                                 @if Perm::AppealsRead.allows(who.user.role) {
                                     a href="/console/appeals" { (self.t(T::Appeals)) }
                                 }

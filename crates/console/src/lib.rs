@@ -52,7 +52,7 @@ use bawaba_store::{Store, StoreError};
 pub use auth::{Identity, Perm};
 pub use config::ConsoleConfig;
 pub use error::ApiError;
-pub use gateway::{EnforcementPoint, Gateway, HookError, Published};
+pub use gateway::{Decided, EnforcementPoint, Gateway, HookError, MitigationRequest, Published};
 
 /// Everything a request handler needs; cheap to clone.
 #[derive(Clone)]

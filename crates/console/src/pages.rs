@@ -59,6 +59,8 @@ pub(crate) fn router() -> Router<App> {
         .route("/console/audit", get(audit))
         .route("/console/appeals", get(appeals))
         .route("/console/appeals/{id}/answer", post(answer))
+        .route("/console/defense", get(defense))
+        .route("/console/mitigations", post(mitigate))
 }
 
 type Page = Result<Response, Response>;
@@ -746,4 +748,103 @@ async fn answer(
         Err(e) => Err(e.to_string()),
     };
     render_appeals(&app, &ctx, &who, "all".into(), Some(flash)).await
+}
+
+// ---- attack defense ----------------------------------------------------------------------------
+
+fn ms_time(v: &serde_json::Value) -> String {
+    v.as_u64().map(|ms| datetime((ms / 1000) as i64)).unwrap_or_else(|| "-".into())
+}
+
+async fn defense(State(app): State<App>, ctx: Ctx) -> Page {
+    let who = ctx.need(Perm::Read)?.clone();
+    render_defense(&app, &ctx, &who, None).await
+}
+
+async fn render_defense(app: &App, ctx: &Ctx, who: &auth::Identity, flash: Option<Result<String, String>>) -> Page {
+    let state = app.gateway().defense();
+    let empty = Vec::new();
+    let list = |v: &Option<serde_json::Value>, k: &str| -> Vec<serde_json::Value> {
+        v.as_ref().and_then(|s| s[k].as_array().cloned()).unwrap_or_default()
+    };
+    let mut attacks = list(&state, "attacks");
+    attacks.reverse();
+    let (mitigations, exporters, bgp) = (list(&state, "mitigations"), list(&state, "exporters"), list(&state, "bgp"));
+    let dry_run = state.as_ref().is_some_and(|s| s["dry_run"] == true);
+    let body = html! {
+        h1 { (ctx.t(T::Defense)) }
+        @match &flash { Some(Ok(m)) => p.ok role="status" { (m) }, Some(Err(e)) => p.error role="alert" { (e) }, None => {} }
+        @if state.is_none() { p.muted { (ctx.t(T::DefenseOff)) } } @else {
+            @if dry_run { p.error { (ctx.t(T::DryRunNote)) } }
+            h2 { (ctx.t(T::Mitigations)) " (" (mitigations.len()) ")" }
+            @if mitigations.is_empty() { p.muted { (ctx.t(T::NoData)) } } @else {
+                div.scroll { table #mitigations {
+                    tr { th { (ctx.t(T::Routes)) } th { (ctx.t(T::Reason)) } th { (ctx.t(T::Since)) } }
+                    @for m in &mitigations {
+                        tr { td.mono { @for r in m["routes"].as_array().unwrap_or(&empty) { (r.as_str().unwrap_or("")) br; } }
+                             td { (m["reason"].as_str().unwrap_or("")) " " span.muted { "(" (m["origin"]["kind"].as_str().unwrap_or("")) ")" } }
+                             td { (ms_time(&m["since_ms"])) } }
+                    }
+                } }
+            }
+            @if Perm::Operate.allows(who.user.role) {
+                form.card #manual method="post" action="/console/mitigations" {
+                    h2 { (ctx.t(T::ManualMitigation)) }
+                    (csrf_field(who))
+                    div.filters {
+                        div { label for="m-prefix" { (ctx.t(T::Prefix)) } input #m-prefix type="text" name="prefix" required dir="ltr" placeholder="198.18.5.5"; }
+                        div { label for="m-kind" { (ctx.t(T::Kind)) } select #m-kind name="kind" { option value="blackhole" { "blackhole" } option value="flowspec" { "flowspec" } } }
+                        div { label for="m-protocol" { (ctx.t(T::Protocol)) } select #m-protocol name="protocol" { option value="" { (ctx.t(T::All)) } option value="udp" { "udp" } option value="tcp" { "tcp" } option value="icmp" { "icmp" } } }
+                        div { label for="m-port" { (ctx.t(T::SourcePort)) } input #m-port type="text" name="source_port" dir="ltr" placeholder="53"; }
+                    }
+                    label for="m-reason" { (ctx.t(T::Reason)) } input #m-reason type="text" name="reason";
+                    button #announce type="submit" name="op" value="announce" { (ctx.t(T::Announce)) } " "
+                    button.danger #withdraw type="submit" name="op" value="withdraw" { (ctx.t(T::Withdraw)) }
+                }
+            }
+            h2 { (ctx.t(T::Attacks)) " (" (attacks.len()) ")" }
+            @if attacks.is_empty() { p.muted { (ctx.t(T::NoData)) } } @else {
+                div.scroll { table #attacks {
+                    tr { th { "#" } th { (ctx.t(T::Target)) } th { (ctx.t(T::Vector)) } th { (ctx.t(T::Started)) } th { (ctx.t(T::Ended)) } th { (ctx.t(T::PeakPps)) } th { (ctx.t(T::PeakBps)) } }
+                    @for a in attacks.iter().take(200) {
+                        tr { td { (a["id"]) } td.mono { (a["target"].as_str().unwrap_or("")) "/" (a["prefix_len"]) " " span.muted { (a["group"].as_str().unwrap_or("")) } }
+                             td.mono { (a["vector"]["kind"].as_str().unwrap_or("")) @if let Some(p) = a["vector"]["port"].as_u64() { " :" (p) } }
+                             td { (ms_time(&a["started_ms"])) }
+                             td { @if a["ended_ms"].is_null() { span.badge.open { (ctx.t(T::Ongoing)) } } @else { (ms_time(&a["ended_ms"])) } }
+                             td.mono { (a["peak_pps"]) } td.mono { (a["peak_bps"]) } }
+                    }
+                } }
+            }
+            div.grid {
+                div.card { h2 { (ctx.t(T::Exporters)) }
+                    table #exporters { @for e in &exporters { tr { td.mono { (e["address"].as_str().unwrap_or("")) } td { (e["protocol"].as_str().unwrap_or("")) } td.mono { (e["records"]) } td { (ms_time(&e["last_seen_ms"])) } } } } }
+                div.card { h2 { (ctx.t(T::BgpSessions)) }
+                    table #bgp { @for b in &bgp { tr { td.mono { (b["address"].as_str().unwrap_or("")) } td { (b["state"].as_str().unwrap_or("")) } td.mono { (b["announced"]) } } } } }
+            }
+        }
+    };
+    Ok(ctx.page(ctx.t(T::Defense), body))
+}
+
+async fn mitigate(State(app): State<App>, ctx: Ctx, Form(f): Form<HashMap<String, String>>) -> Page {
+    let who = ctx.need(Perm::Operate)?.clone();
+    csrf_ok(&ctx, &f)?;
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let port = get("source_port");
+    let body = api::MitigationBody {
+        prefix: get("prefix"),
+        kind: get("kind"),
+        protocol: f.get("protocol").cloned(),
+        source_port: if port.trim().is_empty() { None } else { port.trim().parse().ok().or(Some(-1)) },
+        reason: get("reason"),
+    };
+    let withdraw = get("op") == "withdraw";
+    let flash = match api::mitigation_request(&body, withdraw) {
+        Ok(request) => match api::do_mitigate(&app, who.user.name.clone(), request).await {
+            Ok(d) => Ok(format!("{}: {}", d.outcome, d.text)),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    render_defense(&app, &ctx, &who, Some(flash)).await
 }

@@ -192,3 +192,36 @@ fn metrics_and_health() {
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
     assert_eq!(c.get("/nowhere").unwrap().status, 404);
 }
+
+#[test]
+fn defense_page_without_a_collector() {
+    let console = Console::start(ConsoleConfig::default());
+    let op = page_login(&console, "operator");
+    let page = op.get("/console/defense").unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("not running"));
+    let api = console.token_client("operator");
+    assert_eq!(api.get("/api/v1/defense").unwrap().json()["enabled"], false);
+    let r = api
+        .post_json("/api/v1/mitigations", &serde_json::json!({ "prefix": "198.18.5.5", "kind": "blackhole", "reason": "test" }))
+        .unwrap();
+    assert_eq!(r.status, 409);
+    assert!(r.text().contains("not running"), "{}", r.text());
+    for (body, needle) in [
+        (serde_json::json!({ "prefix": "nonsense", "kind": "blackhole", "reason": "x" }), "prefix"),
+        (serde_json::json!({ "prefix": "198.18.5.5", "kind": "nullroute", "reason": "x" }), "kind"),
+        (serde_json::json!({ "prefix": "198.18.5.5", "kind": "blackhole", "protocol": "udp", "reason": "x" }), "flowspec only"),
+        (serde_json::json!({ "prefix": "198.18.5.5", "kind": "flowspec", "source_port": 70000, "reason": "x" }), "source_port"),
+        (serde_json::json!({ "prefix": "198.18.5.5", "kind": "flowspec", "reason": " " }), "reason"),
+    ] {
+        let r = api.post_json("/api/v1/mitigations", &body).unwrap();
+        assert_eq!(r.status, 422, "{body}");
+        assert!(r.text().contains(needle), "{needle}: {}", r.text());
+    }
+    // A viewer sees the page but cannot mitigate.
+    let viewer = console.token_client("viewer");
+    let r = viewer
+        .post_json("/api/v1/mitigations", &serde_json::json!({ "prefix": "198.18.5.5", "kind": "blackhole", "reason": "x" }))
+        .unwrap();
+    assert_eq!(r.status, 403);
+}

@@ -61,5 +61,5 @@ mod window;
 pub use attack::{Attack, Event, Metric, ThresholdCrossed, Vector};
 pub use config::{ConfigError, DdosConfig, DetectorConfig, MitigatorConfig};
 pub use detector::{Detector, DetectorStats};
-pub use mitigator::{Decision, Mitigation, Mitigator, MitigatorStats, Origin, Refusal, RefusedCounts};
+pub use mitigator::{route_text, Decision, Mitigation, Mitigator, MitigatorStats, Origin, Refusal, RefusedCounts};
 pub use protected::{Protected, ProtectedPrefix};

@@ -120,6 +120,11 @@ impl Decision {
     }
 }
 
+/// A route in one line, as logs, the CLI and the API show it.
+pub fn route_text(route: &Route) -> String {
+    RouteText(route).to_string()
+}
+
 /// `Route` has no text form; this one is for logs.
 struct RouteText<'a>(&'a Route);
 
@@ -484,6 +489,26 @@ impl Mitigator {
             }));
         }
         routes
+    }
+
+    /// The blackhole route for `prefix` as the planner builds it: the family's next hop,
+    /// 65535:666 and the configured communities (for a manual mitigation).
+    pub fn blackhole_route(&self, prefix: Prefix) -> Route {
+        self.blackhole(prefix)
+    }
+
+    /// A FlowSpec route for traffic to `prefix` (optionally only these protocols and source
+    /// ports) with the configured action and communities (for a manual mitigation).
+    pub fn flowspec_route(&self, prefix: Prefix, protocols: Vec<u8>, source_ports: Vec<u16>) -> Route {
+        let rule = FlowSpec {
+            destination: prefix,
+            source: None,
+            protocols,
+            source_ports: source_ports.into_iter().map(NumericMatch::Eq).collect(),
+            destination_ports: Vec::new(),
+            packet_lengths: Vec::new(),
+        };
+        Route::FlowSpec { rule, action: self.action, communities: self.communities.clone() }
     }
 
     fn blackhole(&self, prefix: Prefix) -> Route {

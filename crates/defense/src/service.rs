@@ -90,9 +90,56 @@ pub struct DefenseState {
     pub attacks: Vec<Attack>,
     /// Routes announced now.
     pub routes: usize,
+    /// The mitigations in force (or planned, in a dry run).
+    pub mitigations: Vec<MitigationRow>,
+    /// Whether routes are only planned, not announced.
+    pub dry_run: bool,
     /// Decisions taken so far, by kind (announce, withdraw, refused, dry-run).
     pub decisions: std::collections::BTreeMap<&'static str, u64>,
 }
+
+/// One mitigation in force, for the API and the console.
+#[derive(Debug, Clone, Serialize)]
+pub struct MitigationRow {
+    /// `attack` (with its id) or `manual`.
+    pub origin: bawaba_ddos::Origin,
+    /// Its routes, one line each.
+    pub routes: Vec<String>,
+    /// Since (Unix milliseconds).
+    pub since_ms: u64,
+    /// The attack's vector or the operator's reason.
+    pub reason: String,
+}
+
+/// An operator's request for a manual mitigation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualRequest {
+    /// The destination (a /32 or /128, or a prefix within the rails).
+    pub prefix: bawaba_bgp::Prefix,
+    /// Blackhole or FlowSpec.
+    pub kind: ManualKind,
+    /// Withdraw the mitigation announced with the same destination and kind.
+    pub withdraw: bool,
+    /// Why (kept with the mitigation).
+    pub reason: String,
+}
+
+/// What a manual mitigation announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManualKind {
+    /// A blackhole route with 65535:666.
+    Blackhole,
+    /// A FlowSpec rule for traffic to the prefix, optionally only these protocols and source
+    /// ports, with the configured action.
+    FlowSpec {
+        /// IP protocol numbers (empty: all).
+        protocols: Vec<u8>,
+        /// Source ports (empty: all).
+        source_ports: Vec<u16>,
+    },
+}
+
+type Reply = std::sync::mpsc::SyncSender<Decision>;
 
 /// The detector and planner behind the collector.
 struct DetectSink {
@@ -101,6 +148,7 @@ struct DetectSink {
     speaker: Option<Arc<Speaker>>,
     state: Arc<Mutex<DefenseState>>,
     log: Option<std::fs::File>,
+    requests: std::sync::mpsc::Receiver<(ManualRequest, Reply)>,
 }
 
 impl RecordSink for DetectSink {
@@ -110,10 +158,15 @@ impl RecordSink for DetectSink {
 
     fn tick(&mut self, now_ms: u64) {
         let events = self.detector.tick(now_ms);
-        if events.is_empty() {
+        let mut changed = false;
+        while let Ok((request, reply)) = self.requests.try_recv() {
+            let decision = self.manual(&request, now_ms);
+            changed |= matches!(decision, Decision::Announce { .. } | Decision::Withdraw { .. });
+            let _ = reply.try_send(decision);
+        }
+        if events.is_empty() && !changed {
             return;
         }
-        let mut changed = false;
         for event in &events {
             let decisions = self.mitigator.on_event(event, now_ms);
             self.note(event, &decisions);
@@ -125,13 +178,55 @@ impl RecordSink for DetectSink {
                 speaker.set_routes(routes.clone());
             }
         }
+        let rows: Vec<MitigationRow> = self
+            .mitigator
+            .mitigations()
+            .into_iter()
+            .map(|m| MitigationRow {
+                origin: m.origin,
+                routes: m.routes.iter().map(bawaba_ddos::route_text).collect(),
+                since_ms: m.since_ms,
+                reason: m.reason,
+            })
+            .collect();
         if let Ok(mut s) = self.state.lock() {
             s.routes = routes.len();
+            s.mitigations = rows;
         }
     }
 }
 
 impl DetectSink {
+    /// Carries out an operator's request under the same rails as the detector's routes.
+    fn manual(&mut self, request: &ManualRequest, now_ms: u64) -> Decision {
+        let route = match &request.kind {
+            ManualKind::Blackhole => self.mitigator.blackhole_route(request.prefix),
+            ManualKind::FlowSpec { protocols, source_ports } => {
+                self.mitigator.flowspec_route(request.prefix, protocols.clone(), source_ports.clone())
+            }
+        };
+        let decision = if request.withdraw {
+            self.mitigator.manual_withdraw(&route, now_ms)
+        } else {
+            self.mitigator.manual(route, now_ms, &request.reason)
+        };
+        tracing::info!(decision = %decision, reason = %request.reason, "manual mitigation");
+        if let Some(log) = &mut self.log {
+            let line = serde_json::json!({ "manual": request.reason, "decisions": [decision.to_string()] });
+            let _ = writeln!(log, "{line}");
+        }
+        if let Ok(mut s) = self.state.lock() {
+            let kind = match &decision {
+                Decision::Announce { .. } => "announce",
+                Decision::Withdraw { .. } => "withdraw",
+                Decision::Refused { .. } => "refused",
+                Decision::DryRun { .. } => "dry-run",
+            };
+            *s.decisions.entry(kind).or_default() += 1;
+        }
+        decision
+    }
+
     fn note(&mut self, event: &Event, decisions: &[Decision]) {
         let attack = event.attack();
         match event {
@@ -184,6 +279,7 @@ pub struct Defense {
     collector: Collector,
     speaker: Option<Arc<Speaker>>,
     state: Arc<Mutex<DefenseState>>,
+    requests: std::sync::mpsc::SyncSender<(ManualRequest, Reply)>,
 }
 
 /// Why the service could not start.
@@ -210,11 +306,36 @@ impl Defense {
         let detector = Detector::new(&ddos.detection)?;
         let mitigator = Mitigator::new(&ddos.mitigation, detector.protected().clone())?;
         let speaker = (!bgp.peers.is_empty()).then(|| Arc::new(Speaker::start(bgp.peer_configs())));
-        let state = Arc::new(Mutex::new(DefenseState::default()));
+        let state = Arc::new(Mutex::new(DefenseState { dry_run: mitigator.dry_run(), ..DefenseState::default() }));
         let log = attack_log.and_then(|p| std::fs::OpenOptions::new().create(true).append(true).open(p).ok());
-        let sink = DetectSink { detector, mitigator, speaker: speaker.clone(), state: Arc::clone(&state), log };
+        let (requests, received) = std::sync::mpsc::sync_channel(16);
+        let sink = DetectSink {
+            detector,
+            mitigator,
+            speaker: speaker.clone(),
+            state: Arc::clone(&state),
+            log,
+            requests: received,
+        };
         let collector = Collector::start(flow, sink)?;
-        Ok(Defense { collector, speaker, state })
+        Ok(Defense { collector, speaker, state, requests })
+    }
+
+    /// A handle that submits manual mitigations to the running planner (which checks them
+    /// against the same rails as its own routes).
+    pub fn manual_handle(&self) -> ManualHandle {
+        ManualHandle { requests: self.requests.clone() }
+    }
+
+    /// What the console and API show: state, collector counters and exporters, BGP sessions,
+    /// and the manual-mitigation handle. It does not keep the BGP sessions alive.
+    pub fn view(&self) -> DefenseView {
+        DefenseView {
+            state: Arc::clone(&self.state),
+            stats: self.collector.stats(),
+            speaker: self.speaker.as_ref().map(Arc::downgrade),
+            manual: self.manual_handle(),
+        }
     }
 
     /// The collector's bound addresses.
@@ -255,6 +376,59 @@ impl Defense {
                 }
             }
         }
+    }
+}
+
+/// See [`Defense::view`].
+#[derive(Clone)]
+pub struct DefenseView {
+    state: Arc<Mutex<DefenseState>>,
+    stats: Arc<CollectorStats>,
+    speaker: Option<std::sync::Weak<Speaker>>,
+    /// Submits manual mitigations.
+    pub manual: ManualHandle,
+}
+
+impl DefenseView {
+    /// Everything as JSON: `attacks`, `mitigations`, `routes`, `decisions`, `dry_run`,
+    /// `exporters`, `bgp`, `collector` (datagrams, records, drops).
+    pub fn to_json(&self) -> serde_json::Value {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut v = match self.state.lock() {
+            Ok(s) => serde_json::to_value(&*s).unwrap_or_default(),
+            Err(_) => serde_json::json!({}),
+        };
+        v["exporters"] = match self.stats.exporters.lock() {
+            Ok(e) => serde_json::to_value(&*e).unwrap_or_default(),
+            Err(_) => serde_json::json!([]),
+        };
+        let bgp = self.speaker.as_ref().and_then(std::sync::Weak::upgrade).map(|s| s.status()).unwrap_or_default();
+        v["bgp"] = serde_json::to_value(bgp).unwrap_or_default();
+        v["collector"] = serde_json::json!({
+            "datagrams": self.stats.datagrams.load(Relaxed),
+            "records": self.stats.records.load(Relaxed),
+            "queue_drops": self.stats.queue_drops.load(Relaxed),
+            "unknown_sampling": self.stats.unknown_sampling.load(Relaxed),
+        });
+        v
+    }
+}
+
+/// Submits manual mitigations; see [`Defense::manual_handle`].
+#[derive(Clone)]
+pub struct ManualHandle {
+    requests: std::sync::mpsc::SyncSender<(ManualRequest, Reply)>,
+}
+
+impl ManualHandle {
+    /// Hands `request` to the planner and waits (blocking, up to 5 s) for its decision: the
+    /// planner runs on the collector's decode thread and takes requests every ~100 ms.
+    pub fn submit(&self, request: ManualRequest) -> Result<Decision, String> {
+        let (reply, decision) = std::sync::mpsc::sync_channel(1);
+        self.requests
+            .try_send((request, reply))
+            .map_err(|_| "the mitigation planner is busy or stopped".to_string())?;
+        decision.recv_timeout(Duration::from_secs(5)).map_err(|_| "the mitigation planner did not answer".to_string())
     }
 }
 

@@ -686,6 +686,30 @@ impl Store {
             .unwrap_or((0, hex::encode(audit::GENESIS))))
     }
 
+    /// Records an operational action taken outside the policy tables (a manual BGP mitigation,
+    /// for instance) in the audit log, so it carries the acting identity like every policy change.
+    /// `action` is a dotted name such as `mitigation.announce`; `after` is what was done, as JSON.
+    pub fn record_action(
+        &mut self,
+        actor: &str,
+        action: &str,
+        object: &str,
+        after: &serde_json::Value,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        if action.is_empty() || object.is_empty() || actor.trim().is_empty() {
+            return Err(StoreError::Invalid {
+                field: "action",
+                reason: "actor, action and object are required".into(),
+            });
+        }
+        let tx = self.conn.transaction()?;
+        append_audit(&tx, now, record(actor, action, object, None, Some(after), reason))?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Recomputes the whole chain. `expected_head` is the (seq, hash) a signed bundle pinned.
     pub fn verify_audit(&self, expected_head: Option<(i64, &str)>) -> Result<AuditReport> {
         let mut stmt = self.conn.prepare(
