@@ -6,6 +6,8 @@
 //! - [`wire`]: the messages (no I/O): OPEN with capabilities (multiprotocol, 4-octet AS, route
 //!   refresh), KEEPALIVE, NOTIFICATION, UPDATE encoding for unicast and FlowSpec routes.
 //! - [`speaker`]: one tokio task per router, following one desired route set.
+//! - [`md5`]: TCP MD5 signatures (RFC 2385) for routers configured with a password; the one
+//!   module with `unsafe` code (the Linux `TCP_MD5SIG` socket option).
 //!
 //! ```
 //! use bawaba_bgp::wire::{self, Prefix, Route, BLACKHOLE};
@@ -19,6 +21,7 @@
 //! assert_eq!(&update[update.len() - 5..], &[32, 198, 18, 5, 5]);
 //! ```
 
+pub mod md5;
 pub mod speaker;
 pub mod wire;
 

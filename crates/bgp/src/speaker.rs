@@ -6,6 +6,8 @@
 //! Established. Once established it sends every desired route the peer's negotiated families
 //! allow, then End-of-RIB, and from then on the difference whenever the desired set changes.
 //! It answers keepalives, enforces the negotiated hold time, logs a NOTIFICATION and starts over.
+//! A peer with a password gets TCP MD5 signatures (RFC 2385, see [`crate::md5`]) on the socket
+//! before it connects.
 //! What the peer announces is read and ignored. On shutdown each session withdraws what it
 //! announced, sends a Cease (administrative shutdown) and closes, so nothing stays behind in
 //! the routers.
@@ -17,13 +19,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 use crate::wire::{self, Afi, Capability, Message, Notification, Open, Route, Safi};
 
-/// One router to announce to.
-#[derive(Debug, Clone)]
+/// One router to announce to. Its `Debug` output hides the password.
+#[derive(Clone)]
 pub struct PeerConfig {
     /// Its address and port (179 normally).
     pub address: SocketAddr,
@@ -41,6 +43,37 @@ pub struct PeerConfig {
     pub backoff: Duration,
     /// Longest wait between connection attempts.
     pub max_backoff: Duration,
+    /// TCP MD5 signature password (RFC 2385), 1 to [`crate::md5::MAX_PASSWORD_LEN`] bytes; the
+    /// router must have the same one for our address. `None`: no authentication.
+    pub md5_password: Option<String>,
+}
+
+impl std::fmt::Debug for PeerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so a new field cannot be forgotten here.
+        let PeerConfig {
+            address,
+            remote_as,
+            local_as,
+            router_id,
+            hold_time,
+            families,
+            backoff,
+            max_backoff,
+            md5_password,
+        } = self;
+        f.debug_struct("PeerConfig")
+            .field("address", address)
+            .field("remote_as", remote_as)
+            .field("local_as", local_as)
+            .field("router_id", router_id)
+            .field("hold_time", hold_time)
+            .field("families", families)
+            .field("backoff", backoff)
+            .field("max_backoff", max_backoff)
+            .field("md5_password", &md5_password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// Session states reported (RFC 4271 section 8.2.2, as far as an active speaker goes).
@@ -66,6 +99,8 @@ pub struct PeerStatus {
     pub address: SocketAddr,
     /// Current state.
     pub state: State,
+    /// Whether the session uses TCP MD5 signatures (the password itself is never shown).
+    pub tcp_md5: bool,
     /// Connection attempts so far.
     pub attempts: u64,
     /// Times the session reached Established.
@@ -96,6 +131,7 @@ impl Speaker {
                 let status = Arc::new(Mutex::new(PeerStatus {
                     address: peer.address,
                     state: State::Idle,
+                    tcp_md5: peer.md5_password.is_some(),
                     attempts: 0,
                     established_count: 0,
                     announced: 0,
@@ -191,11 +227,7 @@ async fn run_once(
     stop: &mut watch::Receiver<bool>,
     status: &Mutex<PeerStatus>,
 ) -> Result<(), String> {
-    let mut stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(peer.address))
-        .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
-    let _ = stream.set_nodelay(true);
+    let mut stream = connect(peer).await?;
     let mut capabilities: Vec<Capability> =
         peer.families.iter().map(|&(afi, safi)| Capability::MultiProtocol(afi, safi)).collect();
     capabilities.push(Capability::RouteRefresh);
@@ -324,6 +356,29 @@ async fn run_once(
             }
         }
     }
+}
+
+/// Opens the TCP connection, with the TCP MD5 key set first when the peer has a password.
+async fn connect(peer: &PeerConfig) -> Result<TcpStream, String> {
+    let socket = if peer.address.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+        .map_err(|e| format!("socket: {e}"))?;
+    if let Some(password) = &peer.md5_password {
+        crate::md5::set_password(&socket, peer.address.ip(), password).map_err(|e| e.to_string())?;
+    }
+    let stream = match tokio::time::timeout(Duration::from_secs(5), socket.connect(peer.address)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(format!("connect: {e}")),
+        // The peer's kernel drops segments with a wrong signature, or without one it expects,
+        // without a word (RFC 2385 section 2.0): all we see is silence.
+        Err(_) if peer.md5_password.is_some() => {
+            return Err("connect timed out (TCP MD5 is on: check that the router has the same password for our \
+                        address)"
+                .into())
+        }
+        Err(_) => return Err("connect timed out".into()),
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
 }
 
 /// Sends what changed between `sent` (what the peer has from us) and `routes`.

@@ -151,9 +151,22 @@ pub mod policy {
 /// A GoBGP configuration: AS 65001 on 127.0.0.1:`port`, passive toward one neighbor 127.0.0.1
 /// with AS `peer_as`, IPv4/IPv6 unicast and FlowSpec.
 pub fn gobgpd_config(port: u16, peer_as: u32) -> String {
+    gobgpd_config_with(port, peer_as, "")
+}
+
+/// As [`gobgpd_config`], with TCP MD5 signatures (RFC 2385) toward the neighbor:
+/// `auth-password` set to `password` (written as a TOML string, `"` and `\` escaped).
+pub fn gobgpd_config_md5(port: u16, peer_as: u32, password: &str) -> String {
+    let escaped = password.replace('\\', "\\\\").replace('"', "\\\"");
+    gobgpd_config_with(port, peer_as, &format!("    auth-password = \"{escaped}\"\n"))
+}
+
+/// The GoBGP configuration, with `neighbor_extra` (whole lines) added to `[neighbors.config]`.
+fn gobgpd_config_with(port: u16, peer_as: u32, neighbor_extra: &str) -> String {
     let mut text = format!(
         "[global.config]\n  as = 65001\n  router-id = \"198.18.0.2\"\n  port = {port}\n  local-address-list = [\"127.0.0.1\"]\n\
          [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"127.0.0.1\"\n    peer-as = {peer_as}\n\
+         {neighbor_extra}\
          [neighbors.transport.config]\n    passive-mode = true\n"
     );
     for family in ["ipv4-unicast", "ipv6-unicast", "ipv4-flowspec", "ipv6-flowspec"] {
