@@ -74,6 +74,74 @@ pub enum Command {
   bawaba user list"
     )]
     User(UserCommand),
+    /// Manual BGP mitigations on the running `bawaba serve` (through its API; audited).
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  export BAWABA_TOKEN=bwb_...        # bawaba user token noc --label cli
+  bawaba mitigation announce 198.18.5.5 --reason 'NOC ticket 4711'
+  bawaba mitigation announce 198.18.5.5 --kind flowspec --protocol udp --source-port 123 --reason 'NTP reflection'
+  bawaba mitigation withdraw 198.18.5.5
+  bawaba mitigation list"
+    )]
+    Mitigation(MitigationCommand),
+    /// Flow exporters seen by the running `bawaba serve` (through its API).
+    #[command(subcommand)]
+    Exporter(ExporterCommand),
+}
+
+/// `bawaba exporter ...`
+#[derive(Debug, Subcommand)]
+pub enum ExporterCommand {
+    /// List exporters: address, protocol, datagrams, records, last seen.
+    List {
+        /// API token (default: $BAWABA_TOKEN).
+        #[arg(long)]
+        token: Option<String>,
+        /// Output JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `bawaba mitigation ...`
+#[derive(Debug, Subcommand)]
+pub enum MitigationCommand {
+    /// Mitigations in force and the BGP sessions.
+    List {
+        /// API token (default: $BAWABA_TOKEN).
+        #[arg(long)]
+        token: Option<String>,
+        /// Output JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Announce a blackhole (65535:666) or FlowSpec rule, within the safety rails.
+    Announce(MitigationTarget),
+    /// Withdraw a manual mitigation (give it as it was announced).
+    Withdraw(MitigationTarget),
+}
+
+/// What a manual mitigation covers.
+#[derive(Debug, Args)]
+pub struct MitigationTarget {
+    /// The attacked address (a /32 or /128) or a prefix inside the protected networks.
+    pub prefix: String,
+    /// blackhole or flowspec.
+    #[arg(long, default_value = "blackhole")]
+    pub kind: String,
+    /// FlowSpec only: udp, tcp, icmp or a protocol number.
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// FlowSpec only: the source port (53, 123, 389, ... for reflection).
+    #[arg(long)]
+    pub source_port: Option<i64>,
+    /// Why (required to announce; audited).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// API token (default: $BAWABA_TOKEN).
+    #[arg(long)]
+    pub token: Option<String>,
 }
 
 /// `bawaba user ...`

@@ -38,6 +38,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Inspect(args) => crate::inspect::inspect(&ctx, &args),
         Command::Attack(crate::cli::AttackCommand::List(j)) => crate::attacks::list(&ctx, j.json),
         Command::User(c) => ctx.user(c),
+        Command::Mitigation(c) => crate::remote::mitigation(&ctx, c),
+        Command::Exporter(crate::cli::ExporterCommand::List { token, json }) => {
+            crate::remote::exporters(&ctx, token, json)
+        }
     }
 }
 

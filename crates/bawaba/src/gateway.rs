@@ -122,6 +122,19 @@ impl Gateway for ServeGateway {
         render_metrics(&self.metrics, self.engine.as_deref(), self.defense.as_ref())
     }
 
+    fn export_rpz(&self) -> Result<String, HookError> {
+        let db = self.config.database();
+        let store = bawaba_store::Store::open(&db, self.config.store_config())?;
+        let t = crate::output::now();
+        let snapshot = store.snapshot(t)?;
+        // As `bawaba policy export`: the serial is the Unix time (RFC 1982, fits u32 until 2106).
+        let options =
+            self.config.rpz_export_options(self.config.policy.rpz_origin.clone(), u32::try_from(t).unwrap_or(u32::MAX));
+        let mut out = Vec::new();
+        bawaba_formats::write_rpz(&snapshot, &options, &mut out)?;
+        Ok(String::from_utf8(out)?)
+    }
+
     fn defense(&self) -> Option<serde_json::Value> {
         self.defense_view.as_ref().map(|v| v.to_json())
     }

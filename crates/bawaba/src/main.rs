@@ -9,6 +9,7 @@ mod gateway;
 mod inspect;
 mod output;
 mod policy_files;
+mod remote;
 mod serve;
 
 use clap::Parser;

@@ -136,8 +136,24 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
         // Attack defense: collector, detector, planner, BGP speaker.
         let defense = if config.flow.enabled {
             let log = config.store.data_dir.join("attacks.jsonl");
-            let defense = bawaba_defense::service::Defense::start(&config.flow, &config.ddos, &config.bgp, Some(log))
-                .context("starting the flow collector")?;
+            // Attack records go to the store too (their own connection, on the decode thread).
+            let db = config.database();
+            let mut attack_store = bawaba_store::Store::open(&db, config.store_config())
+                .with_context(|| format!("opening {} for attack records", db.display()))?;
+            let recorder: bawaba_defense::service::AttackRecorder = Box::new(move |attack, decisions| {
+                let record = serde_json::to_value(attack).unwrap_or_default();
+                if let Err(e) = attack_store.record_attack(&record, decisions) {
+                    tracing::warn!(error = %e, "attack not recorded in the store");
+                }
+            });
+            let defense = bawaba_defense::service::Defense::start_with(
+                &config.flow,
+                &config.ddos,
+                &config.bgp,
+                Some(log),
+                Some(recorder),
+            )
+            .context("starting the flow collector")?;
             for addr in defense.local_addrs() {
                 say(format_args!("flow collector on {addr} (udp: netflow v5/v9, ipfix, sflow)"));
             }

@@ -217,6 +217,14 @@ not a name!
     assert!(blocked.contains("phishing") && blocked.contains('3'), "{blocked}");
     site.shoot("dashboard");
 
+    // The API exports the policy in force as the RPZ zone the CLI writes.
+    let token = bawaba(&config, "admin", &["user", "token", "admin", "--label", "test"]);
+    let secret = token.split(": ").nth(1).unwrap().lines().next().unwrap().trim().to_string();
+    let api = bawaba_testkit::http::Client::new(addr).with_header("authorization", &format!("Bearer {secret}"));
+    let zone = api.get("/api/v1/policy/export").unwrap();
+    assert_eq!(zone.status, 200);
+    assert!(zone.text().contains("$ORIGIN rpz.bawaba.invalid.") && zone.text().contains("\nfake-bank.test "), "{}", zone.text());
+
     // 4. "Is it blocked?" names the order.
     site.go("/console/check");
     site.fill("#q", "https://www.fake-bank.test/login");

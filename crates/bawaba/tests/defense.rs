@@ -229,8 +229,24 @@ listen = "127.0.0.1:{console_port}"
     let r = api.post_json("/api/v1/mitigations", &outside).unwrap();
     assert_eq!(r.status, 409, "{}", r.text());
     assert!(r.text().contains("outside"), "{}", r.text());
-    let r = api.post_json("/api/v1/mitigations/withdraw", &manual).unwrap();
-    assert_eq!(r.status, 200, "{}", r.text());
+    // The same from the command line: the running serve's mitigations and exporters, and the
+    // withdrawal.
+    let with_token = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_bawaba"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("BAWABA_TOKEN", &secret)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed = with_token(&["mitigation", "list"]);
+    assert!(listed.contains("NOC ticket 4711") && listed.contains("blackhole 198.18.7.7/32"), "{listed}");
+    assert!(with_token(&["exporter", "list"]).contains("ipfix"));
+    let out = with_token(&["mitigation", "withdraw", "198.18.7.7"]);
+    assert!(out.contains("withdraw blackhole 198.18.7.7/32"), "{out}");
     let deadline = Instant::now() + Duration::from_secs(10);
     while rib(&tools[1], api_port, "ipv4").contains("198.18.7.7/32") {
         assert!(Instant::now() < deadline, "manual blackhole not withdrawn");
@@ -263,6 +279,11 @@ listen = "127.0.0.1:{console_port}"
     }
     let log = std::fs::read_to_string(dir.path().join("data/attacks.jsonl")).unwrap();
     assert!(log.lines().count() >= 2 && log.contains("198.18.5.5") && log.contains("dns"), "{log}");
+    // Kept in the store, with the decisions.
+    let stored = api.get("/api/v1/attacks").unwrap().json();
+    assert_eq!(stored[0]["target"], "198.18.5.5", "{stored}");
+    assert!(stored[0]["ended_ms"].is_i64(), "{stored}");
+    assert!(stored[0]["decisions"].to_string().contains("announce blackhole"), "{stored}");
     let listed = Command::new(env!("CARGO_BIN_EXE_bawaba"))
         .arg("--config")
         .arg(&config)

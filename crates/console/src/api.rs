@@ -170,6 +170,16 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<App>)> {
             .json::<ReasonBody>()
             .to(post(remove_allow)),
         E::at(P, "/publish", Operate, "bundles", "Sign and publish a bundle of the policy in force").to(post(publish)),
+        E::at(
+            G,
+            "/policy/compile",
+            Read,
+            "bundles",
+            "Compile the store's policy in force and report its size and time",
+        )
+        .to(get(compile)),
+        E::at(G, "/policy/export", Read, "bundles", "The policy in force as an RPZ zone file (text/dns)")
+            .to(get(export)),
         E::at(G, "/publications/latest", Read, "bundles", "The latest publication").to(get(latest_publication)),
         E::at(P, "/bundles/verify", Read, "bundles", "Verify a bundle's signature and integrity")
             .bytes()
@@ -220,6 +230,9 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<App>)> {
             "Attack defense: attacks, mitigations in force, flow exporters, BGP sessions",
         )
         .to(get(defense)),
+        E::at(G, "/attacks", Read, "defense", "Attacks recorded in the store, newest first (kept across restarts)")
+            .query(&[("limit", "at most this many (default 100, at most 10000)")])
+            .to(get(attacks)),
         E::at(
             P,
             "/mitigations",
@@ -822,6 +835,28 @@ async fn publish(State(app): State<App>, Extension(who): Extension<Identity>) ->
     Ok(Json(json!(do_publish(&app, who.user.name).await?)))
 }
 
+async fn compile(State(app): State<App>) -> Result<Json<Value>, ApiError> {
+    let t = now();
+    let snapshot = app.db(move |s| s.snapshot(t)).await?;
+    let (stats, ms) = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let ruleset = snapshot.compile();
+        (ruleset.stats(), started.elapsed().as_secs_f64() * 1000.0)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("compile task: {e}")))?;
+    Ok(Json(json!({ "stats": stats, "compile_ms": ms })))
+}
+
+async fn export(State(app): State<App>) -> Result<Response, ApiError> {
+    let gateway = std::sync::Arc::clone(app.gateway());
+    let zone = tokio::task::spawn_blocking(move || gateway.export_rpz())
+        .await
+        .map_err(|e| ApiError::Internal(format!("export task: {e}")))?
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "text/dns; charset=utf-8")], zone).into_response())
+}
+
 async fn latest_publication(State(app): State<App>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!(app.db(|s| s.latest_publication()).await?)))
 }
@@ -1105,6 +1140,19 @@ async fn revoke_token(
 
 async fn defense(State(app): State<App>) -> Json<Value> {
     Json(app.gateway().defense().unwrap_or_else(|| json!({ "enabled": false })))
+}
+
+#[derive(Debug, Deserialize)]
+struct LimitQuery {
+    limit: Option<String>,
+}
+
+async fn attacks(State(app): State<App>, Query(q): Query<LimitQuery>) -> Result<Json<Value>, ApiError> {
+    let limit = match q.limit.as_deref().filter(|l| !l.is_empty()) {
+        Some(l) => l.parse::<usize>().map_err(|_| invalid(format!("limit {l:?} is not a number")))?.clamp(1, 10_000),
+        None => 100,
+    };
+    Ok(Json(json!(app.db(move |s| s.attacks(limit)).await?)))
 }
 
 /// Checks a mitigation body and turns it into the hook's request.

@@ -24,6 +24,10 @@ pub trait Gateway: Send + Sync + 'static {
     fn prometheus(&self) -> String;
     /// Verifies a bundle against the trusted keys; returns what it holds (version, rules, ...).
     fn verify_bundle(&self, bytes: &[u8]) -> Result<serde_json::Value, HookError>;
+    /// The policy in force as an RPZ zone file (what `bawaba policy export` writes).
+    fn export_rpz(&self) -> Result<String, HookError> {
+        Err("RPZ export is not available here".into())
+    }
     /// Attack defense as it stands: `attacks`, `mitigations`, `exporters`, `bgp` (sessions),
     /// `decisions`, `dry_run`; `None` when it is not running.
     fn defense(&self) -> Option<serde_json::Value> {

@@ -252,6 +252,21 @@ texts! {
     Withdraw => "Withdraw", "سحب";
     Routes => "Routes", "المسارات";
     Since => "Since", "منذ";
+    Users => "Users", "المستخدمون";
+    NewUser => "New user", "مستخدم جديد";
+    OneTimePassword => "One-time password (shown once; give it to the user):", "كلمة مرور لمرة واحدة (تُعرض مرة واحدة؛ سلّمها للمستخدم):";
+    Disable => "Disable", "تعطيل";
+    Disabled => "disabled", "معطّل";
+    Enabled => "enabled", "مفعّل";
+    Tokens => "API tokens", "رموز الواجهة البرمجية";
+    NewToken => "New API token", "رمز جديد";
+    Label => "Label", "الوصف";
+    TokenSecret => "The token (shown once; send it as Authorization: Bearer):", "الرمز (يُعرض مرة واحدة؛ أرسله في ترويسة Authorization: Bearer):";
+    LastUsed => "Last used", "آخر استخدام";
+    Allowlist => "Allowlist", "قائمة الاستثناء";
+    AllowHelp => "Names and prefixes that must never be blocked: government services, the gateway's own infrastructure, shared front ends.", "أسماء وبادئات لا يجوز حجبها أبدًا: الخدمات الحكومية، والبنية التحتية للبوابة، والواجهات المشتركة.";
+    Add => "Add", "إضافة";
+    Remove => "Remove", "إزالة";
     NotRestricted => "No order in force restricts this site. If you still cannot reach it, try again in a few minutes: old DNS answers expire shortly.", "لا يوجد أمر نافذ يقيّد هذا الموقع. إذا تعذّر عليك الوصول إليه، حاول مجددًا بعد دقائق: إجابات DNS القديمة تنتهي صلاحيتها قريبًا.";
 }
 

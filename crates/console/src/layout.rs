@@ -105,12 +105,17 @@ impl Ctx {
                                 a href="/console/orders" { (self.t(T::Orders)) }
                                 a href="/console/check" { (self.t(T::Check)) }
                                 a href="/console/defense" { (self.t(T::Defense)) }
+                                a href="/console/allowlist" { (self.t(T::Allowlist)) }
                                 @if Perm::AppealsRead.allows(who.user.role) {
                                     a href="/console/appeals" { (self.t(T::Appeals)) }
                                 }
                                 @if Perm::Audit.allows(who.user.role) {
                                     a href="/console/audit" { (self.t(T::Audit)) }
                                 }
+                                @if Perm::Admin.allows(who.user.role) {
+                                    a href="/console/users" { (self.t(T::Users)) }
+                                }
+                                a href="/console/tokens" { (self.t(T::Tokens)) }
                             }
                             a href="/transparency" { (self.t(T::Transparency)) }
                         }

@@ -60,6 +60,9 @@ pub(crate) fn router() -> Router<App> {
         .route("/console/appeals", get(appeals))
         .route("/console/appeals/{id}/answer", post(answer))
         .route("/console/defense", get(defense))
+        .route("/console/users", get(users).post(user_action))
+        .route("/console/tokens", get(tokens).post(token_action))
+        .route("/console/allowlist", get(allowlist).post(allow_action))
         .route("/console/mitigations", post(mitigate))
 }
 
@@ -847,4 +850,256 @@ async fn mitigate(State(app): State<App>, ctx: Ctx, Form(f): Form<HashMap<String
         Err(e) => Err(e.to_string()),
     };
     render_defense(&app, &ctx, &who, Some(flash)).await
+}
+
+// ---- users, tokens, allowlist ------------------------------------------------------------------
+
+fn flash_markup(flash: &Option<Result<Markup, String>>) -> Markup {
+    html! {
+        @match flash { Some(Ok(m)) => div.ok role="status" { (m) }, Some(Err(e)) => p.error role="alert" { (e) }, None => {} }
+    }
+}
+
+async fn users(State(app): State<App>, ctx: Ctx) -> Page {
+    let who = ctx.need(Perm::Admin)?.clone();
+    render_users(&app, &ctx, &who, None).await
+}
+
+async fn render_users(app: &App, ctx: &Ctx, who: &auth::Identity, flash: Option<Result<Markup, String>>) -> Page {
+    let list = app.db(|s| s.users()).await.map_err(|e| api_error_page(ctx, e))?;
+    let body = html! {
+        h1 { (ctx.t(T::Users)) }
+        (flash_markup(&flash))
+        div.scroll { table #users {
+            tr { th { (ctx.t(T::UserName)) } th { (ctx.t(T::Role)) } th { (ctx.t(T::Status)) } th { "" } }
+            @for u in &list {
+                tr {
+                    td.mono { (u.name) }
+                    td {
+                        form.inline method="post" action="/console/users" {
+                            (csrf_field(who))
+                            input type="hidden" name="op" value="role";
+                            input type="hidden" name="name" value=(u.name);
+                            select name="role" aria-label=(ctx.t(T::Role)) {
+                                @for r in bawaba_store::Role::ALL { option value=(r.as_str()) selected[r == u.role] { (r.as_str()) } }
+                            }
+                            " " button type="submit" { (ctx.t(T::Save)) }
+                        }
+                    }
+                    td { @if u.disabled { span.badge.revoked { (ctx.t(T::Disabled)) } } @else { span.badge.active { (ctx.t(T::Enabled)) } } }
+                    td { @if !u.disabled && u.name != who.user.name {
+                        form.inline method="post" action="/console/users" {
+                            (csrf_field(who))
+                            input type="hidden" name="op" value="disable";
+                            input type="hidden" name="name" value=(u.name);
+                            button.danger type="submit" { (ctx.t(T::Disable)) }
+                        }
+                    } }
+                }
+            }
+        } }
+        form.card method="post" action="/console/users" {
+            h2 { (ctx.t(T::NewUser)) }
+            (csrf_field(who))
+            input type="hidden" name="op" value="create";
+            label for="u-name" { (ctx.t(T::UserName)) } input #u-name type="text" name="name" required dir="ltr";
+            label for="u-role" { (ctx.t(T::Role)) }
+            select #u-role name="role" { @for r in bawaba_store::Role::ALL { option value=(r.as_str()) selected[r == bawaba_store::Role::Viewer] { (r.as_str()) } } }
+            button type="submit" { (ctx.t(T::Create)) }
+        }
+    };
+    Ok(ctx.page(ctx.t(T::Users), body))
+}
+
+async fn user_action(State(app): State<App>, ctx: Ctx, Form(f): Form<HashMap<String, String>>) -> Page {
+    let who = ctx.need(Perm::Admin)?.clone();
+    csrf_ok(&ctx, &f)?;
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let (name, actor, t) = (get("name"), who.user.name.clone(), now());
+    let role = get("role").parse::<bawaba_store::Role>();
+    let flash = match get("op").as_str() {
+        "create" => match (role, api::random_hex(12)) {
+            (Ok(role), Ok(password)) => {
+                let pw = password.clone();
+                match app.db(move |s| s.create_user(&actor, &name, role, &pw, t)).await {
+                    Ok(u) => Ok(
+                        html! { (u.name) " (" (u.role) "). " (ctx.t(T::OneTimePassword)) " " code #one-time-password { (password) } },
+                    ),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            (Err(e), _) => Err(e.to_string()),
+            (_, Err(e)) => Err(e.to_string()),
+        },
+        "role" => match role {
+            Ok(role) => app
+                .db(move |s| s.set_role(&actor, &name, role, t))
+                .await
+                .map(|u| html! { (u.name) ": " (u.role) })
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        "disable" if name == who.user.name => Err("you cannot disable yourself".into()),
+        "disable" => app
+            .db(move |s| s.disable_user(&actor, &name, t))
+            .await
+            .map(|u| html! { (u.name) ": " (ctx.t(T::Disabled)) })
+            .map_err(|e| e.to_string()),
+        other => Err(format!("unknown operation {other:?}")),
+    };
+    render_users(&app, &ctx, &who, Some(flash)).await
+}
+
+async fn tokens(State(app): State<App>, ctx: Ctx) -> Page {
+    let who = ctx.need(Perm::Own)?.clone();
+    render_tokens(&app, &ctx, &who, None).await
+}
+
+async fn render_tokens(app: &App, ctx: &Ctx, who: &auth::Identity, flash: Option<Result<Markup, String>>) -> Page {
+    let mine = who.user.name.clone();
+    let list = app.db(move |s| s.tokens(Some(&mine))).await.map_err(|e| api_error_page(ctx, e))?;
+    let body = html! {
+        h1 { (ctx.t(T::Tokens)) }
+        (flash_markup(&flash))
+        @if list.is_empty() { p.muted { (ctx.t(T::NoData)) } } @else {
+            div.scroll { table #tokens {
+                tr { th { "#" } th { (ctx.t(T::Label)) } th { (ctx.t(T::Create)) } th { (ctx.t(T::LastUsed)) } th { "" } }
+                @for tk in &list {
+                    tr { td { (tk.id.0) } td { (tk.label) } td { (datetime(tk.created_at)) } td { (tk.last_used_at.map(datetime).unwrap_or_else(|| "-".into())) }
+                         td { @if let Some(r) = tk.revoked_at { span.badge.revoked { (ctx.t(T::Revoked)) " " (date(r)) } } @else {
+                            form.inline method="post" action="/console/tokens" {
+                                (csrf_field(who))
+                                input type="hidden" name="op" value="revoke";
+                                input type="hidden" name="id" value=(tk.id.0);
+                                button.danger type="submit" { (ctx.t(T::Revoke)) }
+                            }
+                         } } }
+                }
+            } }
+        }
+        form.card method="post" action="/console/tokens" {
+            h2 { (ctx.t(T::NewToken)) }
+            (csrf_field(who))
+            input type="hidden" name="op" value="create";
+            label for="t-label" { (ctx.t(T::Label)) } input #t-label type="text" name="label" required;
+            button type="submit" { (ctx.t(T::Create)) }
+        }
+    };
+    Ok(ctx.page(ctx.t(T::Tokens), body))
+}
+
+async fn token_action(State(app): State<App>, ctx: Ctx, Form(f): Form<HashMap<String, String>>) -> Page {
+    let who = ctx.need(Perm::Own)?.clone();
+    csrf_ok(&ctx, &f)?;
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let (actor, t) = (who.user.name.clone(), now());
+    let flash = match get("op").as_str() {
+        "create" => {
+            let label = get("label").trim().to_string();
+            if label.is_empty() || label.chars().count() > 100 {
+                Err("label: 1 to 100 characters saying what the token is for".to_string())
+            } else {
+                let user = actor.clone();
+                match app.db(move |s| s.create_token(&actor, &user, &label, t)).await {
+                    Ok((secret, _)) => Ok(html! { (ctx.t(T::TokenSecret)) " " code #token-secret { (secret) } }),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        }
+        "revoke" => match get("id").parse::<i64>() {
+            Ok(id) => {
+                let mine = who.user.name.clone();
+                let owned = app
+                    .db(move |s| s.tokens(Some(&mine)))
+                    .await
+                    .map(|l| l.iter().any(|tk| tk.id.0 == id))
+                    .unwrap_or(false);
+                if owned {
+                    app.db(move |s| s.revoke_token(&actor, bawaba_store::TokenId(id), t))
+                        .await
+                        .map(|_| html! { (ctx.t(T::Revoked)) " #" (id) })
+                        .map_err(|e| e.to_string())
+                } else {
+                    Err(format!("no token {id} of yours"))
+                }
+            }
+            Err(_) => Err("no such token".into()),
+        },
+        other => Err(format!("unknown operation {other:?}")),
+    };
+    render_tokens(&app, &ctx, &who, Some(flash)).await
+}
+
+async fn allowlist(State(app): State<App>, ctx: Ctx) -> Page {
+    let who = ctx.need(Perm::Read)?.clone();
+    render_allowlist(&app, &ctx, &who, None).await
+}
+
+async fn render_allowlist(app: &App, ctx: &Ctx, who: &auth::Identity, flash: Option<Result<Markup, String>>) -> Page {
+    let list = app.db(|s| s.allowlist()).await.map_err(|e| api_error_page(ctx, e))?;
+    let operate = Perm::Operate.allows(who.user.role);
+    let body = html! {
+        h1 { (ctx.t(T::Allowlist)) }
+        p.muted { (ctx.t(T::AllowHelp)) }
+        (flash_markup(&flash))
+        @if list.is_empty() { p.muted { (ctx.t(T::NoData)) } } @else {
+            div.scroll { table #allowlist {
+                tr { th { "#" } th { (ctx.t(T::Selector)) } th { (ctx.t(T::Reason)) } th { "" } }
+                @for a in &list {
+                    tr { td { (a.id.0) } td.mono { (a.selector) } td { (a.reason) }
+                         td { @if operate {
+                            form.inline method="post" action="/console/allowlist" {
+                                (csrf_field(who))
+                                input type="hidden" name="op" value="remove";
+                                input type="hidden" name="id" value=(a.id.0);
+                                input type="text" name="reason" required aria-label=(ctx.t(T::Reason)) placeholder=(ctx.t(T::Reason));
+                                " " button.danger type="submit" { (ctx.t(T::Remove)) }
+                            }
+                         } } }
+                }
+            } }
+        }
+        @if operate {
+            form.card method="post" action="/console/allowlist" {
+                (csrf_field(who))
+                input type="hidden" name="op" value="add";
+                label for="a-selector" { (ctx.t(T::Selector)) } input #a-selector type="text" name="selector" required dir="ltr";
+                p.muted { (ctx.t(T::SelectorHelp)) }
+                label for="a-reason" { (ctx.t(T::Reason)) } input #a-reason type="text" name="reason" required;
+                button type="submit" { (ctx.t(T::Add)) }
+            }
+        }
+    };
+    Ok(ctx.page(ctx.t(T::Allowlist), body))
+}
+
+async fn allow_action(State(app): State<App>, ctx: Ctx, Form(f): Form<HashMap<String, String>>) -> Page {
+    let who = ctx.need(Perm::Operate)?.clone();
+    csrf_ok(&ctx, &f)?;
+    let get = |k: &str| f.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let (actor, t, reason) = (who.user.name.clone(), now(), get("reason"));
+    let flash = if reason.is_empty() {
+        Err("a reason is required (it is audited)".to_string())
+    } else {
+        match get("op").as_str() {
+            "add" => match get("selector").parse::<bawaba_policy::Selector>() {
+                Ok(sel) => app
+                    .db(move |s| s.add_allow(&actor, &sel, &reason, t))
+                    .await
+                    .map(|a| html! { (ctx.t(T::Add)) ": " span.mono { (a.selector) } })
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("{:?}: {e}", get("selector"))),
+            },
+            "remove" => match get("id").parse::<i64>() {
+                Ok(id) => app
+                    .db(move |s| s.remove_allow(&actor, bawaba_policy::AllowId(id), &reason, t))
+                    .await
+                    .map(|a| html! { (ctx.t(T::Remove)) ": " span.mono { (a.selector) } })
+                    .map_err(|e| e.to_string()),
+                Err(_) => Err("no such entry".into()),
+            },
+            other => Err(format!("unknown operation {other:?}")),
+        }
+    };
+    render_allowlist(&app, &ctx, &who, Some(flash)).await
 }

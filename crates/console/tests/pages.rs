@@ -203,15 +203,24 @@ fn defense_page_without_a_collector() {
     let api = console.token_client("operator");
     assert_eq!(api.get("/api/v1/defense").unwrap().json()["enabled"], false);
     let r = api
-        .post_json("/api/v1/mitigations", &serde_json::json!({ "prefix": "198.18.5.5", "kind": "blackhole", "reason": "test" }))
+        .post_json(
+            "/api/v1/mitigations",
+            &serde_json::json!({ "prefix": "198.18.5.5", "kind": "blackhole", "reason": "test" }),
+        )
         .unwrap();
     assert_eq!(r.status, 409);
     assert!(r.text().contains("not running"), "{}", r.text());
     for (body, needle) in [
         (serde_json::json!({ "prefix": "nonsense", "kind": "blackhole", "reason": "x" }), "prefix"),
         (serde_json::json!({ "prefix": "198.18.5.5", "kind": "nullroute", "reason": "x" }), "kind"),
-        (serde_json::json!({ "prefix": "198.18.5.5", "kind": "blackhole", "protocol": "udp", "reason": "x" }), "flowspec only"),
-        (serde_json::json!({ "prefix": "198.18.5.5", "kind": "flowspec", "source_port": 70000, "reason": "x" }), "source_port"),
+        (
+            serde_json::json!({ "prefix": "198.18.5.5", "kind": "blackhole", "protocol": "udp", "reason": "x" }),
+            "flowspec only",
+        ),
+        (
+            serde_json::json!({ "prefix": "198.18.5.5", "kind": "flowspec", "source_port": 70000, "reason": "x" }),
+            "source_port",
+        ),
         (serde_json::json!({ "prefix": "198.18.5.5", "kind": "flowspec", "reason": " " }), "reason"),
     ] {
         let r = api.post_json("/api/v1/mitigations", &body).unwrap();
@@ -221,7 +230,81 @@ fn defense_page_without_a_collector() {
     // A viewer sees the page but cannot mitigate.
     let viewer = console.token_client("viewer");
     let r = viewer
-        .post_json("/api/v1/mitigations", &serde_json::json!({ "prefix": "198.18.5.5", "kind": "blackhole", "reason": "x" }))
+        .post_json(
+            "/api/v1/mitigations",
+            &serde_json::json!({ "prefix": "198.18.5.5", "kind": "blackhole", "reason": "x" }),
+        )
         .unwrap();
     assert_eq!(r.status, 403);
+}
+
+#[test]
+fn users_tokens_and_allowlist_pages() {
+    let console = Console::start(ConsoleConfig::default());
+    let admin = page_login(&console, "admin");
+    let page = admin.get("/console/users").unwrap().text();
+    let csrf = form_value(&page, "csrf").unwrap();
+    let r = admin
+        .post_form("/console/users", &[("csrf", &csrf), ("op", "create"), ("name", "huda"), ("role", "auditor")])
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    let password = html.split("id=\"one-time-password\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let huda = Client::new(console.addr);
+    let login = huda.post_json("/api/v1/login", &serde_json::json!({ "name": "huda", "password": password })).unwrap();
+    assert_eq!(login.status, 200);
+    assert_eq!(login.json()["role"], "auditor");
+    // Bad input: a role that does not exist changes nothing.
+    let r = admin
+        .post_form("/console/users", &[("csrf", &csrf), ("op", "create"), ("name", "x"), ("role", "king")])
+        .unwrap();
+    assert!(r.text().contains("role"));
+    assert_eq!(page_login(&console, "viewer").get("/console/users").unwrap().status, 403);
+
+    // Tokens: created on the page, shown once, revoked on the page.
+    let viewer = page_login(&console, "viewer");
+    let csrf = form_value(&viewer.get("/console/tokens").unwrap().text(), "csrf").unwrap();
+    let r = viewer.post_form("/console/tokens", &[("csrf", &csrf), ("op", "create"), ("label", "grafana")]).unwrap();
+    let secret = r.text().split("id=\"token-secret\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let bot = Client::new(console.addr).with_header("authorization", &format!("Bearer {secret}"));
+    assert_eq!(bot.get("/api/v1/me").unwrap().json()["name"], "viewer");
+    let list = viewer.get("/console/tokens").unwrap().text();
+    assert!(list.contains("grafana") && !list.contains(&secret), "the secret is not shown again");
+    let id = form_value(&list, "id").unwrap();
+    viewer.post_form("/console/tokens", &[("csrf", &csrf), ("op", "revoke"), ("id", &id)]).unwrap();
+    assert_eq!(bot.get("/api/v1/me").unwrap().status, 401);
+
+    // Allowlist: an operator adds an entry with a reason; a viewer cannot.
+    let op = page_login(&console, "operator");
+    let csrf = form_value(&op.get("/console/allowlist").unwrap().text(), "csrf").unwrap();
+    let r = op
+        .post_form(
+            "/console/allowlist",
+            &[("csrf", &csrf), ("op", "add"), ("selector", "exact:portal.gov.test"), ("reason", "")],
+        )
+        .unwrap();
+    assert!(r.text().contains("reason is required"));
+    let r = op
+        .post_form(
+            "/console/allowlist",
+            &[("csrf", &csrf), ("op", "add"), ("selector", "exact:portal.gov.test"), ("reason", "e-government portal")],
+        )
+        .unwrap();
+    assert!(r.text().contains("portal.gov.test") && r.text().contains("e-government portal"));
+    let vcsrf = form_value(&viewer.get("/console/tokens").unwrap().text(), "csrf").unwrap();
+    let r = viewer
+        .post_form(
+            "/console/allowlist",
+            &[("csrf", &vcsrf), ("op", "add"), ("selector", "other.test"), ("reason", "x")],
+        )
+        .unwrap();
+    assert_eq!(r.status, 403);
+    // The API sees the same entry, and the compile report counts it.
+    let api = console.token_client("viewer");
+    assert_eq!(api.get("/api/v1/allowlist").unwrap().json()[0]["selector"], "exact:portal.gov.test");
+    let compiled = api.get("/api/v1/policy/compile").unwrap().json();
+    assert_eq!(compiled["stats"]["allow_entries"], 1, "{compiled}");
+    // The fake gateway has no RPZ export: a clear refusal.
+    let r = api.get("/api/v1/policy/export").unwrap();
+    assert_eq!(r.status, 409);
 }

@@ -28,8 +28,8 @@ pub struct BgpConfig {
     pub peers: Vec<BgpPeer>,
 }
 
-/// One router.
-#[derive(Debug, Clone, Deserialize)]
+/// One router. Its `Debug` output hides the password.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BgpPeer {
     /// Address and port (179 normally).
@@ -42,6 +42,32 @@ pub struct BgpPeer {
     /// Announce FlowSpec routes to it (it must support them).
     #[serde(default = "yes")]
     pub flowspec: bool,
+    /// TCP MD5 signature password (RFC 2385), 1 to 80 bytes, the same as the router's for our
+    /// address. Missing: no authentication.
+    #[serde(default, deserialize_with = "md5_password")]
+    pub md5_password: Option<String>,
+}
+
+impl std::fmt::Debug for BgpPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so a new field cannot be forgotten here.
+        let BgpPeer { address, remote_as, hold_time, flowspec, md5_password } = self;
+        f.debug_struct("BgpPeer")
+            .field("address", address)
+            .field("remote_as", remote_as)
+            .field("hold_time", hold_time)
+            .field("flowspec", flowspec)
+            .field("md5_password", &md5_password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// A password the kernel takes (1 to 80 bytes), refused when the config is read rather than on
+/// every connection attempt.
+fn md5_password<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let password = String::deserialize(d)?;
+    bawaba_bgp::md5::check_password(&password).map_err(|e| serde::de::Error::custom(format!("md5_password: {e}")))?;
+    Ok(Some(password))
 }
 
 fn default_hold() -> u16 {
@@ -77,6 +103,7 @@ impl BgpConfig {
                     families,
                     backoff: Duration::from_secs(1),
                     max_backoff: Duration::from_secs(30),
+                    md5_password: p.md5_password.clone(),
                 }
             })
             .collect()
@@ -148,8 +175,13 @@ struct DetectSink {
     speaker: Option<Arc<Speaker>>,
     state: Arc<Mutex<DefenseState>>,
     log: Option<std::fs::File>,
+    recorder: Option<AttackRecorder>,
     requests: std::sync::mpsc::Receiver<(ManualRequest, Reply)>,
 }
+
+/// Called on the decode thread when an attack starts or ends, with the decisions taken (one
+/// line each): how `bawaba serve` keeps attack records in its store.
+pub type AttackRecorder = Box<dyn FnMut(&Attack, &[String]) + Send>;
 
 impl RecordSink for DetectSink {
     fn record(&mut self, _exporter: IpAddr, record: &FlowRecord, now_ms: u64) {
@@ -243,13 +275,14 @@ impl DetectSink {
         for d in decisions {
             tracing::info!(decision = %d, "mitigation");
         }
-        if let Some(log) = &mut self.log {
-            if !matches!(event, Event::Updated(_)) {
-                let line = serde_json::json!({
-                    "event": event,
-                    "decisions": decisions.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                });
+        if !matches!(event, Event::Updated(_)) {
+            let lines: Vec<String> = decisions.iter().map(ToString::to_string).collect();
+            if let Some(log) = &mut self.log {
+                let line = serde_json::json!({ "event": event, "decisions": lines });
                 let _ = writeln!(log, "{line}");
+            }
+            if let Some(recorder) = &mut self.recorder {
+                recorder(attack, &lines);
             }
         }
         if let Ok(mut s) = self.state.lock() {
@@ -303,6 +336,17 @@ impl Defense {
         bgp: &BgpConfig,
         attack_log: Option<PathBuf>,
     ) -> Result<Defense, DefenseError> {
+        Defense::start_with(flow, ddos, bgp, attack_log, None)
+    }
+
+    /// As [`Defense::start`], also handing every attack start and end to `recorder`.
+    pub fn start_with(
+        flow: &CollectorConfig,
+        ddos: &DdosConfig,
+        bgp: &BgpConfig,
+        attack_log: Option<PathBuf>,
+        recorder: Option<AttackRecorder>,
+    ) -> Result<Defense, DefenseError> {
         let detector = Detector::new(&ddos.detection)?;
         let mitigator = Mitigator::new(&ddos.mitigation, detector.protected().clone())?;
         let speaker = (!bgp.peers.is_empty()).then(|| Arc::new(Speaker::start(bgp.peer_configs())));
@@ -315,6 +359,7 @@ impl Defense {
             speaker: speaker.clone(),
             state: Arc::clone(&state),
             log,
+            recorder,
             requests: received,
         };
         let collector = Collector::start(flow, sink)?;
@@ -459,6 +504,35 @@ impl DefenseMetrics {
             for (kind, n) in &s.decisions {
                 let _ = writeln!(out, "bawaba_ddos_decisions_total{{kind=\"{kind}\"}} {n}");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod bgp_peer_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn md5_password_is_optional_checked_and_never_shown() {
+        let peer: BgpPeer =
+            serde_json::from_value(serde_json::json!({ "address": "198.18.0.2:179", "remote_as": 64500 })).unwrap();
+        assert_eq!(peer.md5_password, None);
+
+        let json = serde_json::json!({ "address": "198.18.0.2:179", "remote_as": 64500, "md5_password": "s3cret!" });
+        let peer: BgpPeer = serde_json::from_value(json).unwrap();
+        let bgp = BgpConfig { peers: vec![peer], ..BgpConfig::default() };
+        let configs = bgp.peer_configs();
+        assert_eq!(configs[0].md5_password.as_deref(), Some("s3cret!"));
+        for shown in [format!("{bgp:?}"), format!("{configs:?}")] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+
+        for bad in [String::new(), "x".repeat(81)] {
+            let json = serde_json::json!({ "address": "198.18.0.2:179", "remote_as": 64500, "md5_password": bad });
+            let e = serde_json::from_value::<BgpPeer>(json).unwrap_err().to_string();
+            assert!(e.contains("md5_password") && e.contains("1 to 80 bytes"), "{e}");
         }
     }
 }

@@ -33,6 +33,7 @@
 
 mod accounts;
 mod appeals;
+mod attacks;
 pub mod audit;
 mod schema;
 mod secret;
@@ -52,6 +53,7 @@ use thiserror::Error;
 
 pub use accounts::{Role, User, UserId};
 pub use appeals::{Appeal, AppealId, AppealStatus, NewAppeal};
+pub use attacks::StoredAttack;
 pub use audit::{AuditEntry, AuditProblem, AuditRecord, AuditReport};
 pub use sessions::{ApiToken, Session, TokenId, TOKEN_PREFIX};
 

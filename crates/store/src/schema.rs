@@ -122,6 +122,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         SELECT min(a.at) FROM audit a WHERE a.action = 'order.approve' AND a.object = 'order:' || orders.id
     ) WHERE approved_by IS NOT NULL;
     "#,
+    // 3: attack records from the detector, one row per attack (upserted on start and end).
+    r#"
+    CREATE TABLE attacks (
+        id INTEGER PRIMARY KEY,
+        detector_id INTEGER NOT NULL,
+        started_ms INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        prefix_len INTEGER NOT NULL,
+        grp TEXT NOT NULL,
+        vector TEXT NOT NULL,
+        ended_ms INTEGER,
+        peak_pps INTEGER NOT NULL,
+        peak_bps INTEGER NOT NULL,
+        record TEXT NOT NULL,
+        decisions TEXT NOT NULL,
+        UNIQUE (started_ms, target, detector_id)
+    );
+    CREATE INDEX attacks_by_start ON attacks(started_ms);
+    "#,
 ];
 
 #[cfg(test)]
