@@ -30,6 +30,7 @@ gobgpd
 bird2
 softflowd
 nfdump
+pmacct
 chromium
 chromium-driver
 fonts-dejavu-core
@@ -51,6 +52,8 @@ fonts-dejavu-core
 #           IPFIX for bawaba-flow to decode)
 # nfdump:   the same test's differential collector (nfcapd receives the datagrams, nfdump prints
 #           the flows bawaba's decode must match)
+# pmacct:   crates/flow/tests/pmacct.rs (pmacctd's sfprobe exports the same capture as sFlow v5;
+#           sfacctd, pmacct's sFlow collector, is the differential reference, nfdump having none)
 # chromium, chromium-driver: the headless browser and its WebDriver server (chromedriver) that
 #           bawaba_testkit::webdriver drives for the web console tests
 #           (crates/testkit/tests/webdriver.rs; the console's browser tests)
