@@ -34,6 +34,9 @@ pub struct DetectorStats {
     /// Counted records whose host could not be tracked (the table was full of hosts under
     /// attack); they still count in their prefix.
     pub records_untracked: u64,
+    /// Counted records whose source and source port went to the heavy-hitter sketches (their
+    /// host was near a threshold, under attack, or in a busy prefix).
+    pub records_followed: u64,
     /// Windows closed.
     pub windows_closed: u64,
     /// Gauge: hosts tracked now.
@@ -64,6 +67,10 @@ struct Context {
     port_vector: Vec<u8>,
     /// Per group: thresholds for each host.
     host_limits: Vec<Limits>,
+    /// Per group: when a host's window is worth following source by source.
+    host_hot: Vec<crate::window::HotFloor>,
+    /// Per group: the same for a whole prefix (then all its hosts are followed).
+    prefix_hot: Vec<crate::window::HotFloor>,
     /// Per group: thresholds for each prefix's total.
     prefix_limits: Vec<Limits>,
     baseline: Option<baseline::Params>,
@@ -135,10 +142,9 @@ impl Target {
         self.last_seen_ms = self.last_seen_ms.max(arrival_ms);
     }
 
-    /// Counts a record, with its source and source port.
+    /// Adds a counted record's source and source port to the heavy-hitter sketches.
     #[inline]
-    fn add(&mut self, s: &Sample, source: u128, source_port: Option<u16>, arrival_ms: u64) {
-        self.count(s, arrival_ms);
+    fn follow(&mut self, s: &Sample, source: u128, source_port: Option<u16>) {
         self.sources.add(source, s.packets);
         if let Some(port) = source_port {
             self.ports.add(port, s.packets);
@@ -368,6 +374,8 @@ impl Detector {
             top: config.top_sources,
             vectors: config.vectors.clone(),
             port_vector,
+            host_hot: host_limits.iter().map(|l| l.hot_floor(config.window_ms)).collect(),
+            prefix_hot: prefix_limits.iter().map(|l| l.hot_floor(config.window_ms)).collect(),
             host_limits,
             prefix_limits,
             baseline,
@@ -425,15 +433,31 @@ impl Detector {
         if sample.unknown_sampling {
             self.stats.unknown_sampling += 1;
         }
-        let source = source_key(rec.src);
-        let port = (rec.protocol == TCP || rec.protocol == UDP).then_some(rec.src_port);
+        // A prefix's sources come from its hosts' sketches when its window closes, so a busy
+        // prefix (a carpet bombing spreads over many quiet hosts) has all its hosts followed.
+        let prefix_hot = match self.prefixes.get_mut(prefix).filter(|t| t.watched) {
+            Some(t) => {
+                t.count(&sample, arrival_ms);
+                t.attack.is_some() || self.ctx.prefix_hot.get(t.group).is_some_and(|f| f.reached(&t.window))
+            }
+            None => false,
+        };
         match host.and_then(|i| self.hosts.get_mut(i)) {
-            Some(t) => t.add(&sample, source, port, arrival_ms),
+            Some(t) => {
+                t.count(&sample, arrival_ms);
+                // Sources and ports only for a target near a threshold or under attack (or in a
+                // busy prefix): the sketches are what costs, and a quiet host's top sources are
+                // never reported.
+                if prefix_hot
+                    || t.attack.is_some()
+                    || self.ctx.host_hot.get(t.group).is_some_and(|f| f.reached(&t.window))
+                {
+                    let port = (rec.protocol == TCP || rec.protocol == UDP).then_some(rec.src_port);
+                    t.follow(&sample, source_key(rec.src), port);
+                    self.stats.records_followed += 1;
+                }
+            }
             None => self.stats.records_untracked += 1,
-        }
-        if let Some(t) = self.prefixes.get_mut(prefix).filter(|t| t.watched) {
-            // A prefix's sources come from its hosts' sketches when its window closes.
-            t.count(&sample, arrival_ms);
         }
     }
 

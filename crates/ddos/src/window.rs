@@ -127,6 +127,22 @@ pub(crate) fn per_second(count: u64, window_ms: u64) -> u64 {
     u64::try_from(rate).unwrap_or(u64::MAX)
 }
 
+/// See [`Limits::hot_floor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HotFloor {
+    pub packets: u64,
+    pub bytes: u64,
+    pub flows: u64,
+}
+
+impl HotFloor {
+    /// Whether a window's counts so far reach the floor.
+    #[inline]
+    pub fn reached(&self, c: &Counters) -> bool {
+        c.packets >= self.packets || c.bytes >= self.bytes || c.flows >= self.flows
+    }
+}
+
 /// Resolved thresholds of one kind of target; `u64::MAX` is off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Limits {
@@ -176,6 +192,32 @@ impl Limits {
     }
 
     /// Whether every check is off.
+    /// Counts a window must reach before its target is worth following source by source: an
+    /// eighth of the lowest packet threshold (any kind), of the bit rate and of the flow rate,
+    /// as counts in a window of `window_ms`. Below all three, a target cannot be near an attack
+    /// by thresholds, and feeding its heavy-hitter sketches (several cache misses a record)
+    /// would be wasted.
+    pub fn hot_floor(&self, window_ms: u64) -> HotFloor {
+        let per_window = |rate: u64| {
+            if rate == u64::MAX {
+                u64::MAX
+            } else {
+                (u128::from(rate) * u128::from(window_ms) / 8_000).min(u128::from(u64::MAX)) as u64
+            }
+        };
+        let packets = [self.pps, self.udp, self.syn, self.icmp, self.fragments]
+            .into_iter()
+            .chain(self.vectors.iter().copied())
+            .min()
+            .unwrap_or(u64::MAX);
+        HotFloor {
+            packets: per_window(packets),
+            // bps is in bits, the window counts bytes.
+            bytes: if self.bps == u64::MAX { u64::MAX } else { per_window(self.bps) / 8 },
+            flows: per_window(self.flows),
+        }
+    }
+
     pub fn all_off(&self) -> bool {
         [self.pps, self.bps, self.flows, self.udp, self.syn, self.icmp, self.fragments].iter().all(|&x| x == u64::MAX)
             && self.vectors.iter().all(|&x| x == u64::MAX)

@@ -198,3 +198,23 @@ fn a_host_costs_what_the_config_documents() {
     assert!(without < 1700, "{without}");
     assert!(without + baseline < 3700);
 }
+
+#[test]
+fn quiet_hosts_are_counted_but_not_followed_source_by_source() {
+    // Background traffic far under every threshold feeds no sketch; a host that becomes busy is
+    // followed from an eighth of its lowest threshold on.
+    let mut d = Detector::new(&config()).expect("config");
+    for i in 0..50u64 {
+        d.record(&rec("198.19.0.1", "198.18.0.10", 6, 443, 1, Some(1)), T0 + i);
+    }
+    assert_eq!(d.stats().records_followed, 0);
+    assert_eq!(d.stats().sketch_counters, 0);
+    assert_eq!(d.stats().records_counted, 50);
+    // 1,000 pps is the host threshold: past 125 packets in the window, sources are followed.
+    for i in 0..200u64 {
+        d.record(&rec("198.19.0.2", "198.18.0.10", 6, 443, 1, Some(1)), T0 + 100 + i);
+    }
+    let s = d.stats();
+    assert!(s.records_followed >= 100 && s.records_followed < 200, "{s:?}");
+    assert!(s.sketch_counters > 0);
+}
