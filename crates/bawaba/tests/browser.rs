@@ -223,7 +223,11 @@ not a name!
     let api = bawaba_testkit::http::Client::new(addr).with_header("authorization", &format!("Bearer {secret}"));
     let zone = api.get("/api/v1/policy/export").unwrap();
     assert_eq!(zone.status, 200);
-    assert!(zone.text().contains("$ORIGIN rpz.bawaba.invalid.") && zone.text().contains("\nfake-bank.test "), "{}", zone.text());
+    assert!(
+        zone.text().contains("$ORIGIN rpz.bawaba.invalid.") && zone.text().contains("\nfake-bank.test "),
+        "{}",
+        zone.text()
+    );
 
     // 4. "Is it blocked?" names the order.
     site.go("/console/check");
