@@ -93,22 +93,6 @@ impl Site<'_> {
     }
 }
 
-/// Sends a DNS query for `name`/A over UDP and returns the rcode, or None on timeout.
-fn query(server: SocketAddr, name: &str) -> Option<u8> {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
-    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in name.split('.') {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    socket.send_to(&q, server).unwrap();
-    let mut buf = [0u8; 1500];
-    let (n, _) = socket.recv_from(&mut buf).ok()?;
-    (n >= 12 && buf[..2] == [0x12, 0x34]).then_some(buf[3] & 0xf)
-}
-
 #[test]
 fn governance_workflow_in_a_real_browser() {
     let Some(browser) = Browser::start(1280, 900) else { return };
@@ -210,7 +194,11 @@ not a name!
     browser.wait_until("published", |b| Ok(b.find("p.ok")?.text()?.contains("2"))).unwrap();
     // Users resolve the name; the DNS server answers with the block page and counts it.
     for _ in 0..3 {
-        assert_eq!(query(dns, "www.fake-bank.test"), Some(3), "NXDOMAIN: no block page address is configured");
+        assert_eq!(
+            bawaba_testkit::dns_rcode(dns, "www.fake-bank.test"),
+            Some(3),
+            "NXDOMAIN: no block page address is configured"
+        );
     }
     site.go("/console");
     let blocked = site.text("main .grid .card:nth-child(2)");

@@ -260,22 +260,6 @@ fn start_serve(env: &Env) -> (ChildGuard, std::net::SocketAddr) {
     (server, addr)
 }
 
-/// Sends a DNS query for `name`/A over UDP and returns the rcode, or None on timeout.
-fn rcode(server: std::net::SocketAddr, name: &str) -> Option<u8> {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
-    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in name.split('.') {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    socket.send_to(&q, server).unwrap();
-    let mut buf = [0u8; 1500];
-    let (n, _) = socket.recv_from(&mut buf).ok()?;
-    (n >= 12 && buf[..2] == [0x12, 0x34]).then_some(buf[3] & 0xf)
-}
-
 #[test]
 fn serve_bootstraps_enforces_and_reloads_signed_bundles() {
     let env = Env::new();
@@ -288,8 +272,8 @@ fn serve_bootstraps_enforces_and_reloads_signed_bundles() {
 
     // No bundle yet: serve publishes the store's policy, then answers.
     let (server, addr) = start_serve(&env);
-    assert_eq!(rcode(addr, "www.c2.example"), Some(3), "NXDOMAIN for the blocked subtree");
-    assert_eq!(rcode(addr, "unrelated.example"), Some(2), "SERVFAIL: the upstream is down");
+    assert_eq!(bawaba_testkit::dns_rcode(addr, "www.c2.example"), Some(3), "NXDOMAIN for the blocked subtree");
+    assert_eq!(bawaba_testkit::dns_rcode(addr, "unrelated.example"), Some(2), "SERVFAIL: the upstream is down");
 
     // A new order, published as v2, is picked up by the reload loop.
     let id2 = env.order("CFI-2026-0051");
@@ -297,7 +281,7 @@ fn serve_bootstraps_enforces_and_reloads_signed_bundles() {
     env.ok("bob", &["order", "approve", &id2]);
     env.ok("bob", &["policy", "publish"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while rcode(addr, "phish.example") != Some(3) {
+    while bawaba_testkit::dns_rcode(addr, "phish.example") != Some(3) {
         assert!(std::time::Instant::now() < deadline, "v2 not in force after 10 s");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
@@ -305,8 +289,8 @@ fn serve_bootstraps_enforces_and_reloads_signed_bundles() {
     // A damaged "newer" bundle is refused and the policy in force stays.
     std::fs::write(data.join("bundles/bawaba-policy-v00000003-0000000000000000.bundle"), b"not a bundle").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert_eq!(rcode(addr, "phish.example"), Some(3));
-    assert_eq!(rcode(addr, "www.c2.example"), Some(3));
+    assert_eq!(bawaba_testkit::dns_rcode(addr, "phish.example"), Some(3));
+    assert_eq!(bawaba_testkit::dns_rcode(addr, "www.c2.example"), Some(3));
     drop(server);
 }
 
@@ -366,6 +350,6 @@ fn serve_transfers_the_policy_zone_and_notifies_after_a_reload() {
     env.ok("bob", &["policy", "publish"]);
     assert_eq!(ack(&mut buf), 2);
     assert_eq!(soa_serial(addr, "rpz.bawaba.invalid").map(|s| s.2), Some(2));
-    assert_eq!(rcode(addr, "phish.example"), Some(3));
+    assert_eq!(bawaba_testkit::dns_rcode(addr, "phish.example"), Some(3));
     drop(server);
 }

@@ -4,12 +4,15 @@
 //! Under CI=true a missing peer fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bawaba_bgp::wire::{Afi, Safi};
-use bawaba_bgp::{FlowAction, FlowSpec, NumericMatch, PeerConfig, Prefix, Route, Speaker, State, BLACKHOLE};
+use bawaba_bgp::{FlowAction, FlowSpec, NumericMatch, PeerConfig, Prefix, Route, Speaker, BLACKHOLE};
 use bawaba_testkit::{free_port, ChildGuard};
+use common::{eventually, output, wait_established};
 
 fn blackhole(addr: &str) -> Route {
     let prefix = if addr.contains(':') { format!("{addr}/128") } else { format!("{addr}/32") };
@@ -53,31 +56,6 @@ fn peer(port: u16, remote_as: u32) -> PeerConfig {
         backoff: Duration::from_millis(200),
         max_backoff: Duration::from_secs(2),
         md5_password: None,
-    }
-}
-
-/// Polls `check` until it is true or `secs` pass.
-fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(e) if Instant::now() > deadline => panic!("{what}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
-fn output(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
-}
-
-async fn wait_established(speaker: &Speaker) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while speaker.status()[0].state != State::Established {
-        assert!(Instant::now() < deadline, "never established: {:?}", speaker.status());
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

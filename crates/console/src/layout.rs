@@ -173,6 +173,29 @@ pub fn percent(s: &str) -> String {
     out
 }
 
+/// The double-submit token of a form shown before login (the login and appeal forms): the value
+/// already in the browser's `cookie`, or a fresh one; the page sets it as an HttpOnly,
+/// SameSite=Strict cookie scoped to `path` and puts it in a hidden field, and the post must carry
+/// both.
+pub fn form_token(headers: &axum::http::HeaderMap, cookie: &str) -> String {
+    match crate::auth::cookie(headers, cookie) {
+        Some(v) if v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()) => v.to_string(),
+        _ => crate::api::random_hex(16).unwrap_or_default(),
+    }
+}
+
+/// Sets the cookie of [`form_token`] on `response`.
+pub fn set_form_token(response: &mut Response, cookie: &str, token: &str, path: &str) {
+    if let Ok(v) = format!("{cookie}={token}; Path={path}; HttpOnly; SameSite=Strict").parse() {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// Whether a posted form's `sent` token matches its cookie.
+pub fn form_token_ok(headers: &axum::http::HeaderMap, cookie: &str, sent: &str) -> bool {
+    crate::auth::cookie(headers, cookie).is_some_and(|c| crate::util::constant_time_eq(c.as_bytes(), sent.as_bytes()))
+}
+
 /// A hidden CSRF field for a form.
 pub fn csrf_field(who: &Identity) -> Markup {
     html! { input type="hidden" name="csrf" value=(who.csrf()); }

@@ -99,14 +99,7 @@ impl App {
         T: Send + 'static,
         F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     {
-        let app = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut store = app.0.store.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut store)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("store task: {e}")))?
-        .map_err(ApiError::from)
+        self.with_store(move |s| f(s).map_err(ApiError::from)).await
     }
 
     /// Runs `f` with the store on a blocking thread, for work that fails with [`ApiError`].

@@ -95,10 +95,7 @@ async fn login_form(ctx: Ctx, headers: HeaderMap, Query(q): Query<HashMap<String
 }
 
 fn login_page(ctx: &Ctx, headers: &HeaderMap, next: &str, error: Option<&str>) -> Response {
-    let pre = match auth::cookie(headers, PRE_COOKIE) {
-        Some(v) if v.len() == 32 => v.to_string(),
-        _ => api::random_hex(16).unwrap_or_default(),
-    };
+    let pre = crate::layout::form_token(headers, PRE_COOKIE);
     let status = if error.is_some() { StatusCode::FORBIDDEN } else { StatusCode::OK };
     let mut response = ctx.page_status(
         status,
@@ -119,10 +116,7 @@ fn login_page(ctx: &Ctx, headers: &HeaderMap, next: &str, error: Option<&str>) -
             }
         },
     );
-    let cookie = format!("{PRE_COOKIE}={pre}; Path=/login; HttpOnly; SameSite=Strict");
-    if let Ok(v) = cookie.parse() {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
+    crate::layout::set_form_token(&mut response, PRE_COOKIE, &pre, "/login");
     response
 }
 
@@ -136,8 +130,7 @@ async fn login(
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
     let next = get("next");
     let next = if next.starts_with("/console") { next } else { "/console" };
-    let pre_ok =
-        auth::cookie(&headers, PRE_COOKIE).is_some_and(|c| constant_time_eq(c.as_bytes(), get("pre").as_bytes()));
+    let pre_ok = crate::layout::form_token_ok(&headers, PRE_COOKIE, get("pre"));
     if !pre_ok {
         return login_page(&ctx, &headers, next, Some(&ApiError::Csrf.to_string()));
     }

@@ -13,11 +13,10 @@ use bawaba_policy::Order;
 use maud::html;
 
 use crate::api::{self, AppealBody};
-use crate::auth;
 use crate::error::ApiError;
 use crate::i18n::{self, T};
 use crate::layout::Ctx;
-use crate::util::{constant_time_eq, date, datetime};
+use crate::util::{date, datetime};
 use crate::App;
 
 /// The public routes.
@@ -209,10 +208,7 @@ fn appeal_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let token = match auth::cookie(headers, FORM_COOKIE) {
-        Some(v) if v.len() == 32 => v.to_string(),
-        _ => api::random_hex(16).unwrap_or_default(),
-    };
+    let token = crate::layout::form_token(headers, FORM_COOKIE);
     let v = |k: &str| values.get(k).cloned().unwrap_or_default();
     let body = html! {
         h1 { (ctx.t(T::FileAppeal)) }
@@ -230,10 +226,7 @@ fn appeal_page(
         p { a href="/appeal/status" { (ctx.t(T::AppealLookup)) } }
     };
     let mut response = ctx.page_status(status, ctx.t(T::FileAppeal), body);
-    let cookie = format!("{FORM_COOKIE}={token}; Path=/appeal; HttpOnly; SameSite=Strict");
-    if let Ok(v) = cookie.parse() {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
+    crate::layout::set_form_token(&mut response, FORM_COOKIE, &token, "/appeal");
     response
 }
 
@@ -249,7 +242,7 @@ async fn appeal(
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
     let sent = f.get("form").map(String::as_str).unwrap_or("");
-    let token_ok = auth::cookie(&headers, FORM_COOKIE).is_some_and(|c| constant_time_eq(c.as_bytes(), sent.as_bytes()));
+    let token_ok = crate::layout::form_token_ok(&headers, FORM_COOKIE, sent);
     if !token_ok {
         return appeal_page(&ctx, &headers, &f, Some(&ApiError::Csrf.to_string()), StatusCode::FORBIDDEN);
     }

@@ -176,3 +176,20 @@ fn gobgpd_config_with(port: u16, peer_as: u32, neighbor_extra: &str) -> String {
     }
     text
 }
+
+/// Sends a DNS query for `name`/A over UDP to `server` and returns the answer's rcode, or `None`
+/// when nothing answers within 2 s.
+pub fn dns_rcode(server: std::net::SocketAddr, name: &str) -> Option<u8> {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on 127.0.0.1");
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(2))).expect("set a read timeout");
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    socket.send_to(&q, server).expect("send a query");
+    let mut buf = [0u8; 1500];
+    let (n, _) = socket.recv_from(&mut buf).ok()?;
+    (n >= 12 && buf[..2] == [0x12, 0x34]).then_some(buf[3] & 0xf)
+}
