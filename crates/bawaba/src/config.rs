@@ -43,6 +43,17 @@ pub struct ServeSection {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Worker threads; 0: one per core.
     pub threads: usize,
+    /// This gateway site's name, as the central console lists it.
+    pub site: String,
+    /// The central console this site reports its enforcement points to (`https://HOST:PORT`
+    /// or `http://HOST:PORT`); unset: no reports.
+    pub report_to: Option<String>,
+    /// The API token the reports authenticate with (a user with the operator role there).
+    pub report_token: Option<String>,
+    /// PEM file of the CA certificate(s) that signed the central console's certificate (HTTPS).
+    pub report_ca: Option<PathBuf>,
+    /// How often to report, in seconds.
+    pub report_interval_secs: u64,
 }
 
 impl Default for ServeSection {
@@ -51,6 +62,11 @@ impl Default for ServeSection {
             reload_interval_secs: 5,
             metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9153))),
             threads: 0,
+            site: "local".into(),
+            report_to: None,
+            report_token: None,
+            report_ca: None,
+            report_interval_secs: 30,
         }
     }
 }

@@ -80,6 +80,8 @@ impl Gateway for ServeGateway {
             }
             let listen: Vec<String> = self.dns_listen.iter().map(ToString::to_string).collect();
             points.push(EnforcementPoint {
+                site: None,
+                reported_at: None,
                 name: format!("dns {}", listen.join(" ")),
                 kind: "dns".into(),
                 bundle_version: Some(version),
@@ -97,6 +99,8 @@ impl Gateway for ServeGateway {
                 counters.insert(format!("blocked_{cat}"), *n);
             }
             points.push(EnforcementPoint {
+                site: None,
+                reported_at: None,
                 name: format!("engine {:?}", self.config.engine.mode).to_lowercase(),
                 kind: "engine".into(),
                 bundle_version: Some(version),
@@ -107,6 +111,8 @@ impl Gateway for ServeGateway {
         }
         if self.defense.is_some() {
             points.push(EnforcementPoint {
+                site: None,
+                reported_at: None,
                 name: "defense (flow collector, ddos, bgp)".into(),
                 kind: "defense".into(),
                 bundle_version: None,

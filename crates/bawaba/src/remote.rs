@@ -1,69 +1,37 @@
 //! Commands that act on a running `bawaba serve` through its API (`[console] listen`): manual
 //! mitigations and the exporter table live in that process, not in the store. They authenticate
 //! with an API token (`bawaba user token NAME --label ...`) given as `--token` or `$BAWABA_TOKEN`.
-//! Plain HTTP to the configured listener; with TLS configured, call the API with curl instead.
-
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+//! Over HTTPS when the console is configured with TLS, trusting the CA certificate(s) in
+//! `$BAWABA_CA` (a PEM file), else the console's own certificate file (a self-signed one).
 
 use anyhow::{bail, Context, Result};
+use bawaba_console::client::ApiClient;
 use serde_json::{json, Value};
 
 use crate::cli::{MitigationCommand, MitigationTarget};
 use crate::commands::Ctx;
 
-/// The API's address as a client reaches it (a wildcard listener is reached on loopback).
-fn api_addr(ctx: &Ctx) -> Result<SocketAddr> {
+/// The running serve's API as the configuration says where it listens (a wildcard listener is
+/// reached on loopback; with TLS, its own certificate file is what the client trusts).
+fn client(ctx: &Ctx, token: &str) -> Result<ApiClient> {
     let c = &ctx.config.console;
     if !c.enabled {
         bail!("[console] is not enabled in the config: these commands talk to `bawaba serve` through its API");
-    }
-    if c.tls() {
-        bail!("the console listens with TLS: call https://{}/api/v1 with curl and the token instead", c.listen);
     }
     let mut addr = c.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
     }
-    Ok(addr)
+    let base = format!("{}://{addr}", if c.tls() { "https" } else { "http" });
+    let ca = std::env::var_os("BAWABA_CA").map(std::path::PathBuf::from).or_else(|| c.tls_cert.clone());
+    ApiClient::new(&base, token, ca.as_deref()).with_context(|| format!("the API at {base}"))
 }
 
 /// One request; returns the status and the JSON body.
 fn call(ctx: &Ctx, token: &str, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
-    let addr = api_addr(ctx)?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .with_context(|| format!("connecting to bawaba serve's API on {addr} (is it running?)"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
-    let payload = body.map(Value::to_string).unwrap_or_default();
-    let request = format!(
-        "{method} /api/v1{path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-        payload.len()
-    );
-    stream.write_all(request.as_bytes())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").context("the API's answer has no header end")?;
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no HTTP status")?;
-    let body =
-        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
-    let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    Ok((status, value))
-}
-
-/// Removes chunked transfer coding.
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+    let client = client(ctx, token)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(client.request(method, path, body)).context("talking to bawaba serve's API (is it running?)")
 }
 
 fn token(given: Option<String>) -> Result<String> {

@@ -213,18 +213,26 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
             tasks.spawn(metrics_http(listener, Arc::clone(&metrics), engine, defense_metrics.clone()));
         }
         let reload_now = Arc::new(tokio::sync::Notify::new());
+        let gateway = Arc::new(crate::gateway::ServeGateway {
+            config: config.clone(),
+            ruleset: Arc::clone(&ruleset),
+            metrics: Arc::clone(&metrics),
+            engine: engine_on.then(|| Arc::clone(&engine_shared)),
+            defense: defense_metrics.clone(),
+            defense_view: defense_view.clone(),
+            reload: Arc::clone(&reload_now),
+            dns_listen: dns_listen.clone(),
+        });
         if config.console.enabled {
-            let gateway = crate::gateway::ServeGateway {
-                config: config.clone(),
-                ruleset: Arc::clone(&ruleset),
-                metrics: Arc::clone(&metrics),
-                engine: engine_on.then(|| Arc::clone(&engine_shared)),
-                defense: defense_metrics.clone(),
-                defense_view: defense_view.clone(),
-                reload: Arc::clone(&reload_now),
-                dns_listen: dns_listen.clone(),
-            };
-            start_console(config, Arc::new(gateway), &mut tasks).await?;
+            start_console(config, Arc::clone(&gateway), &mut tasks).await?;
+        }
+        if let Some(to) = &config.serve.report_to {
+            let token = config.serve.report_token.clone().context("[serve] report_to needs report_token")?;
+            let client = bawaba_console::client::ApiClient::new(to, &token, config.serve.report_ca.as_deref())
+                .context("[serve] report_to")?;
+            say(format_args!("reporting enforcement points to {to} as site {}", config.serve.site));
+            let every = Duration::from_secs(config.serve.report_interval_secs.max(1));
+            tokio::spawn(report_loop(client, config.serve.site.clone(), gateway, every));
         }
         let interval = Duration::from_secs(config.serve.reload_interval_secs.max(1));
         let reload = Reload {
@@ -379,6 +387,43 @@ async fn metrics_http(
             let _ = stream.write_all(head.as_bytes()).await;
             let _ = stream.write_all(body.as_bytes()).await;
         });
+    }
+}
+
+/// Reports this site's enforcement points to the central console every `every`; a failure is
+/// logged and the next round tries again.
+async fn report_loop(
+    client: bawaba_console::client::ApiClient,
+    site: String,
+    gateway: Arc<crate::gateway::ServeGateway>,
+    every: Duration,
+) {
+    use bawaba_console::Gateway;
+    let mut tick = tokio::time::interval(every);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let body = serde_json::json!({ "site": site, "points": gateway.points() });
+        match client.request("POST", "/points/report", Some(&body)).await {
+            Ok((200, _)) => {
+                if failing {
+                    tracing::info!("enforcement points reported again");
+                }
+                failing = false;
+            }
+            Ok((status, answer)) => {
+                if !failing {
+                    tracing::warn!(status, answer = %answer, "the central console refused the report");
+                }
+                failing = true;
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "enforcement points not reported");
+                }
+                failing = true;
+            }
+        }
     }
 }
 

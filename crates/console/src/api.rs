@@ -189,6 +189,15 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<App>)> {
             .to(get(check)),
         E::at(G, "/points", Read, "enforcement", "Enforcement points: bundle version, last load, counters")
             .to(get(points)),
+        E::at(
+            P,
+            "/points/report",
+            Operate,
+            "enforcement",
+            "A site reports its enforcement points (bawaba serve's [serve] report_to)",
+        )
+        .json::<ReportBody>()
+        .to(post(report_points)),
         E::at(G, "/audit", Audit, "audit", "Audit log entries, oldest first")
             .query(&[
                 ("after", "only entries after this sequence number"),
@@ -380,6 +389,23 @@ api_body! {
         label: String,
         /// For another user (admin only; default oneself).
         user: Option<String>,
+    }
+}
+
+/// A JSON value, as a schema: any.
+impl Schema for Value {
+    fn schema() -> Value {
+        json!({})
+    }
+}
+
+api_body! {
+    /// A site's report of its enforcement points.
+    ReportBody {
+        /// The site's name, such as baghdad-1.
+        site: String,
+        /// Its enforcement points, as GET /points gives them.
+        points: Vec<Value>,
     }
 }
 
@@ -882,7 +908,31 @@ async fn check(State(app): State<App>, Query(q): Query<CheckQuery>) -> Result<Js
 }
 
 async fn points(State(app): State<App>) -> Json<Value> {
-    Json(json!(app.gateway().points()))
+    Json(json!(app.points()))
+}
+
+/// A report older than this marks its points stale on the dashboard.
+pub const STALE_SECS: i64 = 180;
+
+async fn report_points(
+    Extension(who): Extension<Identity>,
+    State(app): State<App>,
+    Json(b): Json<ReportBody>,
+) -> Result<Json<Value>, ApiError> {
+    let site = b.site.trim();
+    if site.is_empty() || site.len() > 64 || !site.bytes().all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c)) {
+        return Err(ApiError::Invalid("site: 1 to 64 characters of a-z, 0-9, dot, dash, underscore".into()));
+    }
+    let points: Vec<crate::EnforcementPoint> =
+        serde_json::from_value(Value::Array(b.points)).map_err(|e| invalid(format!("points: {e}")))?;
+    if points.len() > 32
+        || points.iter().any(|p| p.name.len() > 200 || p.counters.len() > 64 || p.blocked_by_order.len() > 10_000)
+    {
+        return Err(ApiError::Invalid("points: at most 32, names up to 200 characters, 64 counters each".into()));
+    }
+    tracing::debug!(site, by = %who.user.name, points = points.len(), "enforcement points reported");
+    app.report_points(site, points, now());
+    Ok(Json(json!({ "ok": true })))
 }
 
 // ---- handlers: audit ---------------------------------------------------------------------------

@@ -102,6 +102,8 @@ mod tests {
 
     fn point(blocked: u64) -> EnforcementPoint {
         EnforcementPoint {
+            site: None,
+            reported_at: None,
             name: "dns".into(),
             kind: "dns".into(),
             bundle_version: Some(1),

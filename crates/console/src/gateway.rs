@@ -83,8 +83,14 @@ pub struct Published {
 }
 
 /// One enforcement point: a component that applies a bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct EnforcementPoint {
+    /// The gateway site it runs at; `None` for this process's own components.
+    #[serde(default)]
+    pub site: Option<String>,
+    /// When its site last reported it (Unix seconds); `None` for this process's own.
+    #[serde(default)]
+    pub reported_at: Option<i64>,
     /// Its name, such as `dns 127.0.0.1:5353` or `engine nfqueue 0`.
     pub name: String,
     /// `dns`, `engine` or `defense`.

@@ -267,6 +267,7 @@ texts! {
     AllowHelp => "Names and prefixes that must never be blocked: government services, the gateway's own infrastructure, shared front ends.", "أسماء وبادئات لا يجوز حجبها أبدًا: الخدمات الحكومية، والبنية التحتية للبوابة، والواجهات المشتركة.";
     Add => "Add", "إضافة";
     Remove => "Remove", "إزالة";
+    Stale => "no report for 3 minutes", "لا تقرير منذ 3 دقائق";
     NotRestricted => "No order in force restricts this site. If you still cannot reach it, try again in a few minutes: old DNS answers expire shortly.", "لا يوجد أمر نافذ يقيّد هذا الموقع. إذا تعذّر عليك الوصول إليه، حاول مجددًا بعد دقائق: إجابات DNS القديمة تنتهي صلاحيتها قريبًا.";
 }
 

@@ -23,6 +23,7 @@ pub mod api;
 pub mod auth;
 mod charts;
 pub mod check;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod gateway;
@@ -65,6 +66,8 @@ struct Inner {
     logins: auth::RateLimiter,
     appeals: auth::RateLimiter,
     history: charts::History,
+    /// What other sites last reported of their enforcement points, by site.
+    remote: Mutex<std::collections::BTreeMap<String, Vec<EnforcementPoint>>>,
 }
 
 impl App {
@@ -80,6 +83,7 @@ impl App {
             logins,
             appeals,
             history: charts::History::default(),
+            remote: Mutex::new(std::collections::BTreeMap::new()),
         }))
     }
 
@@ -119,7 +123,27 @@ impl App {
 
     /// Takes one sample of the enforcement points' counters for the dashboard charts.
     pub fn sample_counters(&self) {
-        self.0.history.sample(now(), &self.0.gateway.points());
+        self.0.history.sample(now(), &self.points());
+    }
+
+    /// Every enforcement point: this process's own, then what each other site last reported.
+    pub fn points(&self) -> Vec<EnforcementPoint> {
+        let mut points = self.0.gateway.points();
+        let remote = self.0.remote.lock().unwrap_or_else(|e| e.into_inner());
+        points.extend(remote.values().flatten().cloned());
+        points
+    }
+
+    /// Replaces what `site` reported of its enforcement points.
+    pub fn report_points(&self, site: &str, mut points: Vec<EnforcementPoint>, at: i64) {
+        for p in &mut points {
+            p.site = Some(site.to_string());
+            p.reported_at = Some(at);
+        }
+        let mut remote = self.0.remote.lock().unwrap_or_else(|e| e.into_inner());
+        if remote.len() < 1000 || remote.contains_key(site) {
+            remote.insert(site.to_string(), points);
+        }
     }
 }
 

@@ -160,7 +160,7 @@ async fn logout(State(app): State<App>, ctx: Ctx, Form(f): Form<HashMap<String, 
 
 async fn dashboard(State(app): State<App>, ctx: Ctx, Query(q): Query<HashMap<String, String>>) -> Page {
     let who = ctx.need(Perm::Read)?.clone();
-    let points = app.gateway().points();
+    let points = app.points();
     let t = now();
     let filter = OrderFilter { expiring_days: Some("30".into()), ..OrderFilter::default() };
     let expiring = api::filtered_orders(&app, &filter).await.map_err(|e| api_error_page(&ctx, e))?;
@@ -215,9 +215,15 @@ async fn dashboard(State(app): State<App>, ctx: Ctx, Query(q): Query<HashMap<Str
         }
         h2 { (ctx.t(T::Points)) }
         div.scroll { table {
-            tr { th { (ctx.t(T::Points)) } th { (ctx.t(T::Version)) } th { (ctx.t(T::LastLoaded)) } th { "" } }
+            tr { th { (ctx.t(T::Site)) } th { (ctx.t(T::Points)) } th { (ctx.t(T::Version)) } th { (ctx.t(T::LastLoaded)) } th { "" } }
             @for p in &points {
                 tr {
+                    td {
+                        (p.site.clone().unwrap_or_else(|| "-".into()))
+                        @if let Some(at) = p.reported_at {
+                            @if t - at > api::STALE_SECS { " " span.badge.revoked { (ctx.t(T::Stale)) } }
+                        }
+                    }
                     td.mono { (p.name) }
                     td { (p.bundle_version.map(|v| v.to_string()).unwrap_or_else(|| "-".into())) }
                     td { (p.loaded_at.map(datetime).unwrap_or_else(|| "-".into())) }

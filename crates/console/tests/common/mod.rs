@@ -42,6 +42,8 @@ impl Gateway for FakeGateway {
     }
     fn points(&self) -> Vec<EnforcementPoint> {
         vec![EnforcementPoint {
+            site: None,
+            reported_at: None,
             name: "dns test".into(),
             kind: "dns".into(),
             bundle_version: Some(self.version.load(std::sync::atomic::Ordering::SeqCst)),
