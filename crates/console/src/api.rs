@@ -578,21 +578,21 @@ pub(crate) async fn filtered_orders(app: &App, f: &OrderFilter) -> Result<Vec<(b
     Ok(out)
 }
 
-/// The audit entries about one order: the order itself and its rules.
+/// The audit entries about one order: the order itself, its rules, and rules removed from it.
 pub(crate) async fn order_history(app: &App, id: OrderId) -> Result<Vec<bawaba_store::AuditEntry>, ApiError> {
-    let rules: Vec<String> =
-        app.db(move |s| s.rules(Some(id))).await?.iter().map(|r| format!("rule:{}", r.id)).collect();
-    let object = format!("order:{}", id.0);
-    let needle = format!("\"order\":{}", id.0);
-    let entries = app.db(|s| s.audit_entries(0, usize::MAX)).await?;
-    Ok(entries
-        .into_iter()
-        .filter(|e| {
-            e.object == object
-                || rules.contains(&e.object)
-                || (e.action.starts_with("rule") && e.after.as_deref().is_some_and(|a| a.contains(&needle)))
-        })
-        .collect())
+    app.db(move |s| {
+        let mut objects: Vec<String> = s.rules(Some(id))?.iter().map(|r| format!("rule:{}", r.id)).collect();
+        objects.push(format!("order:{}", id.0));
+        let mut entries = s.audit_query(0, usize::MAX, None, None, Some(&objects))?;
+        // A removed rule is no longer listed; its removal names the order in `before`.
+        let needle = format!("\"order\":{},", id.0);
+        let removed = s.audit_query(0, usize::MAX, None, Some("rule.remove"), None)?;
+        entries.extend(removed.into_iter().filter(|e| e.before.as_deref().is_some_and(|b| b.contains(&needle))));
+        entries.sort_by_key(|e| e.seq);
+        entries.dedup_by_key(|e| e.seq);
+        Ok(entries)
+    })
+    .await
 }
 
 // ---- handlers: session ------------------------------------------------------------------------
@@ -962,20 +962,13 @@ pub(crate) async fn audit_entries(app: &App, q: &AuditQuery) -> Result<Vec<bawab
     };
     let after = num(&q.after, "after", 0)?;
     let limit = num(&q.limit, "limit", 100)?.clamp(1, 1000) as usize;
-    let filtered = q.actor.is_some() || q.action.is_some() || q.object.is_some();
-    let fetch = if filtered { usize::MAX } else { limit };
-    let entries = app.db(move |s| s.audit_entries(after, fetch)).await?;
-    let (actor, action, object) = (q.actor.clone(), q.action.clone(), q.object.clone());
-    let keep = |want: &Option<String>, have: &str, prefix: bool| match want.as_deref().filter(|w| !w.is_empty()) {
-        None => true,
-        Some(w) if prefix => have.starts_with(w),
-        Some(w) => have == w,
-    };
-    Ok(entries
-        .into_iter()
-        .filter(|e| keep(&actor, &e.actor, false) && keep(&action, &e.action, true) && keep(&object, &e.object, false))
-        .take(limit)
-        .collect())
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let (actor, action, object) = (given(&q.actor), given(&q.action), given(&q.object));
+    app.db(move |s| {
+        let objects = object.map(|o| vec![o]);
+        s.audit_query(after, limit, actor.as_deref(), action.as_deref(), objects.as_deref())
+    })
+    .await
 }
 
 async fn audit(State(app): State<App>, Query(q): Query<AuditQuery>) -> Result<Json<Value>, ApiError> {

@@ -361,7 +361,16 @@ fn imports_report_what_they_refused() {
     let v = r.json();
     assert_eq!(v["added"], 2, "{v}");
     assert_eq!(v["rejected"].as_array().unwrap().len(), 2, "{v}");
-    assert_eq!(legal.get(&format!("/api/v1/rules?order={id}")).unwrap().json().as_array().unwrap().len(), 2);
+    let rules = legal.get(&format!("/api/v1/rules?order={id}")).unwrap().json();
+    assert_eq!(rules.as_array().unwrap().len(), 2);
+    // A removed rule stays in the order's history.
+    let rule = rules[0]["id"].as_i64().unwrap();
+    let r =
+        legal.post_json(&format!("/api/v1/rules/{rule}/remove"), &json!({ "reason": "listed by mistake" })).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let history = legal.get(&format!("/api/v1/orders/{id}")).unwrap().json()["history"].clone();
+    let actions: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"rules.import") && actions.contains(&"rule.remove"), "{actions:?}");
 }
 
 #[test]

@@ -679,6 +679,46 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Audit entries with `seq > after` that match every filter given, oldest first, at most
+    /// `limit`: `actor` exactly, `action` as a prefix (`order.`), `objects` any of them exactly.
+    pub fn audit_query(
+        &self,
+        after: i64,
+        limit: usize,
+        actor: Option<&str>,
+        action: Option<&str>,
+        objects: Option<&[String]>,
+    ) -> Result<Vec<AuditEntry>> {
+        let mut sql = String::from(
+            "SELECT seq, at, actor, action, object, before, after, reason, prev_hash, hash FROM audit WHERE seq > ?",
+        );
+        let mut args: Vec<rusqlite::types::Value> = vec![after.into()];
+        if let Some(a) = actor {
+            sql.push_str(" AND actor = ?");
+            args.push(a.to_string().into());
+        }
+        if let Some(a) = action {
+            // A prefix match without LIKE's wildcards: the range [a, a + U+10FFFF).
+            sql.push_str(" AND action >= ? AND action < ?");
+            args.push(a.to_string().into());
+            args.push(format!("{a}\u{10ffff}").into());
+        }
+        if let Some(objects) = objects {
+            if objects.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push_str(" AND object IN (");
+            sql.push_str(&vec!["?"; objects.len()].join(","));
+            sql.push(')');
+            args.extend(objects.iter().map(|o| rusqlite::types::Value::from(o.clone())));
+        }
+        sql.push_str(" ORDER BY seq LIMIT ?");
+        args.push((limit.min(i64::MAX as usize) as i64).into());
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), audit_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The newest audit entry's (seq, hash).
     pub fn audit_head(&self) -> Result<(i64, String)> {
         Ok(self

@@ -141,6 +141,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX attacks_by_start ON attacks(started_ms);
     "#,
+    // 4: the audit log by object, actor and action, for an order's history and the console's filters.
+    r#"
+    CREATE INDEX audit_by_object ON audit(object);
+    CREATE INDEX audit_by_actor ON audit(actor);
+    CREATE INDEX audit_by_action ON audit(action);
+    "#,
 ];
 
 #[cfg(test)]

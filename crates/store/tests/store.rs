@@ -234,3 +234,37 @@ fn a_rule_row_edited_by_hand_is_reported_as_corrupt() {
     let err = store.snapshot(10).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { table: "rules", id: 1, .. }), "{err}");
 }
+
+#[test]
+fn audit_query_filters_in_sql() {
+    let mut store = Store::open_in_memory(StoreConfig::default()).unwrap();
+    let order = store
+        .add_order(
+            "alice",
+            NewOrder {
+                authority: "Court".into(),
+                reference: "Q-1".into(),
+                issued_at: 0,
+                effective_from: 0,
+                expires_at: 86_400,
+                category: bawaba_policy::Category::Malware,
+                summary: "c2".into(),
+                publishable: true,
+                appeal_contact: "a@example.test".into(),
+            },
+            0,
+        )
+        .unwrap();
+    let rule =
+        store.add_rule("alice", order.id, &"c2.test".parse().unwrap(), bawaba_policy::Action::Drop, None, 1).unwrap();
+    store.remove_rule("bob", rule.id, "wrong name", 2).unwrap();
+    store.add_rule("alice", order.id, &"c3.test".parse().unwrap(), bawaba_policy::Action::Drop, None, 3).unwrap();
+    let by_actor = store.audit_query(0, 100, Some("bob"), None, None).unwrap();
+    assert_eq!(by_actor.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["rule.remove"]);
+    let rules = store.audit_query(0, 100, None, Some("rule."), None).unwrap();
+    assert_eq!(rules.len(), 3);
+    let objects = vec![format!("order:{}", order.id.0)];
+    assert_eq!(store.audit_query(0, 100, None, None, Some(&objects)).unwrap().len(), 1);
+    assert!(store.audit_query(0, 100, None, None, Some(&[])).unwrap().is_empty());
+    assert_eq!(store.audit_query(1, 1, None, None, None).unwrap()[0].seq, 2, "after and limit");
+}
