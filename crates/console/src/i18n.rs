@@ -268,6 +268,13 @@ texts! {
     Add => "Add", "إضافة";
     Remove => "Remove", "إزالة";
     Stale => "no report for 3 minutes", "لا تقرير منذ 3 دقائق";
+    BadSite => "The site must be a name, an address or a link, such as example.iq.", "يجب أن يكون الموقع اسم نطاق أو عنوانًا أو رابطًا، مثل example.iq.";
+    SiteNotBlocked => "No order in force blocks this site: there is nothing to appeal.", "لا يوجد أمر نافذ يحجب هذا الموقع: لا يوجد ما يُطعن فيه.";
+    BadReason => "Please explain in 10 to 4000 characters why the block is wrong.", "يرجى شرح سبب خطأ الحجب في 10 إلى 4000 حرف.";
+    BadContact => "The contact may be at most 200 characters.", "يجب ألا تتجاوز وسيلة التواصل 200 حرف.";
+    BadOrder => "No order has this reference number. Leave it empty to find the order from the site.", "لا يوجد أمر بهذا الرقم المرجعي. اتركه فارغًا ليُحدَّد الأمر من الموقع.";
+    TooMany => "Too many appeals from your network in the last hour. Please try again later.", "عدد كبير من الطعون من شبكتك خلال الساعة الماضية. يرجى المحاولة لاحقًا.";
+    FormExpired => "The form has expired. Please reload the page and try again.", "انتهت صلاحية النموذج. يرجى إعادة تحميل الصفحة والمحاولة مجددًا.";
     NotRestricted => "No order in force restricts this site. If you still cannot reach it, try again in a few minutes: old DNS answers expire shortly.", "لا يوجد أمر نافذ يقيّد هذا الموقع. إذا تعذّر عليك الوصول إليه، حاول مجددًا بعد دقائق: إجابات DNS القديمة تنتهي صلاحيتها قريبًا.";
 }
 
@@ -313,6 +320,24 @@ pub fn appeal_status(lang: Lang, s: bawaba_store::AppealStatus) -> &'static str 
         Granted => T::Granted,
         Rejected => T::Rejected,
     })
+}
+
+/// What a citizen reads when the public appeal form refuses its input: the field at fault and
+/// what to do, in the page's language (the API's English message names the same field).
+pub fn appeal_error(lang: Lang, e: &crate::ApiError) -> String {
+    use crate::ApiError;
+    let text = e.to_string();
+    let key = match e {
+        ApiError::RateLimited(_) => T::TooMany,
+        ApiError::Csrf => T::FormExpired,
+        ApiError::Invalid(_) if text.contains("not blocked") => T::SiteNotBlocked,
+        ApiError::Invalid(_) if text.starts_with("order") || text.contains("invalid order") => T::BadOrder,
+        ApiError::Invalid(_) if text.contains("reason") => T::BadReason,
+        ApiError::Invalid(_) if text.contains("contact") => T::BadContact,
+        ApiError::Invalid(_) if text.contains("site") => T::BadSite,
+        _ => return text,
+    };
+    lang.t(key).to_string()
 }
 
 #[cfg(test)]

@@ -244,7 +244,13 @@ async fn appeal(
     let sent = f.get("form").map(String::as_str).unwrap_or("");
     let token_ok = crate::layout::form_token_ok(&headers, FORM_COOKIE, sent);
     if !token_ok {
-        return appeal_page(&ctx, &headers, &f, Some(&ApiError::Csrf.to_string()), StatusCode::FORBIDDEN);
+        return appeal_page(
+            &ctx,
+            &headers,
+            &f,
+            Some(&i18n::appeal_error(ctx.lang, &ApiError::Csrf)),
+            StatusCode::FORBIDDEN,
+        );
     }
     let opt = |k: &str| f.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let body = AppealBody {
@@ -266,7 +272,7 @@ async fn appeal(
                 }
             },
         ),
-        Err(e) => appeal_page(&ctx, &headers, &f, Some(&e.to_string()), e.status()),
+        Err(e) => appeal_page(&ctx, &headers, &f, Some(&i18n::appeal_error(ctx.lang, &e)), e.status()),
     }
 }
 

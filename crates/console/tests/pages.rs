@@ -147,7 +147,8 @@ fn public_appeal_form() {
         )
         .unwrap();
     assert_eq!(r.status, 422);
-    assert!(r.text().contains("reason"));
+    // The page is in Arabic (the choice was remembered), and so is what went wrong.
+    assert!(r.text().contains("يرجى شرح سبب خطأ الحجب"), "{}", r.text());
     let r = citizen
         .post_form(
             "/appeal",
@@ -155,6 +156,7 @@ fn public_appeal_form() {
         )
         .unwrap();
     assert_eq!(r.status, 422);
+    assert!(r.text().contains("لا يوجد أمر بهذا الرقم المرجعي"), "{}", r.text());
     // Without the form cookie (a cross-site post) it is refused.
     let r = Client::new(console.addr)
         .post_form("/appeal", &[("form", &token), ("site", "shop.test"), ("reason", "this is my own shop")])
