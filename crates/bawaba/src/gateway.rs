@@ -183,3 +183,69 @@ impl Gateway for ServeGateway {
         Ok(crate::policy_files::describe_bundle(bytes, &trusted).map_err(|e| format!("{e:#}"))?)
     }
 }
+
+/// The inline engine's drop rules for the routes announced now: a blackhole drops everything to
+/// its prefix, a FlowSpec rule what it matches by destination, protocol and source port (a rule
+/// with port ranges drops by destination and protocol alone: the same traffic or more).
+pub fn engine_drops(routes: &[bawaba_bgp::Route]) -> Vec<bawaba_engine::mitigation::MitigationDrop> {
+    use bawaba_bgp::{NumericMatch, Route};
+    use bawaba_engine::mitigation::MitigationDrop;
+    routes
+        .iter()
+        .map(|r| match r {
+            Route::Unicast { prefix, .. } => MitigationDrop {
+                dst: prefix.addr,
+                prefix_len: prefix.len,
+                protocols: Vec::new(),
+                source_ports: Vec::new(),
+            },
+            Route::FlowSpec { rule, .. } => {
+                let exact: Option<Vec<u16>> = rule
+                    .source_ports
+                    .iter()
+                    .map(|m| match m {
+                        NumericMatch::Eq(p) => Some(*p),
+                        _ => None,
+                    })
+                    .collect();
+                MitigationDrop {
+                    dst: rule.destination.addr,
+                    prefix_len: rule.destination.len,
+                    protocols: rule.protocols.clone(),
+                    source_ports: exact.unwrap_or_default(),
+                }
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_become_engine_drops() {
+        use bawaba_bgp::{FlowAction, FlowSpec, NumericMatch, Prefix, Route};
+        let Some(prefix) = Prefix::parse("198.18.5.5/32") else { unreachable!("a valid prefix") };
+        let Ok(next_hop) = "198.18.0.66".parse() else { unreachable!("a valid address") };
+        let routes = vec![
+            Route::Unicast { prefix, next_hop, communities: vec![] },
+            Route::FlowSpec {
+                rule: FlowSpec {
+                    destination: prefix,
+                    source: None,
+                    protocols: vec![17],
+                    source_ports: vec![NumericMatch::Eq(53), NumericMatch::Eq(123)],
+                    destination_ports: vec![],
+                    packet_lengths: vec![],
+                },
+                action: FlowAction::Discard,
+                communities: vec![],
+            },
+        ];
+        let drops = engine_drops(&routes);
+        assert_eq!(drops.len(), 2);
+        assert!(drops[0].protocols.is_empty() && drops[0].prefix_len == 32);
+        assert_eq!((drops[1].protocols.clone(), drops[1].source_ports.clone()), (vec![17], vec![53, 123]));
+    }
+}

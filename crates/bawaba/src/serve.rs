@@ -146,12 +146,23 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
                     tracing::warn!(error = %e, "attack not recorded in the store");
                 }
             });
+            // Optionally the attack traffic is dropped in the inline engine too.
+            let on_routes: Option<bawaba_defense::service::RoutesHook> =
+                (config.ddos.mitigation.engine_drop && engine_on).then(|| {
+                    let shared = Arc::clone(&engine_shared);
+                    Box::new(move |routes: &[bawaba_bgp::Route]| {
+                        let drops = crate::gateway::engine_drops(routes);
+                        tracing::info!(rules = drops.len(), "inline engine: mitigation drop rules in force");
+                        shared.mitigations.store(Arc::new(drops));
+                    }) as bawaba_defense::service::RoutesHook
+                });
             let defense = bawaba_defense::service::Defense::start_with(
                 &config.flow,
                 &config.ddos,
                 &config.bgp,
                 Some(log),
                 Some(recorder),
+                on_routes,
             )
             .context("starting the flow collector")?;
             for addr in defense.local_addrs() {

@@ -401,3 +401,93 @@ fn passive_afpacket_resets_blocked_tcp() {
     assert_eq!(metric(&text, "bawaba_engine_inject_failed_total"), 0, "{text}");
     stop_serve(serve, pid);
 }
+
+#[test]
+fn inline_engine_drops_attack_traffic_while_a_mitigation_is_in_force() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if !requirements("inline mitigation drop test") {
+        return;
+    }
+    let topo = Topology::up("route", "im");
+    // Attack defense with the engine drop on, no routers (the drop alone), and the console for
+    // the operator's manual mitigation.
+    let sections = "[engine]\nmode = \"nfqueue\"\nqueue = 8\n\
+        [flow]\nenabled = true\nlisten = [\"127.0.0.1:0\"]\n\
+        [[ddos.detection.groups]]\nname = \"servers\"\nprefixes = [\"198.18.2.0/24\"]\n\
+        [ddos.mitigation]\ndry_run = false\nengine_drop = true\n\
+        [console]\nenabled = true\nlisten = \"127.0.0.1:8080\"\n";
+    let (serve, pid) = start_serve(&topo, sections, 9153, "console on");
+    let config = topo.work.path().join("bawaba/bawaba.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_bawaba"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--actor", "admin", "user", "token", "admin", "--label", "test"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token =
+        String::from_utf8_lossy(&out.stdout).split(": ").nth(1).unwrap().lines().next().unwrap().trim().to_string();
+    let api = |path: &str, body: &str| {
+        let out = topo.exec(
+            "gw",
+            &[
+                "curl",
+                "-s",
+                "-H",
+                &format!("authorization: Bearer {token}"),
+                "-H",
+                "content-type: application/json",
+                "-d",
+                body,
+                &format!("http://127.0.0.1:8080/api/v1{path}"),
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // DNS from a given client source port (a new connection for each port).
+    let dig = |sport: u16| {
+        let bind = format!("0.0.0.0#{sport}");
+        let out = topo.exec(
+            "cli",
+            &["dig", "@198.18.2.2", "-b", &bind, "+tries=1", "+time=2", "+short", "dns.allowed.test", "A"],
+        );
+        out.status.success() && !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+    };
+    assert!(dig(5353), "answered before any mitigation");
+
+    // A DNS reflection toward the server is "mitigated": UDP from source port 53 to it.
+    let rule =
+        r#"{"prefix":"198.18.2.2","kind":"flowspec","protocol":"udp","source_port":53,"reason":"test reflection"}"#;
+    let answer = api("/mitigations", rule);
+    assert!(answer.contains("\"outcome\":\"announce\""), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dig(53) {
+        assert!(Instant::now() < deadline, "traffic from source port 53 still passes");
+    }
+    assert!(dig(5354), "other traffic to the same server still passes");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics = topo.exec("gw", &["curl", "-s", "http://127.0.0.1:9153/metrics"]);
+        let drops = metric(&String::from_utf8_lossy(&metrics.stdout), "bawaba_engine_mitigation_drops_total");
+        if drops > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no mitigation drop counted");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rules = |text: &str| metric(text, "bawaba_engine_mitigation_rules");
+    let metrics = || {
+        String::from_utf8_lossy(&topo.exec("gw", &["curl", "-s", "http://127.0.0.1:9153/metrics"]).stdout).to_string()
+    };
+    assert_eq!(rules(&metrics()), 1);
+    let answer = api("/mitigations/withdraw", rule);
+    assert!(answer.contains("\"outcome\":\"withdraw\""), "{answer}");
+    // The drop rule goes with the route (connections it already blocked stay blocked in
+    // conntrack until they expire).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rules(&metrics()) != 0 {
+        assert!(Instant::now() < deadline, "the drop rule stayed after the withdrawal");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop_serve(serve, pid);
+}

@@ -257,6 +257,9 @@ pub struct MitigatorConfig {
     pub allowlist: Vec<String>,
     /// Most mitigations (attacks or manual routes) active at once; beyond, refused.
     pub max_mitigations: usize,
+    /// Also drop the attack traffic in bawaba's own inline packet engine (`[engine] mode =
+    /// "nfqueue"`) while a route is announced.
+    pub engine_drop: bool,
 }
 
 impl Default for MitigatorConfig {
@@ -272,6 +275,7 @@ impl Default for MitigatorConfig {
             min_prefix_v6: 48,
             allowlist: Vec::new(),
             max_mitigations: 32,
+            engine_drop: false,
         }
     }
 }

@@ -176,12 +176,17 @@ struct DetectSink {
     state: Arc<Mutex<DefenseState>>,
     log: Option<std::fs::File>,
     recorder: Option<AttackRecorder>,
+    on_routes: Option<RoutesHook>,
     requests: std::sync::mpsc::Receiver<(ManualRequest, Reply)>,
 }
 
 /// Called on the decode thread when an attack starts or ends, with the decisions taken (one
 /// line each): how `bawaba serve` keeps attack records in its store.
 pub type AttackRecorder = Box<dyn FnMut(&Attack, &[String]) + Send>;
+
+/// Called on the decode thread with the routes announced now, whenever they change: how
+/// `bawaba serve` hands drop rules to its inline engine (`[ddos.mitigation] engine_drop`).
+pub type RoutesHook = Box<dyn FnMut(&[Route]) + Send>;
 
 impl RecordSink for DetectSink {
     fn record(&mut self, _exporter: IpAddr, record: &FlowRecord, now_ms: u64) {
@@ -206,6 +211,9 @@ impl RecordSink for DetectSink {
         }
         let routes = self.mitigator.routes();
         if changed {
+            if let Some(hook) = &mut self.on_routes {
+                hook(&routes);
+            }
             if let Some(speaker) = &self.speaker {
                 speaker.set_routes(routes.clone());
             }
@@ -336,16 +344,18 @@ impl Defense {
         bgp: &BgpConfig,
         attack_log: Option<PathBuf>,
     ) -> Result<Defense, DefenseError> {
-        Defense::start_with(flow, ddos, bgp, attack_log, None)
+        Defense::start_with(flow, ddos, bgp, attack_log, None, None)
     }
 
-    /// As [`Defense::start`], also handing every attack start and end to `recorder`.
+    /// As [`Defense::start`], also handing every attack start and end to `recorder`, and the
+    /// routes announced to `on_routes` whenever they change.
     pub fn start_with(
         flow: &CollectorConfig,
         ddos: &DdosConfig,
         bgp: &BgpConfig,
         attack_log: Option<PathBuf>,
         recorder: Option<AttackRecorder>,
+        on_routes: Option<RoutesHook>,
     ) -> Result<Defense, DefenseError> {
         let detector = Detector::new(&ddos.detection)?;
         let mitigator = Mitigator::new(&ddos.mitigation, detector.protected().clone())?;
@@ -360,6 +370,7 @@ impl Defense {
             state: Arc::clone(&state),
             log,
             recorder,
+            on_routes,
             requests: received,
         };
         let collector = Collector::start(flow, sink)?;

@@ -40,6 +40,7 @@ pub mod counters;
 pub mod engine;
 pub mod flow;
 pub mod inject;
+pub mod mitigation;
 pub mod nfqueue;
 mod prefetch;
 pub mod stream;

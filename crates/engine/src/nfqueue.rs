@@ -177,6 +177,8 @@ pub struct InlineCounters {
     pub inject_failed: u64,
     /// Policy swaps picked up.
     pub reloads: u64,
+    /// Packets dropped by a DDoS mitigation's drop rule (`[ddos.mitigation] engine_drop`).
+    pub mitigation_drops: u64,
 }
 
 /// What the loop shares with the rest of `bawaba serve`: counters, refreshed about twice a
@@ -189,6 +191,8 @@ pub struct Shared {
     pub inline: Mutex<InlineCounters>,
     /// Flows tracked now.
     pub active_flows: std::sync::atomic::AtomicU64,
+    /// Attack traffic to drop while mitigations are in force, set by attack defense.
+    pub mitigations: arc_swap::ArcSwap<Vec<crate::mitigation::MitigationDrop>>,
 }
 
 impl Shared {
@@ -215,12 +219,22 @@ impl Shared {
             "# HELP bawaba_engine_active_flows Flows tracked now.\n# TYPE bawaba_engine_active_flows gauge"
         );
         let _ = writeln!(out, "bawaba_engine_active_flows {active}");
+        let _ = writeln!(
+            out,
+            "# HELP bawaba_engine_mitigation_rules DDoS mitigation drop rules in force.\n# TYPE bawaba_engine_mitigation_rules gauge\nbawaba_engine_mitigation_rules {}",
+            self.mitigations.load().len()
+        );
         if let Ok(c) = self.inline.lock() {
             for (name, help, n) in [
                 ("bawaba_engine_unreadable_total", "Queued packets that are not readable IP (accepted).", c.unreadable),
                 ("bawaba_engine_injected_total", "Resets and redirects sent.", c.injected),
                 ("bawaba_engine_inject_failed_total", "Resets and redirects that could not be sent.", c.inject_failed),
                 ("bawaba_engine_reloads_total", "Policies swapped in.", c.reloads),
+                (
+                    "bawaba_engine_mitigation_drops_total",
+                    "Packets dropped by a DDoS mitigation's drop rule.",
+                    c.mitigation_drops,
+                ),
             ] {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}");
             }
@@ -277,6 +291,12 @@ pub fn run(
                 let (verdict, settled, dst_pair) = {
                     let payload = msg.get_payload();
                     match dissect_ip(payload) {
+                        Ok(packet) if shared.mitigations.load().iter().any(|m| m.matches(&packet)) => {
+                            // Attack traffic while a mitigation is in force: dropped before the
+                            // policy, and settled, so the kernel drops the rest of the connection.
+                            counters.mitigation_drops += 1;
+                            (PacketVerdict::Drop, true, None)
+                        }
                         Ok(packet) => {
                             let verdict = engine.process(&packet, now, &mut Ignore);
                             if verdict != PacketVerdict::Accept {
