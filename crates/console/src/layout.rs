@@ -196,6 +196,18 @@ pub fn form_token_ok(headers: &axum::http::HeaderMap, cookie: &str, sent: &str) 
     crate::auth::cookie(headers, cookie).is_some_and(|c| crate::util::constant_time_eq(c.as_bytes(), sent.as_bytes()))
 }
 
+/// A date (`YYYY-MM-DD`, UTC) as markup that keeps its left-to-right order and stays on one
+/// line inside Arabic text.
+pub fn day(secs: i64) -> Markup {
+    let d = crate::util::date(secs);
+    html! { time.date datetime=(d) { (d) } }
+}
+
+/// A date and time (UTC), likewise.
+pub fn stamp(secs: i64) -> Markup {
+    html! { time.date { (crate::util::datetime(secs)) } }
+}
+
 /// A hidden CSRF field for a form.
 pub fn csrf_field(who: &Identity) -> Markup {
     html! { input type="hidden" name="csrf" value=(who.csrf()); }
@@ -245,6 +257,7 @@ button.danger { background:var(--bad); }
 .ok { color:var(--good); font-weight:600; }
 .muted { color:var(--muted); font-size:.9rem; }
 .mono, code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; direction:ltr; unicode-bidi:isolate; }
+.date, td.mono, bdi.mono, strong.mono { white-space:nowrap; direction:ltr; unicode-bidi:isolate; }
 .blockpage { max-width:42rem; margin:2rem auto; }
 .blockpage h1 { font-size:1.8rem; }
 .blockpage dl { display:grid; grid-template-columns:max-content 1fr; gap:.4rem 1rem; }

@@ -23,7 +23,7 @@ use crate::auth::{self, Perm};
 use crate::error::ApiError;
 use crate::i18n::{self, Lang, T};
 use crate::layout::{csrf_field, trusted, Ctx, CSS, JS};
-use crate::util::{constant_time_eq, date, datetime};
+use crate::util::{constant_time_eq, datetime};
 use crate::{now, App};
 
 /// The console's routes.
@@ -187,7 +187,7 @@ async fn dashboard(State(app): State<App>, ctx: Ctx, Query(q): Query<HashMap<Str
             div.card {
                 h2 { (ctx.t(T::PolicyInForce)) }
                 @if let Some(p) = &latest {
-                    p { (ctx.t(T::Version)) " " strong { (p.version) } " · " (p.rules) " " (ctx.t(T::Rules)) " · " (datetime(p.at)) }
+                    p { (ctx.t(T::Version)) " " strong { (p.version) } " · " (p.rules) " " (ctx.t(T::Rules)) " · " (crate::layout::stamp(p.at)) }
                 } @else {
                     p.muted { (ctx.t(T::NoData)) }
                 }
@@ -258,7 +258,7 @@ fn orders_table(ctx: &Ctx, orders: &[(Order, i64)], t: i64) -> Markup {
                         td { bdi { (o.authority) } }
                         td { (i18n::category(ctx.lang, o.category)) }
                         td { (badge(ctx.lang, o.status_at(t))) }
-                        td { (date(o.expires_at)) }
+                        td { (crate::layout::day(o.expires_at)) }
                         td { (n) }
                     }
                 }
@@ -397,14 +397,14 @@ async fn render_order(
         div.card { table.facts {
             tr { th { (ctx.t(T::Authority)) } td { bdi { (order.authority) } } }
             tr { th { (ctx.t(T::Category)) } td { (i18n::category(ctx.lang, order.category)) } }
-            tr { th { (ctx.t(T::Issued)) } td { (date(order.issued_at)) } }
-            tr { th { (ctx.t(T::EffectiveFrom)) } td { (date(order.effective_from)) } }
-            tr { th { (ctx.t(T::Expires)) } td { (date(order.expires_at)) } }
+            tr { th { (ctx.t(T::Issued)) } td { (crate::layout::day(order.issued_at)) } }
+            tr { th { (ctx.t(T::EffectiveFrom)) } td { (crate::layout::day(order.effective_from)) } }
+            tr { th { (ctx.t(T::Expires)) } td { (crate::layout::day(order.expires_at)) } }
             tr { th { (ctx.t(T::Summary)) } td { (order.summary) } }
             tr { th { (ctx.t(T::AppealContact)) } td { bdi { (order.appeal_contact) } } }
             tr { th { (ctx.t(T::ProposedBy)) } td.mono { (order.proposed_by) } }
             @if let Some(a) = &order.approved_by { tr { th { (ctx.t(T::ApprovedBy)) } td.mono { (a) } } }
-            @if let Some(r) = &order.revoked { tr { th { (ctx.t(T::RevokedBy)) } td { span.mono { (r.by) } " · " (datetime(r.at)) " · " (r.reason) } } }
+            @if let Some(r) = &order.revoked { tr { th { (ctx.t(T::RevokedBy)) } td { span.mono { (r.by) } " · " (crate::layout::stamp(r.at)) " · " (r.reason) } } }
         } }
         @if draft && Perm::Approve.allows(role) {
             div.card #approval {
@@ -611,7 +611,7 @@ async fn check(State(app): State<App>, ctx: Ctx, Query(q): Query<HashMap<String,
                 table {
                     @if let Some(s) = &r.selector { tr { th { (ctx.t(T::Rule)) } td.mono { (s) @if let Some(a) = r.action { " → " (a) } } } }
                     @if let Some(o) = &r.order {
-                        tr { th { (ctx.t(T::Order)) } td { a href={"/console/orders/" (o.id.0)} { bdi { (o.reference) } } " · " bdi { (o.authority) } " · " (i18n::category(ctx.lang, o.category)) " · " (ctx.t(T::Until)) " " (date(o.expires_at)) } }
+                        tr { th { (ctx.t(T::Order)) } td { a href={"/console/orders/" (o.id.0)} { bdi { (o.reference) } } " · " bdi { (o.authority) } " · " (i18n::category(ctx.lang, o.category)) " · " (ctx.t(T::Until)) " " (crate::layout::day(o.expires_at)) } }
                     }
                     tr { th { (ctx.t(T::AtDns)) } td { (r.dns) } }
                     tr { th { (ctx.t(T::AtPacket)) } td { @for (proto, what) in &r.packet { span.mono { (proto) } ": " (what) br; } } }
@@ -631,7 +631,7 @@ fn audit_table(ctx: &Ctx, entries: &[bawaba_store::AuditEntry]) -> Markup {
             div.scroll { table #audit {
                 tr { th { "#" } th { (ctx.t(T::When)) } th { (ctx.t(T::Actor)) } th { (ctx.t(T::Action)) } th { (ctx.t(T::Object)) } th { (ctx.t(T::Reason)) } }
                 @for e in entries {
-                    tr { td { (e.seq) } td { (datetime(e.at)) } td.mono { (e.actor) } td.mono { (e.action) } td.mono { (e.object) } td { (e.reason.clone().unwrap_or_default()) } }
+                    tr { td { (e.seq) } td { (crate::layout::stamp(e.at)) } td.mono { (e.actor) } td.mono { (e.action) } td.mono { (e.object) } td { (e.reason.clone().unwrap_or_default()) } }
                 }
             } }
         }
@@ -709,7 +709,7 @@ async fn render_appeals(
         @if list.is_empty() { p.muted { (ctx.t(T::NoAppeals)) } }
         @for a in &list {
             div.card.appeal {
-                p { strong.mono { (a.reference) } " · " span class={"badge " (a.status.as_str())} { (i18n::appeal_status(ctx.lang, a.status)) } " · " (datetime(a.filed_at)) }
+                p { strong.mono { (a.reference) } " · " span class={"badge " (a.status.as_str())} { (i18n::appeal_status(ctx.lang, a.status)) } " · " (crate::layout::stamp(a.filed_at)) }
                 p { (ctx.t(T::Site)) ": " bdi.mono { (a.site) } " · " (ctx.t(T::Order)) " " a href={"/console/orders/" (a.order.0)} { bdi { (a.order_reference) } } }
                 p { (a.reason) }
                 @if let Some(c) = &a.contact { p.muted { (ctx.t(T::Contact)) ": " bdi { (c) } } }
@@ -964,8 +964,8 @@ async fn render_tokens(app: &App, ctx: &Ctx, who: &auth::Identity, flash: Option
             div.scroll { table #tokens {
                 tr { th { "#" } th { (ctx.t(T::Label)) } th { (ctx.t(T::Create)) } th { (ctx.t(T::LastUsed)) } th { "" } }
                 @for tk in &list {
-                    tr { td { (tk.id.0) } td { (tk.label) } td { (datetime(tk.created_at)) } td { (tk.last_used_at.map(datetime).unwrap_or_else(|| "-".into())) }
-                         td { @if let Some(r) = tk.revoked_at { span.badge.revoked { (ctx.t(T::Revoked)) " " (date(r)) } } @else {
+                    tr { td { (tk.id.0) } td { (tk.label) } td { (crate::layout::stamp(tk.created_at)) } td { (tk.last_used_at.map(datetime).unwrap_or_else(|| "-".into())) }
+                         td { @if let Some(r) = tk.revoked_at { span.badge.revoked { (ctx.t(T::Revoked)) " " (crate::layout::day(r)) } } @else {
                             form.inline method="post" action="/console/tokens" {
                                 (csrf_field(who))
                                 input type="hidden" name="op" value="revoke";

@@ -16,7 +16,6 @@ use crate::api::{self, AppealBody};
 use crate::error::ApiError;
 use crate::i18n::{self, T};
 use crate::layout::Ctx;
-use crate::util::{date, datetime};
 use crate::App;
 
 /// The public routes.
@@ -117,9 +116,9 @@ fn block_page(app: &App, ctx: &Ctx, host: Option<String>, reference: Option<Stri
                 @if let Some(h) = &host { dt { (ctx.t(T::Site)) } dd { bdi.mono { (h) } } }
                 dt { (ctx.t(T::Authority)) } dd #authority { bdi { (order.authority) } }
                 dt { (ctx.t(T::Reference)) } dd #reference { bdi.mono { (order.reference) } }
-                dt { (ctx.t(T::Issued)) } dd { (date(order.issued_at)) }
+                dt { (ctx.t(T::Issued)) } dd { (crate::layout::day(order.issued_at)) }
                 dt { (ctx.t(T::Category)) } dd { (i18n::category(ctx.lang, order.category)) }
-                dt { (ctx.t(T::Until)) } dd { (date(order.expires_at)) }
+                dt { (ctx.t(T::Until)) } dd { (crate::layout::day(order.expires_at)) }
                 dt { (ctx.t(T::Summary)) } dd { (order.summary) }
                 dt { (ctx.t(T::HowToAppeal)) } dd { bdi { (order.appeal_contact) } }
                 dt { (ctx.t(T::Operator)) } dd { bdi { (config.operator_name) } }
@@ -146,10 +145,10 @@ async fn transparency(State(app): State<App>, ctx: Ctx) -> Response {
     };
     let body = html! {
         h1 { (ctx.t(T::Transparency)) }
-        p.muted { (datetime(report.generated_at)) " · " (ctx.t(T::Downloads)) ": "
-            a href="/transparency.json" { "JSON" } " · "
-            a href="/transparency.csv?table=orders" { "CSV" } " · "
-            a href="/transparency.csv?table=months" { "CSV (" (ctx.t(T::Month)) ")" } }
+        p.muted { (crate::layout::stamp(report.generated_at)) " · " (ctx.t(T::Downloads)) ": "
+            a href="/transparency.json" { bdi { "JSON" } } " · "
+            a href="/transparency.csv?table=orders" { bdi { "CSV (" (ctx.t(T::PublishedOrders)) ")" } } " · "
+            a href="/transparency.csv?table=months" { bdi { "CSV (" (ctx.t(T::PerMonth)) ")" } } }
         div.grid {
             div.card { h2 { (ctx.t(T::ActiveOrders)) } p.verdict { (report.active_orders) } }
             div.card { h2 { (ctx.t(T::ActiveRules)) } p.verdict { (report.active_rules) } }
@@ -163,14 +162,14 @@ async fn transparency(State(app): State<App>, ctx: Ctx) -> Response {
         h2 { (ctx.t(T::PerMonth)) }
         div.scroll { table #months {
             tr { th { (ctx.t(T::Month)) } th { (ctx.t(T::Added)) } th { (ctx.t(T::Expired)) } th { (ctx.t(T::Revoked)) } }
-            @for m in &report.months { tr { td { (m.month) } td { (m.added) } td { (m.expired) } td { (m.revoked) } } }
+            @for m in &report.months { tr { td { time.date { (m.month) } } td { (m.added) } td { (m.expired) } td { (m.revoked) } } }
         } }
         h2 { (ctx.t(T::PublishedOrders)) }
         div.scroll { table #published {
             tr { th { (ctx.t(T::Reference)) } th { (ctx.t(T::Authority)) } th { (ctx.t(T::Category)) } th { (ctx.t(T::Status)) } th { (ctx.t(T::EffectiveFrom)) } th { (ctx.t(T::Expires)) } th { (ctx.t(T::Rules)) } th { (ctx.t(T::Summary)) } }
             @for o in &report.orders {
                 tr { td { bdi.mono { (o.reference) } } td { bdi { (o.authority) } } td { (i18n::category_name(ctx.lang, &o.category)) }
-                     td { (o.status.parse().map(|s| i18n::status(ctx.lang, s)).unwrap_or("")) } td { (o.effective_from) } td { (o.expires) } td { (o.rules) } td { (o.summary) } }
+                     td { (o.status.parse().map(|s| i18n::status(ctx.lang, s)).unwrap_or("")) } td { time.date { (o.effective_from) } } td { time.date { (o.expires) } } td { (o.rules) } td { (o.summary) } }
             }
         } }
     };
@@ -300,7 +299,7 @@ async fn appeal_status(State(app): State<App>, ctx: Ctx, Query(q): Query<HashMap
             Some(Some(a)) => div.card #appeal-status {
                 p { strong.mono { (a.reference) } " · " span class={"badge " (a.status.as_str())} { (i18n::appeal_status(ctx.lang, a.status)) } }
                 p { (ctx.t(T::Site)) ": " bdi.mono { (a.site) } " · " (ctx.t(T::Order)) " " bdi { (a.order_reference) } }
-                p { (ctx.t(T::Filed)) " " (datetime(a.filed_at)) }
+                p { (ctx.t(T::Filed)) " " (crate::layout::stamp(a.filed_at)) }
                 @if let Some(ans) = &a.answer { p { strong { (ctx.t(T::Answer)) ": " } (ans) } }
             },
             Some(None) => p.error role="alert" { (ctx.t(T::AppealNotFound)) },
