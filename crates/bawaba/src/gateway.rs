@@ -80,7 +80,7 @@ impl Gateway for ServeGateway {
             }
             let listen: Vec<String> = self.dns_listen.iter().map(ToString::to_string).collect();
             points.push(EnforcementPoint {
-                site: None,
+                site: Some(self.config.serve.site.clone()),
                 reported_at: None,
                 name: format!("dns {}", listen.join(" ")),
                 kind: "dns".into(),
@@ -99,7 +99,7 @@ impl Gateway for ServeGateway {
                 counters.insert(format!("blocked_{cat}"), *n);
             }
             points.push(EnforcementPoint {
-                site: None,
+                site: Some(self.config.serve.site.clone()),
                 reported_at: None,
                 name: format!("engine {:?}", self.config.engine.mode).to_lowercase(),
                 kind: "engine".into(),
@@ -111,7 +111,7 @@ impl Gateway for ServeGateway {
         }
         if self.defense.is_some() {
             points.push(EnforcementPoint {
-                site: None,
+                site: Some(self.config.serve.site.clone()),
                 reported_at: None,
                 name: "defense (flow collector, ddos, bgp)".into(),
                 kind: "defense".into(),
