@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod gateway;
 mod inspect;
+mod memory;
 mod output;
 mod policy_files;
 mod remote;

@@ -80,6 +80,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
         None
     };
     drop(snapshot);
+    crate::memory::release_freed_memory();
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.serve.threads > 0 {
@@ -350,6 +351,10 @@ async fn reload_loop(r: Reload) -> Result<()> {
         match loaded {
             Ok(Some((version, compiled, zone, took))) => {
                 r.ruleset.store(Arc::new(compiled));
+                // The previous ruleset goes when its last reader lets go; the decoded bundle is
+                // gone already.
+                let trim = tokio::task::spawn_blocking(crate::memory::release_freed_memory);
+                drop(trim);
                 r.metrics.policy_loaded(version);
                 tracing::info!(version, ms = took.as_millis() as u64, "policy reloaded");
                 match (zone, &r.xfr) {
