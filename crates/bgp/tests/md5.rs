@@ -155,35 +155,15 @@ async fn bird_with_md5_takes_only_the_right_password() {
     let Some(tools) = bawaba_testkit::require_tools("BGP TCP MD5 with BIRD", &["bird", "birdc"]) else { return };
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let socket = dir.path().join("bird.ctl");
-    let conf = dir.path().join("bird.conf");
     let password = PASSWORD;
-    std::fs::write(
-        &conf,
-        format!(
+    let config = format!(
             "router id 198.18.0.3;\n\
              protocol device {{ }}\n\
              protocol bgp bawaba {{\n  local 127.0.0.1 port {port} as 65002;\n  neighbor 127.0.0.1 as 65000;\n  passive on;\n\
                multihop;\n  hold time 9;\n  password \"{password}\";\n\
                ipv4 {{ import all; export none; }};\n}}\n"
-        ),
-    )
-    .unwrap();
-    let _bird = ChildGuard(
-        Command::new(&tools[0])
-            .args(["-f", "-c"])
-            .arg(&conf)
-            .arg("-s")
-            .arg(&socket)
-            .arg("-P")
-            .arg(dir.path().join("bird.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let birdc_path = tools[1].clone();
-    let birdc = move |args: &[&str]| output(Command::new(&birdc_path).arg("-s").arg(&socket).args(args));
+        );
+    let (_bird, birdc) = common::start_bird(&tools, dir.path(), &config);
     let b = birdc.clone();
     tokio::task::spawn_blocking(move || {
         eventually(10, "bird up", || {

@@ -187,11 +187,7 @@ async fn bird_sees_blackhole_and_flowspec_then_withdrawals() {
     let Some(tools) = bawaba_testkit::require_tools("BGP interop with BIRD", &["bird", "birdc"]) else { return };
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let socket = dir.path().join("bird.ctl");
-    let conf = dir.path().join("bird.conf");
-    std::fs::write(
-        &conf,
-        format!(
+    let config = format!(
             "router id 198.18.0.3;\n\
              ipv4 table master4;\nipv6 table master6;\nflow4 table flowtab4;\nflow6 table flowtab6;\n\
              protocol device {{ }}\n\
@@ -199,25 +195,8 @@ async fn bird_sees_blackhole_and_flowspec_then_withdrawals() {
                multihop;\n  hold time 9;\n\
                ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n\
                flow4 {{ import all; export none; }};\n  flow6 {{ import all; export none; }};\n}}\n"
-        ),
-    )
-    .unwrap();
-    let _bird = ChildGuard(
-        Command::new(&tools[0])
-            .args(["-f", "-c"])
-            .arg(&conf)
-            .arg("-s")
-            .arg(&socket)
-            .arg("-P")
-            .arg(dir.path().join("bird.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let birdc_path = tools[1].clone();
-    let sock = socket.clone();
-    let birdc = move |args: &[&str]| output(Command::new(&birdc_path).arg("-s").arg(&sock).args(args));
+        );
+    let (_bird, birdc) = common::start_bird(&tools, dir.path(), &config);
     let b = birdc.clone();
     tokio::task::spawn_blocking(move || {
         eventually(10, "bird up", || {

@@ -1,7 +1,8 @@
 //! Helpers shared by the real-peer tests (`peers.rs`, `md5.rs`).
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bawaba_bgp::{Speaker, State};
@@ -31,4 +32,32 @@ pub async fn wait_established(speaker: &Speaker) {
         assert!(Instant::now() < deadline, "never established: {:?}", speaker.status());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Starts BIRD (`tools[0]`, with `birdc` as `tools[1]`) in `dir` on `config`; returns its guard
+/// and a `birdc` runner for its control socket.
+pub fn start_bird(
+    tools: &[PathBuf],
+    dir: &Path,
+    config: &str,
+) -> (bawaba_testkit::ChildGuard, impl Fn(&[&str]) -> String + Clone + Send + 'static) {
+    let socket = dir.join("bird.ctl");
+    let conf = dir.join("bird.conf");
+    std::fs::write(&conf, config).unwrap();
+    let bird = bawaba_testkit::ChildGuard(
+        Command::new(&tools[0])
+            .args(["-f", "-c"])
+            .arg(&conf)
+            .arg("-s")
+            .arg(&socket)
+            .arg("-P")
+            .arg(dir.join("bird.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let birdc_path = tools[1].clone();
+    let birdc = move |args: &[&str]| output(Command::new(&birdc_path).arg("-s").arg(&socket).args(args));
+    (bird, birdc)
 }
