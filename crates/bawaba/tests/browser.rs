@@ -5,13 +5,13 @@
 //! widths go to `target/screenshots/` (or `$BAWABA_SCREENSHOTS`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::BufRead;
+mod common;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use bawaba_testkit::webdriver::Browser;
-use bawaba_testkit::ChildGuard;
 
 fn bawaba(config: &Path, actor: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_bawaba"))
@@ -112,27 +112,18 @@ fn governance_workflow_in_a_real_browser() {
     let legal_pw = password_in(&bawaba(&config, "admin", &["user", "add", "noor", "--role", "legal"]));
     let approver_pw = password_in(&bawaba(&config, "admin", &["user", "add", "karim", "--role", "approver"]));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bawaba"))
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = ChildGuard(child);
-    let mut lines = std::io::BufReader::new(stdout).lines();
     let mut dns: Option<SocketAddr> = None;
-    let addr: SocketAddr = loop {
-        let line = lines.next().expect("serve printed the console address").unwrap();
+    let mut addr: Option<SocketAddr> = None;
+    let _server = common::start_serve(&config, |line| {
         if let Some(rest) = line.strip_prefix("dns listening on ") {
             dns = rest.split_whitespace().next().unwrap().parse().ok();
         }
         if let Some(rest) = line.strip_prefix("console on http://") {
-            break rest.split('/').next().unwrap().parse().unwrap();
+            addr = rest.split('/').next().unwrap().parse().ok();
         }
-    };
+        addr.is_some()
+    });
+    let addr = addr.expect("serve printed the console address");
     let dns = dns.expect("serve printed the DNS address");
     let site = Site { browser: &browser, base: format!("http://{addr}") };
 

@@ -3,12 +3,13 @@
 //! console's CA), and the central console lists them with the site's name and bundle version.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::BufRead;
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bawaba_testkit::{free_port, ChildGuard};
+use bawaba_testkit::free_port;
 
 fn bawaba(config: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_bawaba"))
@@ -28,26 +29,8 @@ fn token(config: &Path, user: &str) -> String {
 }
 
 /// Starts `bawaba serve` and waits for a line of its output that starts with `ready`.
-fn serve(config: &Path, ready: &str) -> ChildGuard {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bawaba"))
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let guard = ChildGuard(child);
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    loop {
-        let line = lines.next().expect("serve exited early").unwrap();
-        if line.starts_with(ready) {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    guard
+fn serve(config: &Path, ready: &str) -> bawaba_testkit::ChildGuard {
+    common::start_serve(config, |line| line.starts_with(ready))
 }
 
 #[test]
