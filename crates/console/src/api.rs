@@ -126,6 +126,9 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<App>)> {
             .to(post(login)),
         E::at(P, "/logout", Own, "session", "End the session").to(post(logout)),
         E::at(G, "/me", Own, "session", "Who am I: name, role and permissions").to(get(me)),
+        E::at(P, "/me/password", Own, "session", "Change one's own password (ends one's sessions)")
+            .json::<PasswordBody>()
+            .to(post(change_password)),
         E::at(G, "/orders", Read, "orders", "List orders")
             .query(&[
                 ("status", "draft, approved, active, expired or revoked (as of now)"),
@@ -279,6 +282,16 @@ api_body! {
         name: String,
         /// Password.
         password: String,
+    }
+}
+
+api_body! {
+    /// A password change.
+    PasswordBody {
+        /// The password now.
+        current: String,
+        /// The new password (at least 12 characters).
+        new: String,
     }
 }
 
@@ -646,6 +659,30 @@ async fn logout(State(app): State<App>, Extension(id): Extension<Identity>) -> R
     }
     Ok(([(header::SET_COOKIE, auth::clear_session_cookie(app.config().tls()))], Json(json!({ "ok": true })))
         .into_response())
+}
+
+/// Changes the caller's password after checking the current one (failures count against the
+/// login rate limit of the name); shared by the API and the console page.
+pub(crate) async fn do_change_password(app: &App, who: &Identity, current: &str, new: &str) -> Result<(), ApiError> {
+    let key = format!("user:{}", who.user.name.to_lowercase());
+    app.0.logins.check(&key).map_err(ApiError::RateLimited)?;
+    let (name, cur) = (who.user.name.clone(), current.to_string());
+    if app.db(move |s| s.verify_password(&name, &cur)).await?.is_none() {
+        app.0.logins.hit(&key);
+        return Err(ApiError::Invalid("current: the current password is wrong".into()));
+    }
+    let (name, new) = (who.user.name.clone(), new.to_string());
+    app.db(move |s| s.set_password(&name, &name, &new, now())).await
+}
+
+async fn change_password(
+    State(app): State<App>,
+    Extension(who): Extension<Identity>,
+    Json(b): Json<PasswordBody>,
+) -> Result<Response, ApiError> {
+    do_change_password(&app, &who, &b.current, &b.new).await?;
+    let body = Json(json!({ "ok": true, "note": "your sessions ended: log in again with the new password" }));
+    Ok(([(header::SET_COOKIE, auth::clear_session_cookie(app.config().tls()))], body).into_response())
 }
 
 async fn me(Extension(id): Extension<Identity>) -> Json<Value> {

@@ -275,6 +275,11 @@ texts! {
     BadOrder => "No order has this reference number. Leave it empty to find the order from the site.", "لا يوجد أمر بهذا الرقم المرجعي. اتركه فارغًا ليُحدَّد الأمر من الموقع.";
     TooMany => "Too many appeals from your network in the last hour. Please try again later.", "عدد كبير من الطعون من شبكتك خلال الساعة الماضية. يرجى المحاولة لاحقًا.";
     FormExpired => "The form has expired. Please reload the page and try again.", "انتهت صلاحية النموذج. يرجى إعادة تحميل الصفحة والمحاولة مجددًا.";
+    ChangePassword => "Change password", "تغيير كلمة المرور";
+    CurrentPassword => "Current password", "كلمة المرور الحالية";
+    NewPassword => "New password (at least 12 characters)", "كلمة المرور الجديدة (12 حرفًا على الأقل)";
+    RepeatPassword => "New password again", "كلمة المرور الجديدة مرة أخرى";
+    PasswordsDiffer => "The two new passwords differ.", "كلمتا المرور الجديدتان مختلفتان.";
     NotRestricted => "No order in force restricts this site. If you still cannot reach it, try again in a few minutes: old DNS answers expire shortly.", "لا يوجد أمر نافذ يقيّد هذا الموقع. إذا تعذّر عليك الوصول إليه، حاول مجددًا بعد دقائق: إجابات DNS القديمة تنتهي صلاحيتها قريبًا.";
 }
 

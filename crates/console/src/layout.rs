@@ -123,6 +123,7 @@ impl Ctx {
                             a.lang href=(self.switch_href()) lang=(self.lang.other().code()) { (self.t(T::Language)) }
                             @if let Some(who) = &self.who {
                                 span.who { (self.t(T::LoggedInAs)) " " bdi { (who.user.name) } " (" (who.user.role) ")" }
+                                a href="/console/password" { (self.t(T::ChangePassword)) }
                                 form.inline method="post" action="/logout" {
                                     input type="hidden" name="csrf" value=(who.csrf());
                                     button type="submit" { (self.t(T::Logout)) }

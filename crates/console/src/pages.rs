@@ -60,6 +60,7 @@ pub(crate) fn router() -> Router<App> {
         .route("/console/appeals", get(appeals))
         .route("/console/appeals/{id}/answer", post(answer))
         .route("/console/defense", get(defense))
+        .route("/console/password", get(password_form).post(change_password))
         .route("/console/users", get(users).post(user_action))
         .route("/console/tokens", get(tokens).post(token_action))
         .route("/console/allowlist", get(allowlist).post(allow_action))
@@ -1101,4 +1102,49 @@ async fn allow_action(State(app): State<App>, ctx: Ctx, Form(f): Form<HashMap<St
         }
     };
     render_allowlist(&app, &ctx, &who, Some(flash)).await
+}
+
+// ---- own password ------------------------------------------------------------------------------
+
+fn password_page(ctx: &Ctx, who: &auth::Identity, error: Option<&str>, status: StatusCode) -> Response {
+    let body = html! {
+        div.card style="max-width:26rem" {
+            h1 { (ctx.t(T::ChangePassword)) }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form method="post" action="/console/password" {
+                (csrf_field(who))
+                label for="current" { (ctx.t(T::CurrentPassword)) }
+                input #current type="password" name="current" autocomplete="current-password" required;
+                label for="new" { (ctx.t(T::NewPassword)) }
+                input #new type="password" name="new" autocomplete="new-password" required minlength="12";
+                label for="again" { (ctx.t(T::RepeatPassword)) }
+                input #again type="password" name="again" autocomplete="new-password" required minlength="12";
+                button type="submit" { (ctx.t(T::Save)) }
+            }
+        }
+    };
+    ctx.page_status(status, ctx.t(T::ChangePassword), body)
+}
+
+async fn password_form(ctx: Ctx) -> Page {
+    let who = ctx.need(Perm::Own)?.clone();
+    Ok(password_page(&ctx, &who, None, StatusCode::OK))
+}
+
+async fn change_password(State(app): State<App>, ctx: Ctx, Form(f): Form<HashMap<String, String>>) -> Page {
+    let who = ctx.need(Perm::Own)?.clone();
+    csrf_ok(&ctx, &f)?;
+    let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+    if get("new") != get("again") {
+        return Ok(password_page(&ctx, &who, Some(ctx.t(T::PasswordsDiffer)), StatusCode::UNPROCESSABLE_ENTITY));
+    }
+    match api::do_change_password(&app, &who, get("current"), get("new")).await {
+        // Every session of the user ended with the change: log in again.
+        Ok(()) => Ok((
+            [(header::SET_COOKIE, auth::clear_session_cookie(app.config().tls()))],
+            Redirect::to("/login?next=/console"),
+        )
+            .into_response()),
+        Err(e) => Ok(password_page(&ctx, &who, Some(&e.to_string()), e.status())),
+    }
 }

@@ -310,3 +310,41 @@ fn users_tokens_and_allowlist_pages() {
     let r = api.get("/api/v1/policy/export").unwrap();
     assert_eq!(r.status, 409);
 }
+
+#[test]
+fn users_change_their_own_password() {
+    let console = Console::start(ConsoleConfig::default());
+    let viewer = page_login(&console, "viewer");
+    let page = viewer.get("/console/password").unwrap();
+    assert_eq!(page.status, 200);
+    let csrf = form_value(&page.text(), "csrf").unwrap();
+    let new = "a much longer passphrase";
+    for (current, again, needle) in [
+        ("wrong password!", new, "current password is wrong"),
+        (PASSWORD, "something else entirely", "differ"),
+        (PASSWORD, "short", "12"),
+    ] {
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("current", current),
+            ("new", if again == "short" { "short" } else { new }),
+            ("again", again),
+        ];
+        let r = viewer.post_form("/console/password", &fields).unwrap();
+        assert_eq!(r.status, 422, "{needle}: {}", r.text());
+        assert!(r.text().contains(needle), "{needle}: {}", r.text());
+    }
+    let r = viewer
+        .post_form("/console/password", &[("csrf", &csrf), ("current", PASSWORD), ("new", new), ("again", new)])
+        .unwrap();
+    assert_eq!(r.status, 303);
+    assert_eq!(viewer.get("/console").unwrap().status, 303, "the session ended");
+    let login = |pw: &str| {
+        Client::new(console.addr)
+            .post_json("/api/v1/login", &serde_json::json!({ "name": "viewer", "password": pw }))
+            .unwrap()
+            .status
+    };
+    assert_eq!(login(PASSWORD), 403);
+    assert_eq!(login(new), 200);
+}
