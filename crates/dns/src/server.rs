@@ -89,11 +89,20 @@ pub async fn bind_with_zone(
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
     for addr in &config.listen {
-        let socket = udp_listener(*addr)?;
-        // Bind TCP on the port UDP got (matters when the configured port is 0).
-        let bound = socket.local_addr()?;
+        // Bind TCP on the port UDP got. With port 0 another process may hold that TCP port:
+        // then take another UDP port (a few tries).
+        let mut tries = if addr.port() == 0 { 20 } else { 1 };
+        let (socket, listener) = loop {
+            let socket = udp_listener(*addr)?;
+            let bound = socket.local_addr()?;
+            match TcpListener::bind(bound).await {
+                Ok(listener) => break (socket, listener),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries > 1 => tries -= 1,
+                Err(e) => return Err(e),
+            }
+        };
         udp.push(Arc::new(socket));
-        tcp.push(TcpListener::bind(bound).await?);
+        tcp.push(listener);
     }
     Ok(BoundServer {
         resolver,
