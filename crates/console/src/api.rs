@@ -610,6 +610,18 @@ pub(crate) async fn order_history(app: &App, id: OrderId) -> Result<Vec<bawaba_s
 
 // ---- handlers: session ------------------------------------------------------------------------
 
+/// Checks a password: the stored hash is read under the store's lock, the slow argon2id check
+/// runs on a blocking thread without it, so logins do not hold up other requests.
+async fn check_password(app: &App, name: &str, password: &str) -> Result<Option<bawaba_store::User>, ApiError> {
+    let n = name.to_string();
+    let check = app.db(move |s| s.login_check(&n)).await?;
+    let p = password.to_string();
+    tokio::task::spawn_blocking(move || check.verify(&p))
+        .await
+        .map_err(|e| ApiError::Internal(format!("password check: {e}")))?
+        .map_err(ApiError::from)
+}
+
 /// Logs in: shared by the API and the login page. Rate limited per client address and per name.
 pub(crate) async fn do_login(
     app: &App,
@@ -621,8 +633,7 @@ pub(crate) async fn do_login(
     for key in &keys {
         app.0.logins.check(key).map_err(ApiError::RateLimited)?;
     }
-    let (n, p) = (name.to_string(), password.to_string());
-    let user = app.db(move |s| s.verify_password(&n, &p)).await?;
+    let user = check_password(app, name, password).await?;
     let Some(user) = user else {
         for key in &keys {
             app.0.logins.hit(key);
@@ -666,8 +677,7 @@ async fn logout(State(app): State<App>, Extension(id): Extension<Identity>) -> R
 pub(crate) async fn do_change_password(app: &App, who: &Identity, current: &str, new: &str) -> Result<(), ApiError> {
     let key = format!("user:{}", who.user.name.to_lowercase());
     app.0.logins.check(&key).map_err(ApiError::RateLimited)?;
-    let (name, cur) = (who.user.name.clone(), current.to_string());
-    if app.db(move |s| s.verify_password(&name, &cur)).await?.is_none() {
+    if check_password(app, &who.user.name, current).await?.is_none() {
         app.0.logins.hit(&key);
         return Err(ApiError::Invalid("current: the current password is wrong".into()));
     }

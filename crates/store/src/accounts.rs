@@ -265,7 +265,26 @@ impl Store {
     /// same work in each case (an unknown name is checked against a dummy hash), so neither the
     /// answer nor its timing tells which names exist.
     pub fn verify_password(&self, name: &str, password: &str) -> Result<Option<User>> {
-        let Some((user, hash)) = user_with_hash(&self.conn, name)? else {
+        self.login_check(name)?.verify(password)
+    }
+
+    /// The first half of [`Store::verify_password`]: reads what checking `name`'s password
+    /// needs. The slow half, [`LoginCheck::verify`], needs no store, so a server can run it
+    /// without holding its store.
+    pub fn login_check(&self, name: &str) -> Result<LoginCheck> {
+        Ok(LoginCheck(user_with_hash(&self.conn, name)?))
+    }
+}
+
+/// A stored password hash, read by [`Store::login_check`], to check a password against.
+#[derive(Debug)]
+pub struct LoginCheck(Option<(User, String)>);
+
+impl LoginCheck {
+    /// The user if `password` is theirs and they are enabled; the same work (argon2id) when the
+    /// name is unknown, so neither answer nor timing tells which names exist.
+    pub fn verify(self, password: &str) -> Result<Option<User>> {
+        let Some((user, hash)) = self.0 else {
             dummy_password_check(password);
             return Ok(None);
         };

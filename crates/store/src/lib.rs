@@ -51,7 +51,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-pub use accounts::{Role, User, UserId};
+pub use accounts::{LoginCheck, Role, User, UserId};
 pub use appeals::{Appeal, AppealId, AppealStatus, NewAppeal};
 pub use attacks::StoredAttack;
 pub use audit::{AuditEntry, AuditProblem, AuditRecord, AuditReport};
