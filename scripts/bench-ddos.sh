@@ -50,6 +50,8 @@
 # Loopback only. Every process it starts is stopped by PID, and the work directory removed, on
 # any exit (trap).
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
@@ -72,42 +74,22 @@ PIDS=()
 WORK=$(mktemp -d /tmp/bench-ddos.XXXXXX)
 CREATED_ATTACKS_DIR=""
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_started
     if [ -n "$CREATED_ATTACKS_DIR" ]; then
         rm -rf "$ATTACKS_DIR"
     elif [ -d "$ATTACKS_DIR" ]; then
         find "$ATTACKS_DIR" -maxdepth 1 -name "${TARGET}_*" -newer "$WORK/started" -delete 2>/dev/null || true
     fi
-    if [ -n "${KEEP_WORK:-}" ]; then
-        echo "bench-ddos.sh: kept $WORK (KEEP_WORK set)" >&2
-    else
-        rm -rf "$WORK"
-    fi
+    remove_work bench-ddos.sh
 }
 trap cleanup EXIT
 trap 'echo "bench-ddos.sh: failed at line $LINENO" >&2' ERR
 trap 'exit 130' INT TERM
 touch "$WORK/started"
 
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 # ---- dependencies -------------------------------------------------------------------------------
-missing=""
-for pkg in fastnetmon gobgpd curl; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
-done
-if [ -n "$missing" ]; then
-    log "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    # shellcheck disable=SC2086 # word splitting of the package list is intended
-    apt-get install -y --no-install-recommends $missing || { apt-get update && apt-get install -y --no-install-recommends $missing; }
-fi
+install_packages fastnetmon gobgpd curl
 # Debian's package enables a fastnetmon service; this benchmark runs its own, and a running
 # service would hold the ports we need.
 if pgrep -x fastnetmon > /dev/null; then
@@ -125,7 +107,6 @@ free_port() {
     python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_${1:-DGRAM}); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
 }
 port_in_use() { ss -Htln "sport = :$1" | grep -q .; }
-now_ms() { local t=$EPOCHREALTIME; echo $((10#${t//[.,]/} / 1000)); }
 gen_field() { awk -v k="$1" '$1 == k {print $2; exit}' "$2"; }
 forget_pid() {
     local keep=() pid

@@ -27,6 +27,8 @@
 # Loopback only, no outside network after the packages are installed. Every process it starts is
 # killed by PID, and the temporary directory removed, on any exit (trap).
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
@@ -43,36 +45,16 @@ BAWABA=${BAWABA:-$ROOT/target/release/bawaba}
 PIDS=()
 WORK=$(mktemp -d /tmp/bench-dns.XXXXXX)
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ -n "${KEEP_WORK:-}" ]; then
-        echo "bench-dns.sh: kept $WORK (KEEP_WORK set)" >&2
-    else
-        rm -rf "$WORK"
-    fi
+    stop_started
+    remove_work bench-dns.sh
 }
 trap cleanup EXIT
 trap 'echo "bench-dns.sh: failed at line $LINENO" >&2' ERR
 trap 'exit 130' INT TERM
 
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 # ---- dependencies -------------------------------------------------------------------------------
-missing=""
-for pkg in unbound nsd dnsperf dnsutils python3; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
-done
-if [ -n "$missing" ]; then
-    log "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    # shellcheck disable=SC2086 # word splitting of the package list is intended
-    apt-get install -y --no-install-recommends $missing || { apt-get update && apt-get install -y --no-install-recommends $missing; }
-fi
+install_packages unbound nsd dnsperf dnsutils python3
 # Debian starts the packaged daemons; this benchmark runs its own on other ports and leaves those alone.
 if [ ! -x "$BAWABA" ]; then
     log "building bawaba (release)"
@@ -82,7 +64,6 @@ fi
 free_port() {
     python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-now_ms() { date +%s%3N; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # utime + stime, in clock ticks (fields 14 and 15 of /proc/PID/stat; the command name may hold spaces).
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }

@@ -34,6 +34,8 @@
 # Reads local files only; no network traffic at all after the package install. The temporary
 # directory is removed on any exit (trap).
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
@@ -45,30 +47,15 @@ GEN=$ROOT/target/release/examples/gen_capture
 
 WORK=$(mktemp -d /tmp/bench-engine.XXXXXX)
 cleanup() {
-    if [ -n "${KEEP_WORK:-}" ]; then
-        echo "bench-engine.sh: kept $WORK (KEEP_WORK set)" >&2
-    else
-        rm -rf "$WORK"
-    fi
+    remove_work bench-engine.sh
 }
 trap cleanup EXIT
 trap 'echo "bench-engine.sh: failed at line $LINENO" >&2' ERR
 trap 'exit 130' INT TERM
 
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
-now_ms() { date +%s%3N; }
 
 # ---- dependencies -------------------------------------------------------------------------------
-missing=""
-for pkg in libndpi-bin time; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
-done
-if [ -n "$missing" ]; then
-    log "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    # shellcheck disable=SC2086 # word splitting of the package list is intended
-    apt-get install -y --no-install-recommends $missing || { apt-get update && apt-get install -y --no-install-recommends $missing; }
-fi
+install_packages libndpi-bin time
 if [ -z "${NO_BUILD:-}" ]; then
     log "building bawaba and gen_capture (release)"
     cargo build --release -p bawaba

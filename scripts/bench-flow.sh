@@ -49,6 +49,8 @@
 # Loopback only; every process it starts is stopped by PID and the work directories removed on
 # any exit (trap).
 set -euo pipefail
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
@@ -71,13 +73,7 @@ WORK=$(mktemp -d /tmp/bench-flow.XXXXXX)
 NFCAPD_DIR=${NFCAPD_DIR:-$(mktemp -d /dev/shm/bench-flow-nfcapd.XXXXXX)}
 RMEM_MAX_SAVED=""
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_started
     if [ -n "$RMEM_MAX_SAVED" ]; then
         sysctl -q -w net.core.rmem_max="$RMEM_MAX_SAVED" || true
     fi
@@ -91,19 +87,9 @@ trap cleanup EXIT
 trap 'echo "bench-flow.sh: failed at line $LINENO" >&2' ERR
 trap 'exit 130' INT TERM
 
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 # ---- dependencies -------------------------------------------------------------------------------
-missing=""
-for pkg in nfdump curl; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
-done
-if [ -n "$missing" ]; then
-    log "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    # shellcheck disable=SC2086 # word splitting of the package list is intended
-    apt-get install -y --no-install-recommends $missing || { apt-get update && apt-get install -y --no-install-recommends $missing; }
-fi
+install_packages nfdump curl
 # Debian's nfdump package may start its own nfcapd service; this benchmark runs its own on other
 # ports and leaves that one alone.
 if [ -z "${NO_BUILD:-}" ]; then
@@ -149,7 +135,6 @@ wait_bound() {
     return 1
 }
 
-now_ms() { local t=$EPOCHREALTIME; echo $((10#${t//[.,]/} / 1000)); }
 
 # wait_drained PORT COUNT_CMD SENT: called when the generator has stopped; waits until the
 # socket's receive queue is empty and COUNT_CMD (prints the records the collector has counted, or

@@ -1,0 +1,43 @@
+# shellcheck shell=bash
+# Helpers the bench-*.sh scripts share; source it after `set -euo pipefail`. The caller keeps
+# the PIDs of the processes it starts in the array PIDS and its scratch directory in WORK.
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# Milliseconds since the epoch, without starting a process (bash 5's EPOCHREALTIME).
+now_ms() { local t=$EPOCHREALTIME; echo $((10#${t//[.,]/} / 1000)); }
+
+# Installs the Debian packages named that are missing (apt-get update only when a first try
+# fails).
+install_packages() {
+    local pkg missing=""
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+    done
+    if [ -n "$missing" ]; then
+        log "installing:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        # shellcheck disable=SC2086 # word splitting of the package list is intended
+        apt-get install -y --no-install-recommends $missing || { apt-get update && apt-get install -y --no-install-recommends $missing; }
+    fi
+}
+
+# Ends every process in PIDS (started by the script, by PID) and waits for them.
+stop_started() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
+# Removes WORK, or keeps it when KEEP_WORK is set; $1 names the script in the message.
+remove_work() {
+    if [ -n "${KEEP_WORK:-}" ]; then
+        echo "$1: kept $WORK (KEEP_WORK set)" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
