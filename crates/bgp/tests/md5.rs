@@ -26,17 +26,7 @@ fn blackhole(addr: &str) -> Route {
 }
 
 fn peer(port: u16, remote_as: u32, md5_password: Option<&str>) -> PeerConfig {
-    PeerConfig {
-        address: format!("127.0.0.1:{port}").parse().unwrap(),
-        remote_as,
-        local_as: 65000,
-        router_id: "198.18.0.1".parse().unwrap(),
-        hold_time: 9,
-        families: vec![(Afi::IPV4, Safi::UNICAST)],
-        backoff: Duration::from_millis(200),
-        max_backoff: Duration::from_secs(2),
-        md5_password: md5_password.map(str::to_string),
-    }
+    common::peer(port, remote_as, &[(Afi::IPV4, Safi::UNICAST)], md5_password)
 }
 
 /// Runs a speaker with a wrong password (peer 0) and one without (peer 1) until both have

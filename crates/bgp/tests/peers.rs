@@ -41,22 +41,13 @@ fn dns_amplification(dst: &str) -> Route {
 }
 
 fn peer(port: u16, remote_as: u32) -> PeerConfig {
-    PeerConfig {
-        address: format!("127.0.0.1:{port}").parse().unwrap(),
-        remote_as,
-        local_as: 65000,
-        router_id: "198.18.0.1".parse().unwrap(),
-        hold_time: 9,
-        families: vec![
-            (Afi::IPV4, Safi::UNICAST),
-            (Afi::IPV6, Safi::UNICAST),
-            (Afi::IPV4, Safi::FLOWSPEC),
-            (Afi::IPV6, Safi::FLOWSPEC),
-        ],
-        backoff: Duration::from_millis(200),
-        max_backoff: Duration::from_secs(2),
-        md5_password: None,
-    }
+    let families = [
+        (Afi::IPV4, Safi::UNICAST),
+        (Afi::IPV6, Safi::UNICAST),
+        (Afi::IPV4, Safi::FLOWSPEC),
+        (Afi::IPV6, Safi::FLOWSPEC),
+    ];
+    common::peer(port, remote_as, &families, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

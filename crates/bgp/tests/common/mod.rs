@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bawaba_bgp::{Speaker, State};
+use bawaba_bgp::wire::{Afi, Safi};
+use bawaba_bgp::{PeerConfig, Speaker, State};
 
 /// Polls `check` until it is true or `secs` pass.
 pub fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> Result<(), String>) {
@@ -60,4 +61,19 @@ pub fn start_bird(
     let birdc_path = tools[1].clone();
     let birdc = move |args: &[&str]| output(Command::new(&birdc_path).arg("-s").arg(&socket).args(args));
     (bird, birdc)
+}
+
+/// A router session to 127.0.0.1:`port` from AS 65000, hold time 9 s, quick reconnects.
+pub fn peer(port: u16, remote_as: u32, families: &[(Afi, Safi)], md5_password: Option<&str>) -> PeerConfig {
+    PeerConfig {
+        address: format!("127.0.0.1:{port}").parse().unwrap(),
+        remote_as,
+        local_as: 65000,
+        router_id: "198.18.0.1".parse().unwrap(),
+        hold_time: 9,
+        families: families.to_vec(),
+        backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(2),
+        md5_password: md5_password.map(str::to_string),
+    }
 }
