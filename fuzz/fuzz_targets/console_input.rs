@@ -1,16 +1,18 @@
 //! What the console parses from people it does not trust never panics: the "is it blocked?"
 //! and appeal site field (a name, URL or address reduced to a host), dates typed into order
 //! forms, cookies and Accept-Language headers, and client addresses grouped for rate limits.
-//! Reduced hosts hold no scheme, path, query or fragment; a date the console prints parses back
+//! The API client reads servers' answers without panicking. Reduced hosts hold no scheme, path, query or fragment; a date the console prints parses back
 //! to the same day.
 #![no_main]
 use bawaba_console::auth::{client_prefix, cookie};
 use bawaba_console::check::target_of;
+use bawaba_console::client::parse_response;
 use bawaba_console::i18n::Lang;
 use bawaba_console::util::{date, parse_date};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    let _ = parse_response(data);
     let text = String::from_utf8_lossy(data);
     if let Ok(host) = target_of(&text) {
         assert!(!host.contains(['/', '?', '#']) && !host.contains("://"), "{text:?} -> {host:?}");

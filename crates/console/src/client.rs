@@ -151,7 +151,14 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             Err(e)
         }
     })?;
-    let text = String::from_utf8_lossy(&raw);
+    parse_response(&raw)
+}
+
+/// Reads a whole HTTP/1.1 answer (`Connection: close`): the status, and the body as JSON (a JSON
+/// string when it is not JSON), chunked transfer coding removed. Never panics on what a server
+/// sends.
+pub fn parse_response(raw: &[u8]) -> Result<(u16, Value), ClientError> {
+    let text = String::from_utf8_lossy(raw);
     let (head, rest) = text.split_once("\r\n\r\n").ok_or_else(|| ClientError::Answer("no header end".into()))?;
     let status: u16 = head
         .split_whitespace()
@@ -193,5 +200,8 @@ mod tests {
         assert!(ApiClient::new("http://x", "t", None).is_err());
         assert!(ApiClient::new("http://x:1/api", "t", None).is_err());
         assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+        let (status, body) = parse_response(b"HTTP/1.1 201 Created\r\nContent-Length: 8\r\n\r\n{\"a\":1}").unwrap();
+        assert_eq!((status, body["a"].as_i64()), (201, Some(1)));
+        assert!(parse_response(b"garbage").is_err());
     }
 }
