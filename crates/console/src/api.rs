@@ -575,6 +575,7 @@ pub(crate) async fn filtered_orders(app: &App, f: &OrderFilter) -> Result<Vec<(b
     };
     let authority = f.authority.clone().unwrap_or_default().to_lowercase();
     let (orders, counts) = app.db(|s| Ok((s.orders()?, s.rule_counts()?))).await?;
+    let counts: std::collections::HashMap<OrderId, i64> = counts.into_iter().collect();
     let t = now();
     let mut out: Vec<_> = orders
         .into_iter()
@@ -583,7 +584,7 @@ pub(crate) async fn filtered_orders(app: &App, f: &OrderFilter) -> Result<Vec<(b
         .filter(|o| authority.is_empty() || o.authority.to_lowercase().contains(&authority))
         .filter(|o| expiring.is_none_or(|d| o.is_in_force(t) && o.expires_at <= t + d * 86_400))
         .map(|o| {
-            let n = counts.iter().find(|(id, _)| *id == o.id).map_or(0, |(_, n)| *n);
+            let n = counts.get(&o.id).copied().unwrap_or(0);
             (o, n)
         })
         .collect();

@@ -72,7 +72,10 @@ pub struct PublicOrder {
 pub async fn report(app: &App) -> Result<Report, ApiError> {
     let (orders, times, counts) = app.db(|s| Ok((s.orders()?, s.order_times()?, s.rule_counts()?))).await?;
     let t = now();
-    let rules_of = |id: OrderId| counts.iter().find(|(o, _)| *o == id).map_or(0, |(_, n)| *n);
+    let counts: std::collections::HashMap<OrderId, i64> = counts.into_iter().collect();
+    let times: std::collections::HashMap<OrderId, bawaba_store::OrderTimes> =
+        times.into_iter().map(|t| (t.id, t)).collect();
+    let rules_of = |id: OrderId| counts.get(&id).copied().unwrap_or(0);
     let mut report = Report {
         generated_at: t,
         active_orders: 0,
@@ -95,7 +98,7 @@ pub async fn report(app: &App) -> Result<Report, ApiError> {
             *report.active_by_authority.entry(o.authority.clone()).or_default() += 1;
             *report.active_by_category.entry(o.category.to_string()).or_default() += 1;
         }
-        let times = times.iter().find(|x| x.id == o.id);
+        let times = times.get(&o.id);
         let approved = times.and_then(|x| x.approved_at);
         if let Some(at) = approved {
             bump(at, |m| m.added += 1);
