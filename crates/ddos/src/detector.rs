@@ -101,6 +101,8 @@ struct Target {
     watched: bool,
     window: Counters,
     touched: bool,
+    /// The window reached its hot floor: sources and ports are followed until it closes.
+    hot: bool,
     sources: SpaceSaving<u128>,
     ports: SpaceSaving<u16>,
     last_seen_ms: u64,
@@ -126,6 +128,7 @@ impl Target {
             watched: true,
             window: Counters::new(ctx.vectors.len()),
             touched: false,
+            hot: false,
             sources: SpaceSaving::new(2 * ctx.top),
             ports: SpaceSaving::new(2 * ctx.top),
             last_seen_ms: now_ms,
@@ -134,11 +137,12 @@ impl Target {
         }
     }
 
-    /// Counts a record in the window's counters only.
+    /// Counts a record in the window's counters only, and notes when they reach `floor`.
     #[inline]
-    fn count(&mut self, s: &Sample, arrival_ms: u64) {
+    fn count(&mut self, s: &Sample, arrival_ms: u64, floor: Option<&crate::window::HotFloor>) {
         self.window.add(s);
         self.touched = true;
+        self.hot = self.hot || floor.is_some_and(|f| f.reached_by(&self.window, s));
         self.last_seen_ms = self.last_seen_ms.max(arrival_ms);
     }
 
@@ -293,6 +297,7 @@ fn close_target(t: &mut Target, limits: &Limits, learn: bool, ctx: &Context, w: 
     t.sources.clear();
     t.ports.clear();
     t.touched = false;
+    t.hot = false;
 }
 
 fn fill_tops(o: &mut Ongoing, n: usize) {
@@ -437,21 +442,18 @@ impl Detector {
         // prefix (a carpet bombing spreads over many quiet hosts) has all its hosts followed.
         let prefix_hot = match self.prefixes.get_mut(prefix).filter(|t| t.watched) {
             Some(t) => {
-                t.count(&sample, arrival_ms);
-                t.attack.is_some() || self.ctx.prefix_hot.get(t.group).is_some_and(|f| f.reached(&t.window))
+                t.count(&sample, arrival_ms, self.ctx.prefix_hot.get(t.group));
+                t.hot || t.attack.is_some()
             }
             None => false,
         };
         match host.and_then(|i| self.hosts.get_mut(i)) {
             Some(t) => {
-                t.count(&sample, arrival_ms);
+                t.count(&sample, arrival_ms, self.ctx.host_hot.get(t.group));
                 // Sources and ports only for a target near a threshold or under attack (or in a
                 // busy prefix): the sketches are what costs, and a quiet host's top sources are
                 // never reported.
-                if prefix_hot
-                    || t.attack.is_some()
-                    || self.ctx.host_hot.get(t.group).is_some_and(|f| f.reached(&t.window))
-                {
+                if prefix_hot || t.hot || t.attack.is_some() {
                     let port = (rec.protocol == TCP || rec.protocol == UDP).then_some(rec.src_port);
                     t.follow(&sample, source_key(rec.src), port);
                     self.stats.records_followed += 1;

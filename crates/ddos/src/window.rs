@@ -127,19 +127,34 @@ pub(crate) fn per_second(count: u64, window_ms: u64) -> u64 {
     u64::try_from(rate).unwrap_or(u64::MAX)
 }
 
-/// See [`Limits::hot_floor`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// See [`Limits::hot_floor`]: each counter's floor, as a count in one window.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct HotFloor {
     pub packets: u64,
     pub bytes: u64,
     pub flows: u64,
+    pub udp: u64,
+    pub syn: u64,
+    pub icmp: u64,
+    pub fragments: u64,
+    /// Per amplification vector.
+    pub vectors: Box<[u64]>,
 }
 
 impl HotFloor {
-    /// Whether a window's counts so far reach the floor.
+    /// Whether `s`, just added to `c`, took one of the counters it touched to its floor. Counts
+    /// only grow within a window, so asking this after every sample catches the first record
+    /// that reaches any floor.
     #[inline]
-    pub fn reached(&self, c: &Counters) -> bool {
-        c.packets >= self.packets || c.bytes >= self.bytes || c.flows >= self.flows
+    pub fn reached_by(&self, c: &Counters, s: &Sample) -> bool {
+        c.packets >= self.packets
+            || c.bytes >= self.bytes
+            || c.flows >= self.flows
+            || (s.udp && c.udp >= self.udp)
+            || (s.syn && c.syn >= self.syn)
+            || (s.icmp && c.icmp >= self.icmp)
+            || (s.fragment && c.fragments >= self.fragments)
+            || s.vector.is_some_and(|v| c.vectors.get(v).zip(self.vectors.get(v)).is_some_and(|(n, f)| n >= f))
     }
 }
 
@@ -191,12 +206,13 @@ impl Limits {
         })
     }
 
-    /// Whether every check is off.
     /// Counts a window must reach before its target is worth following source by source: an
-    /// eighth of the lowest packet threshold (any kind), of the bit rate and of the flow rate,
-    /// as counts in a window of `window_ms`. Below all three, a target cannot be near an attack
-    /// by thresholds, and feeding its heavy-hitter sketches (several cache misses a record)
-    /// would be wasted.
+    /// eighth of each threshold, as a count in a window of `window_ms` (a counter whose check
+    /// is off has no floor). Below every floor, a target cannot be near an attack by
+    /// thresholds, and feeding its heavy-hitter sketches (several cache misses a record) would
+    /// be wasted. Each counter is held against its own threshold: a host with much ordinary
+    /// traffic is not followed because its few ICMP packets would be near the ICMP threshold
+    /// if all its packets were ICMP.
     pub fn hot_floor(&self, window_ms: u64) -> HotFloor {
         let per_window = |rate: u64| {
             if rate == u64::MAX {
@@ -205,19 +221,20 @@ impl Limits {
                 (u128::from(rate) * u128::from(window_ms) / 8_000).min(u128::from(u64::MAX)) as u64
             }
         };
-        let packets = [self.pps, self.udp, self.syn, self.icmp, self.fragments]
-            .into_iter()
-            .chain(self.vectors.iter().copied())
-            .min()
-            .unwrap_or(u64::MAX);
         HotFloor {
-            packets: per_window(packets),
+            packets: per_window(self.pps),
             // bps is in bits, the window counts bytes.
             bytes: if self.bps == u64::MAX { u64::MAX } else { per_window(self.bps) / 8 },
             flows: per_window(self.flows),
+            udp: per_window(self.udp),
+            syn: per_window(self.syn),
+            icmp: per_window(self.icmp),
+            fragments: per_window(self.fragments),
+            vectors: self.vectors.iter().map(|&v| per_window(v)).collect(),
         }
     }
 
+    /// Whether every check is off.
     pub fn all_off(&self) -> bool {
         [self.pps, self.bps, self.flows, self.udp, self.syn, self.icmp, self.fragments].iter().all(|&x| x == u64::MAX)
             && self.vectors.iter().all(|&x| x == u64::MAX)

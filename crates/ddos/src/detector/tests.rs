@@ -218,3 +218,29 @@ fn quiet_hosts_are_counted_but_not_followed_source_by_source() {
     assert!(s.records_followed >= 100 && s.records_followed < 200, "{s:?}");
     assert!(s.sketch_counters > 0);
 }
+
+#[test]
+fn each_counter_is_held_against_its_own_floor() {
+    // pps 100,000 (floor 12,500 packets a window) and ICMP 1,000 pps (floor 125): 2,000 TCP
+    // packets and 100 ICMP packets reach neither, though 2,100 packets are past the ICMP floor.
+    let mut config = config();
+    config.groups[0].thresholds = Thresholds { pps: Some(100_000), icmp_pps: Some(1000), ..Thresholds::default() };
+    config.groups[0].total = Thresholds { pps: Some(1_000_000), ..Thresholds::default() };
+    let mut d = Detector::new(&config).expect("config");
+    for i in 0..100u64 {
+        d.record(&rec("198.19.0.1", "198.18.0.10", 6, 443, 20, Some(1)), T0 + i);
+        d.record(&rec("198.19.0.1", "198.18.0.10", 1, 0, 1, Some(1)), T0 + i);
+    }
+    assert_eq!(d.stats().records_followed, 0);
+    // ICMP reaches its floor at the 125th packet: from then on every record is followed, TCP too.
+    for i in 0..30u64 {
+        d.record(&rec("198.19.0.2", "198.18.0.10", 1, 0, 1, Some(1)), T0 + 200 + i);
+    }
+    assert_eq!(d.stats().records_followed, 6);
+    d.record(&rec("198.19.0.3", "198.18.0.10", 6, 443, 20, Some(1)), T0 + 300);
+    assert_eq!(d.stats().records_followed, 7);
+    // A new window starts cold.
+    d.tick(T0 + 1000);
+    d.record(&rec("198.19.0.3", "198.18.0.10", 6, 443, 20, Some(1)), T0 + 1000);
+    assert_eq!(d.stats().records_followed, 7);
+}
