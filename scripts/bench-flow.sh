@@ -36,11 +36,12 @@
 # counter (/proc/net/udp), then the collector stops (SIGTERM: nfcapd flushes and closes its file).
 # Records received: bawaba's bawaba_flow_records_total (/metrics); nfcapd's flow count in its
 # files (`nfdump -r FILE -I`, checked against the "Ident: ... Flows:" line it prints on exit).
-# Loss = records the generator sent - records received; the socket drops and bawaba's decode queue
-# drops (datagrams) say where they went. Each step also reports the collector's CPU time, the
-# kernel's loopback backlog drops (/proc/net/softnet_stat; a loss outside both collectors) and the
-# catch-up time: how long after the generator's last datagram the collector still had datagrams
-# in its socket (or, bawaba, records not yet counted); near 0 means it kept up.
+# Loss = records the generator sent - records received; the socket drops (datagrams) say where
+# they went (bawaba has no queue of its own: it decodes where the kernel put each datagram).
+# Each step also reports the collector's CPU time, the kernel's loopback backlog drops
+# (/proc/net/softnet_stat; a loss outside both collectors) and the catch-up time: how long after
+# the generator's last datagram the collector still had datagrams in its socket (or, bawaba,
+# records not yet counted); near 0 means it kept up.
 # The highest loss-free rate of a collector is the generator's achieved rate at the highest step
 # it lost at most LOSS_TOLERANCE percent at; after two lossy steps in a row a collector skips
 # the higher ones. The last line is `ratio records/s bawaba/nfcapd <value>` (IPFIX); with v9 the
@@ -250,11 +251,11 @@ bawaba_records() {
 }
 no_count() { :; }
 
-# run_step FORMAT TOOL RATE: one step; writes "achieved sent received lost socket_drops queue_drops
+# run_step FORMAT TOOL RATE: one step; writes "achieved sent received lost socket_drops
 # cpu_seconds backlog_drops rcvbuf catchup_ms" to $WORK/FORMAT-TOOL-RATE.result.
 run_step() {
     local format=$1 tool=$2 rate=$3 step="$1-$2-$3"
-    local port gen=$WORK/$step.gen cpu0 cpu1 soft0 soft1 received drops queue rcvbuf
+    local port gen=$WORK/$step.gen cpu0 cpu1 soft0 soft1 received drops rcvbuf
     start_collector "$tool" "$step"
     if [ "$tool" = nfcapd ]; then port=$NF_PORT; else port=$BW_PORT; fi
     rcvbuf=$(ss -Huamn "sport = :$port" | grep -o 'rb[0-9]*' | head -1 | tr -d rb)
@@ -277,7 +278,6 @@ run_step() {
     stop_collector
     if [ "$tool" = bawaba ]; then
         received=$(metric bawaba_flow_records_total "$WORK/$step.metrics")
-        queue=$(metric bawaba_flow_queue_drops_total "$WORK/$step.metrics")
         local errors
         errors=$(awk '/^bawaba_flow_decode_errors_total/ {s += $2} END {print s + 0}' "$WORK/$step.metrics")
         [ "$errors" = 0 ] || log "warning: bawaba counted $errors decode errors"
@@ -292,12 +292,11 @@ run_step() {
         local ident
         ident=$(grep -o "Ident: .* Flows: [0-9]*" "$WORK/$step.nfcapd.log" | grep -o '[0-9]*$' | tail -1)
         [ "${ident:-}" = "$received" ] || log "warning: nfcapd said Flows: ${ident:-?}, its files hold $received"
-        queue=0
         rm -rf "${NFCAPD_DIR:?}/$step"
     fi
     local achieved
     achieved=$(gen_field records_per_second "$gen")
-    echo "$achieved $sent $received $((sent - received)) $drops $queue" \
+    echo "$achieved $sent $received $((sent - received)) $drops" \
         "$(awk -v t="$((cpu1 - cpu0))" -v hz="$TICKS" 'BEGIN {printf "%.2f", t / hz}')" "$((soft1 - soft0))" "$rcvbuf" "$catchup" \
         > "$WORK/$step.result"
 }
@@ -317,11 +316,11 @@ for format in $FORMATS; do
                 continue
             fi
             run_step "$format" "$tool" "$rate"
-            read -r achieved sent received lost drops queue cpu backlog rcvbuf catchup < "$WORK/$format-$tool-$rate.result"
+            read -r achieved sent received lost drops cpu backlog rcvbuf catchup < "$WORK/$format-$tool-$rate.result"
             pct=$(awk -v l="$lost" -v s="$sent" 'BEGIN {printf "%.3f", s ? 100 * l / s : 0}')
-            ROWS[$format.$tool.$rate]="$achieved $sent $received $lost $pct $drops $queue $cpu $backlog $catchup"
+            ROWS[$format.$tool.$rate]="$achieved $sent $received $lost $pct $drops $cpu $backlog $catchup"
             log "$format $tool target $rate/s: sent $sent at $achieved/s, received $received, lost $lost ($pct%)," \
-                "socket drops $drops, queue drops $queue datagrams; CPU $cpu s; backlog drops $backlog; rcvbuf $rcvbuf;" \
+                "socket drops $drops datagrams; CPU $cpu s; backlog drops $backlog; rcvbuf $rcvbuf;" \
                 "caught up $catchup ms after the generator stopped"
             if awk -v p="$pct" -v t="$LOSS_TOLERANCE" 'BEGIN {exit !(p <= t)}'; then
                 BEST[$format.$tool]=$achieved
@@ -353,17 +352,17 @@ top_rate=$(echo "$RATES" | tr ' ' '\n' | sort -n | tail -1)
     for format in $FORMATS; do
         echo
         echo "$format:"
-        printf '%-10s %-7s %12s %11s %11s %9s %8s %12s %11s %7s %8s %10s\n' "target/s" tool "achieved/s" sent received lost "lost%" \
-            "sock drops" "queue drops" "CPU s" backlog "catch-up"
+        printf '%-10s %-7s %12s %11s %11s %9s %8s %12s %7s %8s %10s\n' "target/s" tool "achieved/s" sent received lost "lost%" \
+            "sock drops" "CPU s" backlog "catch-up"
         for rate in $RATES; do
             for tool in "${TOOLS[@]}"; do
                 row=${ROWS[$format.$tool.$rate]}
                 if [ "$row" = "-" ]; then
                     printf '%-10s %-7s %12s\n' "$rate" "$tool" "(skipped: lossy below)"
                 else
-                    read -r achieved sent received lost pct drops queue cpu backlog catchup <<< "$row"
-                    printf '%-10s %-7s %12s %11s %11s %9s %8s %12s %11s %7s %8s %10s\n' "$rate" "$tool" "$achieved" "$sent" "$received" \
-                        "$lost" "$pct" "$drops" "$queue" "$cpu" "$backlog" "$catchup ms"
+                    read -r achieved sent received lost pct drops cpu backlog catchup <<< "$row"
+                    printf '%-10s %-7s %12s %11s %11s %9s %8s %12s %7s %8s %10s\n' "$rate" "$tool" "$achieved" "$sent" "$received" \
+                        "$lost" "$pct" "$drops" "$cpu" "$backlog" "$catchup ms"
                 fi
             done
         done

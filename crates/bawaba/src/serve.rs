@@ -137,7 +137,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
         // Attack defense: collector, detector, planner, BGP speaker.
         let defense = if config.flow.enabled {
             let log = config.store.data_dir.join("attacks.jsonl");
-            // Attack records go to the store too (their own connection, on the decode thread).
+            // Attack records go to the store too (their own connection, on the collector's thread).
             let db = config.database();
             let mut attack_store = bawaba_store::Store::open(&db, config.store_config())
                 .with_context(|| format!("opening {} for attack records", db.display()))?;

@@ -275,7 +275,7 @@ listen = "127.0.0.1:{console_port}"
     if let Ok(m) = metrics {
         let text = String::from_utf8_lossy(&m.stdout);
         assert!(text.contains("bawaba_ddos_decisions_total{kind=\"announce\"}"), "{text}");
-        assert!(text.contains("bawaba_flow_queue_drops_total 0"), "{text}");
+        assert!(text.contains("bawaba_flow_socket_drops_total 0"), "{text}");
     }
     let log = std::fs::read_to_string(dir.path().join("data/attacks.jsonl")).unwrap();
     assert!(log.lines().count() >= 2 && log.contains("198.18.5.5") && log.contains("dns"), "{log}");

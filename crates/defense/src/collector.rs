@@ -1,17 +1,18 @@
-//! The flow collector: receiving never waits on decoding.
+//! The flow collector: one thread reads every listening socket in batches
+//! ([`crate::receive`]) and decodes each datagram where `recvmmsg` put it.
 //!
-//! One receive thread per listening socket reads datagrams in batches ([`crate::receive`]) into
-//! pooled buffers and hands them to the decode thread over a bounded queue; when the queue is
-//! full the datagram is dropped and counted, and the receive thread goes straight back to the
-//! socket. The decode thread owns the template cache and the exporter table, decodes each
-//! datagram (`bawaba_flow::decode`) and passes every record to a [`RecordSink`] (the detector),
-//! which it also ticks about every 100 ms. Every drop is counted: in the kernel socket buffer
-//! (`/proc/net/udp`), in the queue, and decode errors by kind.
+//! The thread owns the template cache and the exporter table, decodes each datagram
+//! (`bawaba_flow::decode`) and passes every record to a [`RecordSink`] (the detector), which it
+//! also ticks about every 100 ms. The kernel's socket buffer is the only queue: a collector that
+//! falls behind leaves datagrams there, and when the buffer is full the kernel drops new ones,
+//! at no cost to the collector, and says how many (`SO_RXQ_OVFL`). Every loss is counted: socket
+//! drops, and decode errors by kind. With no copy and no hand-over between threads, a datagram
+//! costs one share of a system call plus its decoding, which is what lets one core keep up with
+//! millions of records a second.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bawaba_flow::{ErrorKind, Exporters, FlowError, FlowRecord, TemplateCache};
 use serde::Deserialize;
 
-use crate::receive::BatchReceiver;
+use crate::receive::{wait_readable, BatchReceiver, BATCH};
 
 /// `[flow]`: the collector.
 #[derive(Debug, Clone, Deserialize)]
@@ -31,10 +32,9 @@ pub struct CollectorConfig {
     /// is recognised per datagram).
     pub listen: Vec<SocketAddr>,
     /// Kernel receive buffer per socket, bytes (SO_RCVBUF; the kernel caps it at
-    /// net.core.rmem_max unless running as root, where SO_RCVBUFFORCE is used).
+    /// net.core.rmem_max unless running as root, where SO_RCVBUFFORCE is used). It is the
+    /// collector's only queue: what arrives while the decoder is busy waits here.
     pub socket_buffer_bytes: usize,
-    /// Datagrams waiting for the decoder at most; beyond, new ones are dropped and counted.
-    pub queue_datagrams: usize,
 }
 
 impl Default for CollectorConfig {
@@ -43,7 +43,6 @@ impl Default for CollectorConfig {
             enabled: false,
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 2055))],
             socket_buffer_bytes: 32 << 20,
-            queue_datagrams: 16_384,
         }
     }
 }
@@ -63,8 +62,9 @@ pub struct CollectorStats {
     pub datagrams: AtomicU64,
     /// Their bytes.
     pub bytes: AtomicU64,
-    /// Datagrams dropped because the decode queue was full.
-    pub queue_drops: AtomicU64,
+    /// Datagrams the kernel dropped because a socket's receive buffer was full (as the
+    /// socket's drop counter said with the last datagram read).
+    pub socket_drops: AtomicU64,
     /// Datagrams longer than the receive buffer (cut, then decoded as far as possible).
     pub truncated: AtomicU64,
     /// Records decoded.
@@ -73,7 +73,7 @@ pub struct CollectorStats {
     pub unknown_sampling: AtomicU64,
     /// Decode errors by [`ErrorKind`] (index in [`ErrorKind::ALL`]).
     pub errors: [AtomicU64; ErrorKind::ALL.len()],
-    /// Exporters, as the decode thread last saw them.
+    /// Exporters, as the collector's thread last saw them.
     pub exporters: Mutex<Vec<ExporterRow>>,
 }
 
@@ -107,7 +107,11 @@ impl CollectorStats {
         for (name, help, value) in [
             ("bawaba_flow_datagrams_total", "Flow datagrams received.", &self.datagrams),
             ("bawaba_flow_bytes_total", "Flow datagram bytes received.", &self.bytes),
-            ("bawaba_flow_queue_drops_total", "Datagrams dropped: decode queue full.", &self.queue_drops),
+            (
+                "bawaba_flow_socket_drops_total",
+                "Datagrams the kernel dropped: socket receive buffer full.",
+                &self.socket_drops,
+            ),
             ("bawaba_flow_truncated_total", "Datagrams longer than the receive buffer.", &self.truncated),
             ("bawaba_flow_records_total", "Flow records decoded.", &self.records),
             (
@@ -134,7 +138,7 @@ impl CollectorStats {
 /// A running collector. Dropping it does not stop it: call [`Collector::stop`].
 pub struct Collector {
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    thread: JoinHandle<()>,
     stats: Arc<CollectorStats>,
     local: Vec<SocketAddr>,
 }
@@ -143,49 +147,23 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-/// The datagrams of one `recvmmsg` call, copied into one buffer: the receive thread hands the
-/// decoder one batch per system call, not one message per datagram, so a busy collector pays
-/// one channel operation (and at most one wake-up) per batch.
-#[derive(Default)]
-struct Batch {
-    data: Vec<u8>,
-    /// (start, length, exporter, cut) of each datagram in `data`.
-    items: Vec<(usize, usize, IpAddr, bool)>,
-}
-
 impl Collector {
-    /// Binds every `listen` socket and starts the threads.
+    /// Binds every `listen` socket and starts the collector's thread.
     pub fn start(config: &CollectorConfig, sink: impl RecordSink) -> io::Result<Collector> {
         let stats = Arc::new(CollectorStats::default());
         let stop = Arc::new(AtomicBool::new(false));
-        // Batches travel over an unbounded channel; the bound is `queued`, in datagrams.
-        let (tx, rx) = std::sync::mpsc::channel::<Batch>();
-        let (pool_tx, pool_rx) = sync_channel::<Batch>(1024);
-        let pool_rx = Arc::new(Mutex::new(pool_rx));
-        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let limit = config.queue_datagrams.max(1);
-        let mut threads = Vec::new();
+        let mut receivers = Vec::new();
         let mut local = Vec::new();
         for addr in &config.listen {
-            let socket = bind(*addr, config.socket_buffer_bytes)?;
-            let receiver = BatchReceiver::new(socket, Duration::from_millis(100))?;
+            let receiver = BatchReceiver::new(bind(*addr, config.socket_buffer_bytes)?)?;
             local.push(receiver.local_addr()?);
-            let (tx, pool, stats, stop) = (tx.clone(), Arc::clone(&pool_rx), Arc::clone(&stats), Arc::clone(&stop));
-            let queue = Queue { tx, queued: Arc::clone(&queued), limit };
-            threads.push(
-                std::thread::Builder::new()
-                    .name("flow-receive".into())
-                    .spawn(move || receive_loop(receiver, queue, pool, stats, stop))?,
-            );
+            receivers.push(receiver);
         }
-        drop(tx);
         let (stats2, stop2) = (Arc::clone(&stats), Arc::clone(&stop));
-        threads.push(
-            std::thread::Builder::new()
-                .name("flow-decode".into())
-                .spawn(move || decode_loop(rx, queued, pool_tx, sink, stats2, stop2))?,
-        );
-        Ok(Collector { stop, threads, stats, local })
+        let thread = std::thread::Builder::new()
+            .name("flow-collector".into())
+            .spawn(move || collect(receivers, sink, &stats2, &stop2))?;
+        Ok(Collector { stop, thread, stats, local })
     }
 
     /// The bound addresses (useful with port 0).
@@ -198,12 +176,10 @@ impl Collector {
         Arc::clone(&self.stats)
     }
 
-    /// Stops the threads and waits for them (the sink gets a last tick).
+    /// Stops the thread and waits for it (the sink gets a last tick).
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            let _ = t.join();
-        }
+        let _ = self.thread.join();
     }
 }
 
@@ -226,82 +202,105 @@ fn force_recv_buffer(socket: &socket2::Socket, buffer: usize) {
     crate::sys::setsockopt_int(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, value);
 }
 
-/// The decoder's queue as a receive thread sees it.
-struct Queue {
-    tx: std::sync::mpsc::Sender<Batch>,
-    /// Datagrams handed over and not yet decoded.
-    queued: Arc<std::sync::atomic::AtomicUsize>,
-    /// `queue_datagrams`.
-    limit: usize,
-}
+/// How long the collector waits for a datagram before it looks at the clock and the stop flag.
+const IDLE_WAIT: Duration = Duration::from_millis(20);
 
-fn receive_loop(
-    mut receiver: BatchReceiver,
-    queue: Queue,
-    pool: Arc<Mutex<Receiver<Batch>>>,
-    stats: Arc<CollectorStats>,
-    stop: Arc<AtomicBool>,
-) {
+/// After a read that found less than half a batch waiting, the collector pauses this long
+/// before the next read, so that under load it takes datagrams dozens at a time instead of
+/// one system call (and often one wake-up) each. The socket buffer holds what arrives
+/// meanwhile (64 MiB: about 45,000 datagrams, over a second at 1.5 M records/s); an idle
+/// collector adds at most this much delay.
+const IDLE_PAUSE: Duration = Duration::from_millis(1);
+
+/// The collector's thread: read every socket, decode in place, tick the sink.
+fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: &CollectorStats, stop: &AtomicBool) {
+    let mut cache = TemplateCache::default();
+    let mut exporters = Exporters::new(4096);
+    let mut drops_seen = vec![0u32; receivers.len()];
+    let mut last_tick = Instant::now();
+    let mut last_table = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        let n = match receiver.receive() {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "flow receive failed");
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
-        if n == 0 {
-            continue;
-        }
-        let mut batch = pool.lock().ok().and_then(|p| p.try_recv().ok()).unwrap_or_default();
-        batch.data.clear();
-        batch.items.clear();
-        let (mut bytes_total, mut truncated) = (0u64, 0u64);
-        for i in 0..n {
-            let Some((bytes, from, cut)) = receiver.datagram(i) else { continue };
-            bytes_total += bytes.len() as u64;
-            truncated += u64::from(cut);
-            let Some(from) = from else { continue };
-            let exporter = match from.ip() {
-                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-                v4 => v4,
+        let (mut got, mut full) = (0, false);
+        for (receiver, seen) in receivers.iter_mut().zip(&mut drops_seen) {
+            let n = match receiver.receive() {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "flow receive failed");
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
             };
-            batch.items.push((batch.data.len(), bytes.len(), exporter, cut));
-            batch.data.extend_from_slice(bytes);
+            got += n;
+            full |= n == BATCH;
+            if n > 0 {
+                decode_batch(receiver, n, &mut cache, &mut exporters, &mut sink, stats);
+                // The kernel's counter wraps at 2^32; count what it moved by.
+                let now = receiver.drops();
+                stats.socket_drops.fetch_add(u64::from(now.wrapping_sub(*seen)), Ordering::Relaxed);
+                *seen = now;
+            }
         }
-        stats.datagrams.fetch_add(n as u64, Ordering::Relaxed);
-        stats.bytes.fetch_add(bytes_total, Ordering::Relaxed);
-        if truncated > 0 {
-            stats.truncated.fetch_add(truncated, Ordering::Relaxed);
+        if last_tick.elapsed() >= Duration::from_millis(100) {
+            last_tick = Instant::now();
+            sink.tick(now_ms());
         }
-        let count = batch.items.len();
-        if count == 0 {
+        if last_table.elapsed() >= Duration::from_secs(1) {
+            last_table = Instant::now();
+            publish_exporters(&exporters, stats);
+        }
+        if full {
             continue;
         }
-        let short = n < crate::receive::BATCH / 2;
-        // Drop the batch when the decoder is `limit` datagrams behind (counted, never blocking).
-        if queue.queued.load(Ordering::Relaxed) + count > queue.limit {
-            stats.queue_drops.fetch_add(count as u64, Ordering::Relaxed);
-            continue;
-        }
-        queue.queued.fetch_add(count, Ordering::Relaxed);
-        if queue.tx.send(batch).is_err() {
-            return;
-        }
-        if short {
-            // Less than half a batch was waiting: pause before asking again, so that under load
-            // the thread takes datagrams dozens at a time instead of waking (and preempting the
-            // decoder, when they share a core) for each one. The socket buffer holds what
-            // arrives meanwhile (64 MiB: about 45,000 datagrams, over a second at 1.5 M
-            // records/s); an idle collector adds at most this much delay.
+        if got == 0 {
+            if let Err(e) = wait_readable(&receivers, IDLE_WAIT) {
+                tracing::warn!(error = %e, "flow poll failed");
+                std::thread::sleep(IDLE_WAIT);
+            }
+        } else if got < BATCH / 2 {
             std::thread::sleep(IDLE_PAUSE);
         }
     }
+    sink.tick(now_ms());
+    publish_exporters(&exporters, stats);
 }
 
-/// See `receive_loop`.
-const IDLE_PAUSE: Duration = Duration::from_millis(1);
+/// Decodes the `n` datagrams `receiver` just read and counts them.
+fn decode_batch(
+    receiver: &BatchReceiver,
+    n: usize,
+    cache: &mut TemplateCache,
+    exporters: &mut Exporters,
+    sink: &mut impl RecordSink,
+    stats: &CollectorStats,
+) {
+    let now = now_ms();
+    let (mut bytes_total, mut truncated, mut records, mut unknown) = (0u64, 0u64, 0, 0);
+    for i in 0..n {
+        let Some((buf, from, cut)) = receiver.datagram(i) else { continue };
+        bytes_total += buf.len() as u64;
+        truncated += u64::from(cut);
+        let Some(from) = from else { continue };
+        let exporter = match from.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        let mut visit = Visit { sink: &mut *sink, exporter, now_ms: now, records: 0, unknown_sampling: 0, stats };
+        let result = bawaba_flow::decode(exporter, buf, cache, &mut visit);
+        records += visit.records;
+        unknown += visit.unknown_sampling;
+        if let Err(e) = &result {
+            stats.error(e.kind());
+        }
+        exporters.observe(exporter, now, &result, cache);
+    }
+    stats.datagrams.fetch_add(n as u64, Ordering::Relaxed);
+    stats.bytes.fetch_add(bytes_total, Ordering::Relaxed);
+    if truncated > 0 {
+        stats.truncated.fetch_add(truncated, Ordering::Relaxed);
+    }
+    stats.records.fetch_add(records, Ordering::Relaxed);
+    stats.unknown_sampling.fetch_add(unknown, Ordering::Relaxed);
+}
 
 struct Visit<'a, S: RecordSink> {
     sink: &'a mut S,
@@ -324,65 +323,6 @@ impl<S: RecordSink> bawaba_flow::Visitor for Visit<'_, S> {
     fn problem(&mut self, error: &FlowError) {
         self.stats.error(error.kind());
     }
-}
-
-fn decode_loop(
-    rx: Receiver<Batch>,
-    queued: Arc<std::sync::atomic::AtomicUsize>,
-    pool: SyncSender<Batch>,
-    mut sink: impl RecordSink,
-    stats: Arc<CollectorStats>,
-    stop: Arc<AtomicBool>,
-) {
-    let mut cache = TemplateCache::default();
-    let mut exporters = Exporters::new(4096);
-    let mut last_tick = Instant::now();
-    let mut last_table = Instant::now();
-    loop {
-        match rx.recv_timeout(Duration::from_millis(20)) {
-            Ok(batch) => {
-                let now = now_ms();
-                let (mut records, mut unknown) = (0, 0);
-                for &(start, len, exporter, _cut) in &batch.items {
-                    let Some(buf) = batch.data.get(start..start + len) else { continue };
-                    let mut visit = Visit {
-                        sink: &mut sink,
-                        exporter,
-                        now_ms: now,
-                        records: 0,
-                        unknown_sampling: 0,
-                        stats: &stats,
-                    };
-                    let result = bawaba_flow::decode(exporter, buf, &mut cache, &mut visit);
-                    records += visit.records;
-                    unknown += visit.unknown_sampling;
-                    if let Err(e) = &result {
-                        stats.error(e.kind());
-                    }
-                    exporters.observe(exporter, now, &result, &cache);
-                }
-                stats.records.fetch_add(records, Ordering::Relaxed);
-                stats.unknown_sampling.fetch_add(unknown, Ordering::Relaxed);
-                queued.fetch_sub(batch.items.len(), Ordering::Relaxed);
-                let _ = pool.try_send(batch);
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        if last_tick.elapsed() >= Duration::from_millis(100) {
-            last_tick = Instant::now();
-            sink.tick(now_ms());
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-        }
-        if last_table.elapsed() >= Duration::from_secs(1) {
-            last_table = Instant::now();
-            publish_exporters(&exporters, &stats);
-        }
-    }
-    sink.tick(now_ms());
-    publish_exporters(&exporters, &stats);
 }
 
 fn publish_exporters(exporters: &Exporters, stats: &CollectorStats) {

@@ -1,8 +1,10 @@
 //! The attack-defense service: what `bawaba serve` runs when `[flow]` is enabled.
 //!
-//! - [`receive`]: batched UDP receive with `recvmmsg(2)` into buffers allocated once.
-//! - [`collector`]: receive threads and a decode thread joined by a bounded queue, so receiving
-//!   never waits on decoding; every drop is counted. Records go to a [`collector::RecordSink`].
+//! - [`receive`]: batched UDP receive with `recvmmsg(2)` into buffers allocated once, with the
+//!   kernel's drop counter.
+//! - [`collector`]: one thread that reads every socket and decodes each datagram in place; the
+//!   socket buffer is the only queue, and every drop is counted. Records go to a
+//!   [`collector::RecordSink`].
 //! - [`service`]: the detector and mitigation planner as that sink, driving the BGP speaker;
 //!   `[flow]`, `[ddos]` and `[bgp]` in the configuration.
 //!

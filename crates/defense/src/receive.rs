@@ -1,7 +1,9 @@
 //! Batched UDP receive: `recvmmsg(2)` fills up to [`BATCH`] datagrams per system call into
-//! buffers allocated once. This is the module of the crate with `unsafe` code: the system call
-//! and the raw `mmsghdr`/`iovec` arrays it reads, all pointing into memory this struct owns
-//! and never moves.
+//! buffers allocated once, without waiting; [`wait_readable`] waits for any of several sockets.
+//! Each datagram also carries the socket's drop counter (`SO_RXQ_OVFL`, socket(7)): how many
+//! datagrams the kernel dropped because the receive buffer was full. This is the module of the
+//! crate with `unsafe` code: the system calls and the raw `mmsghdr`/`iovec`/`cmsghdr` arrays they
+//! read, all pointing into memory this struct owns and never moves.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -13,6 +15,8 @@ use std::time::Duration;
 pub const BATCH: usize = 64;
 /// Largest datagram kept whole (larger ones are cut and counted by the caller via `truncated`).
 pub const MAX_DATAGRAM: usize = 65_536;
+/// Control buffer per datagram: room for one `SO_RXQ_OVFL` message (a u32), aligned.
+const CONTROL: usize = 64;
 
 /// A socket and the batch of buffers `recvmmsg` fills.
 pub struct BatchReceiver {
@@ -20,41 +24,37 @@ pub struct BatchReceiver {
     buffers: Vec<u8>,
     iovecs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_storage>,
+    /// `CONTROL` bytes per datagram, as u64 so that each slot is aligned for `cmsghdr`.
+    control: Vec<u64>,
     headers: Vec<libc::mmsghdr>,
     filled: usize,
+    /// The socket's drop counter, as the last datagram that carried it said.
+    drops: u32,
 }
 
-// SAFETY: the raw pointers in `iovecs` and `headers` point into `buffers`, `iovecs` and `addrs`,
-// heap allocations owned by this value and never reallocated; moving the value to another thread
-// moves them along.
+// SAFETY: the raw pointers in `iovecs` and `headers` point into `buffers`, `iovecs`, `addrs` and
+// `control`, heap allocations owned by this value and never reallocated; moving the value to
+// another thread moves them along.
 unsafe impl Send for BatchReceiver {}
 
 impl BatchReceiver {
-    /// Wraps a bound socket; reads wait at most `timeout` (so the caller can check for shutdown).
-    pub fn new(socket: UdpSocket, timeout: Duration) -> io::Result<BatchReceiver> {
-        socket.set_read_timeout(Some(timeout))?;
+    /// Wraps a bound socket and asks the kernel for its drop counter on every datagram.
+    pub fn new(socket: UdpSocket) -> io::Result<BatchReceiver> {
+        crate::sys::setsockopt_int(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1);
         let mut buffers = vec![0u8; BATCH * MAX_DATAGRAM];
         // SAFETY: all-zero sockaddr_storage is a valid (unspecified) address.
-        let mut addrs: Vec<libc::sockaddr_storage> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
-        let mut iovecs: Vec<libc::iovec> = (0..BATCH)
+        let addrs: Vec<libc::sockaddr_storage> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
+        let iovecs: Vec<libc::iovec> = (0..BATCH)
             .map(|i| libc::iovec {
                 // In bounds: i < BATCH, and each buffer is MAX_DATAGRAM long.
                 iov_base: buffers[i * MAX_DATAGRAM..].as_mut_ptr().cast(),
                 iov_len: MAX_DATAGRAM,
             })
             .collect();
-        let headers: Vec<libc::mmsghdr> = (0..BATCH)
-            .map(|i| {
-                // SAFETY: all-zero msghdr is valid; the fields set below point into our arrays.
-                let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                h.msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-                h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-                h.msg_hdr.msg_iov = &mut iovecs[i];
-                h.msg_hdr.msg_iovlen = 1;
-                h
-            })
-            .collect();
-        Ok(BatchReceiver { socket, buffers, iovecs, addrs, headers, filled: 0 })
+        // SAFETY: all-zero mmsghdr is valid; `receive` points its fields into our arrays.
+        let headers: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
+        let control = vec![0u64; BATCH * CONTROL / 8];
+        Ok(BatchReceiver { socket, buffers, iovecs, addrs, control, headers, filled: 0, drops: 0 })
     }
 
     /// The socket's local address.
@@ -62,16 +62,23 @@ impl BatchReceiver {
         self.socket.local_addr()
     }
 
-    /// Waits for datagrams (up to the timeout) and reads as many as are queued, up to
-    /// [`BATCH`]; returns how many (0 on timeout).
+    /// Reads as many datagrams as are queued, up to [`BATCH`], without waiting; returns how
+    /// many (0 when none is queued).
     pub fn receive(&mut self) -> io::Result<usize> {
+        let addrs = self.addrs.as_mut_ptr();
+        let iovecs = self.iovecs.as_mut_ptr();
+        let control = self.control.as_mut_ptr();
         for (i, h) in self.headers.iter_mut().enumerate() {
+            // In bounds: every array has BATCH entries (`control` BATCH * CONTROL bytes).
+            h.msg_hdr.msg_name = addrs.wrapping_add(i).cast();
             h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_hdr.msg_iov = &mut self.iovecs[i];
+            h.msg_hdr.msg_iov = iovecs.wrapping_add(i);
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = control.wrapping_add(i * CONTROL / 8).cast();
+            h.msg_hdr.msg_controllen = CONTROL as _;
+            h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
         }
-        // First call blocks (up to SO_RCVTIMEO) for one datagram; MSG_WAITFORONE returns as soon
-        // as one is there, with whatever else is already queued.
         // SAFETY: `headers` holds BATCH valid mmsghdr entries whose pointers reference live
         // buffers of the lengths given; the kernel writes only within them.
         let n = unsafe {
@@ -79,7 +86,7 @@ impl BatchReceiver {
                 self.socket.as_raw_fd(),
                 self.headers.as_mut_ptr(),
                 BATCH as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )
         };
@@ -87,12 +94,23 @@ impl BatchReceiver {
             let e = io::Error::last_os_error();
             self.filled = 0;
             return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => Ok(0),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
                 _ => Err(e),
             };
         }
         self.filled = n as usize;
+        if let Some(h) = self.filled.checked_sub(1).and_then(|last| self.headers.get(last)) {
+            if let Some(d) = drop_counter(&h.msg_hdr) {
+                self.drops = d;
+            }
+        }
         Ok(self.filled)
+    }
+
+    /// The kernel's count of datagrams this socket dropped (receive buffer full) since it was
+    /// opened, as of the last datagram read; it wraps at 2^32.
+    pub fn drops(&self) -> u32 {
+        self.drops
     }
 
     /// Datagram `i` of the last batch: its bytes, its sender, and whether it was cut.
@@ -106,6 +124,38 @@ impl BatchReceiver {
         let bytes = &self.buffers[i * MAX_DATAGRAM..i * MAX_DATAGRAM + len];
         Some((bytes, sockaddr(&self.addrs[i]), truncated))
     }
+}
+
+/// The `SO_RXQ_OVFL` value among a received message's control messages.
+fn drop_counter(h: &libc::msghdr) -> Option<u32> {
+    // SAFETY: `h` is a header the kernel filled: `msg_control`/`msg_controllen` describe the
+    // control messages it wrote into our buffer, which the CMSG macros walk within bounds.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SO_RXQ_OVFL {
+                return Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>()));
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
+}
+
+/// Waits until one of `receivers` has a datagram queued, or `timeout` passes.
+pub fn wait_readable(receivers: &[BatchReceiver], timeout: Duration) -> io::Result<()> {
+    let mut fds: Vec<libc::pollfd> =
+        receivers.iter().map(|r| libc::pollfd { fd: r.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fds` is a live array of `fds.len()` pollfd entries.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 fn sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
@@ -136,13 +186,14 @@ mod tests {
     fn receives_a_batch_with_senders() {
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = rx.local_addr().unwrap();
-        let mut r = BatchReceiver::new(rx, Duration::from_millis(200)).unwrap();
+        let mut r = BatchReceiver::new(rx).unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
         for i in 0..100u8 {
             tx.send_to(&[i; 10], to).unwrap();
         }
         let mut seen = 0usize;
         while seen < 100 {
+            wait_readable(std::slice::from_ref(&r), Duration::from_millis(200)).unwrap();
             let n = r.receive().unwrap();
             assert!(n > 0 && n <= BATCH);
             for i in 0..n {
@@ -153,6 +204,40 @@ mod tests {
                 seen += 1;
             }
         }
-        assert_eq!(r.receive().unwrap(), 0, "times out when idle");
+        assert_eq!(r.receive().unwrap(), 0, "returns at once when idle");
+        assert_eq!(r.drops(), 0);
+    }
+
+    #[test]
+    fn counts_what_the_kernel_dropped() {
+        let rx = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        rx.set_recv_buffer_size(4096).unwrap();
+        rx.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+        let rx: UdpSocket = rx.into();
+        let to = rx.local_addr().unwrap();
+        let mut r = BatchReceiver::new(rx).unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let send = |n: usize| {
+            for _ in 0..n {
+                tx.send_to(&[7; 1000], to).unwrap();
+            }
+        };
+        let read = |r: &mut BatchReceiver| {
+            let mut seen = 0;
+            while wait_readable(std::slice::from_ref(r), Duration::from_millis(100)).is_ok() {
+                match r.receive().unwrap() {
+                    0 => break,
+                    n => seen += n,
+                }
+            }
+            seen
+        };
+        send(200);
+        let seen = read(&mut r);
+        assert!(seen > 0 && seen < 200, "a 4 KiB buffer holds a few of 200 datagrams: {seen}");
+        // The counter travels with the next datagram queued.
+        send(1);
+        assert_eq!(read(&mut r), 1);
+        assert_eq!(seen + 1 + r.drops() as usize, 201, "every datagram read or counted");
     }
 }

@@ -180,11 +180,11 @@ struct DetectSink {
     requests: std::sync::mpsc::Receiver<(ManualRequest, Reply)>,
 }
 
-/// Called on the decode thread when an attack starts or ends, with the decisions taken (one
+/// Called on the collector's thread when an attack starts or ends, with the decisions taken (one
 /// line each): how `bawaba serve` keeps attack records in its store.
 pub type AttackRecorder = Box<dyn FnMut(&Attack, &[String]) + Send>;
 
-/// Called on the decode thread with the routes announced now, whenever they change: how
+/// Called on the collector's thread with the routes announced now, whenever they change: how
 /// `bawaba serve` hands drop rules to its inline engine (`[ddos.mitigation] engine_drop`).
 pub type RoutesHook = Box<dyn FnMut(&[Route]) + Send>;
 
@@ -463,7 +463,7 @@ impl DefenseView {
         v["collector"] = serde_json::json!({
             "datagrams": self.stats.datagrams.load(Relaxed),
             "records": self.stats.records.load(Relaxed),
-            "queue_drops": self.stats.queue_drops.load(Relaxed),
+            "socket_drops": self.stats.socket_drops.load(Relaxed),
             "unknown_sampling": self.stats.unknown_sampling.load(Relaxed),
         });
         v
@@ -478,7 +478,7 @@ pub struct ManualHandle {
 
 impl ManualHandle {
     /// Hands `request` to the planner and waits (blocking, up to 5 s) for its decision: the
-    /// planner runs on the collector's decode thread and takes requests every ~100 ms.
+    /// planner runs on the collector's thread and takes requests every ~100 ms.
     pub fn submit(&self, request: ManualRequest) -> Result<Decision, String> {
         let (reply, decision) = std::sync::mpsc::sync_channel(1);
         self.requests
