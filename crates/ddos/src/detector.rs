@@ -12,7 +12,7 @@ use crate::baseline::{self, Baseline};
 use crate::config::{BaselineScope, ConfigError, DetectorConfig, Thresholds, VectorConfig};
 use crate::protected::Protected;
 use crate::sketch::SpaceSaving;
-use crate::window::{classify, worst, Counters, Limits, Sample, TCP, UDP};
+use crate::window::{classify, worst, Counters, HotFloor, Limits, Sample, Tally, TCP, UDP};
 
 /// Hosts looked at to pick one to evict when the table is full (sampled least recently seen).
 const EVICTION_SAMPLES: usize = 8;
@@ -68,9 +68,9 @@ struct Context {
     /// Per group: thresholds for each host.
     host_limits: Vec<Limits>,
     /// Per group: when a host's window is worth following source by source.
-    host_hot: Vec<crate::window::HotFloor>,
+    host_hot: Vec<HotFloor>,
     /// Per group: the same for a whole prefix (then all its hosts are followed).
-    prefix_hot: Vec<crate::window::HotFloor>,
+    prefix_hot: Vec<HotFloor>,
     /// Per group: thresholds for each prefix's total.
     prefix_limits: Vec<Limits>,
     baseline: Option<baseline::Params>,
@@ -139,10 +139,10 @@ impl Target {
 
     /// Counts a record in the window's counters only, and notes when they reach `floor`.
     #[inline]
-    fn count(&mut self, s: &Sample, arrival_ms: u64, floor: Option<&crate::window::HotFloor>) {
-        self.window.add(s);
+    fn count(&mut self, s: &Sample, arrival_ms: u64, floor: Option<&HotFloor>) {
+        let vector_count = self.window.add(s);
         self.touched = true;
-        self.hot = self.hot || floor.is_some_and(|f| f.reached_by(&self.window, s));
+        self.hot = self.hot || floor.is_some_and(|f| f.reached_by(&self.window.tally, s, vector_count));
         self.last_seen_ms = self.last_seen_ms.max(arrival_ms);
     }
 
@@ -157,6 +157,33 @@ impl Target {
 
     fn sketch_counters(&self) -> usize {
         self.sources.len() + self.ports.len() + self.attack.as_ref().map_or(0, |o| o.sources.len() + o.ports.len())
+    }
+}
+
+/// What a record to a tracked host touches, one cache line per host: its open window's tally
+/// and flags. The rest of the host (vector counts, sketches, baseline, attack) is in its
+/// [`Target`] at the same index, touched per record only by records that go there (a vector's
+/// port, a followed host) and at the window's close, which moves this tally into the target.
+/// With the index, tens of thousands of hosts' lines fit a core's L2 cache, where whole
+/// targets (about 256 bytes each) did not.
+#[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
+struct HostHot {
+    tally: Tally,
+    /// The host's protected prefix (index), as in its target.
+    prefix: u32,
+    /// Counted in the open window.
+    touched: bool,
+    /// Reached its hot floor in the open window.
+    hot: bool,
+    /// Under attack (as of the last closed window).
+    attack: bool,
+}
+
+impl HostHot {
+    fn new(prefix: usize) -> HostHot {
+        // Prefixes fit a u32: `Protected` holds far fewer.
+        HostHot { tally: Tally::default(), prefix: prefix as u32, touched: false, hot: false, attack: false }
     }
 }
 
@@ -248,7 +275,7 @@ fn close_target(t: &mut Target, limits: &Limits, learn: bool, ctx: &Context, w: 
                     last_bps: bps,
                     top_sources: Vec::new(),
                     top_source_ports: Vec::new(),
-                    unknown_sampling: t.window.unknown_sampling,
+                    unknown_sampling: t.window.tally.unknown_sampling,
                 },
                 last_over_end_ms: w.end_ms,
                 sources: SpaceSaving::new(2 * ctx.top),
@@ -272,7 +299,7 @@ fn close_target(t: &mut Target, limits: &Limits, learn: bool, ctx: &Context, w: 
             a.last_bps = bps;
             a.peak_pps = a.peak_pps.max(pps);
             a.peak_bps = a.peak_bps.max(bps);
-            a.unknown_sampling |= t.window.unknown_sampling;
+            a.unknown_sampling |= t.window.tally.unknown_sampling;
             if over.is_some() {
                 o.last_over_end_ms = w.end_ms;
                 let vector = classify(sink.crossed, &t.window, &ctx.vectors);
@@ -314,6 +341,8 @@ fn fill_tops(o: &mut Ongoing, n: usize) {
 #[derive(Debug)]
 pub struct Detector {
     ctx: Context,
+    /// Each tracked host's hot line, at the same index as its target in `hosts`.
+    hot: Vec<HostHot>,
     hosts: Vec<Target>,
     index: HashMap<IpAddr, u32, foldhash::fast::RandomState>,
     prefixes: Vec<Target>,
@@ -401,6 +430,7 @@ impl Detector {
             .collect();
         Ok(Detector {
             ctx,
+            hot: Vec::new(),
             hosts: Vec::new(),
             index: HashMap::default(),
             prefixes,
@@ -423,16 +453,23 @@ impl Detector {
         self.advance(arrival_ms);
         self.stats.records += 1;
         self.window_records += 1;
-        let (host, prefix) = match self.index.get(&rec.dst) {
-            Some(&i) => (Some(i as usize), self.hosts[i as usize].prefix),
+        let i = match self.index.get(&rec.dst) {
+            Some(&i) => i as usize,
             None => match self.ctx.protected.lookup(rec.dst) {
                 None => {
                     self.stats.records_outside += 1;
                     return;
                 }
-                Some(p) => (self.insert_host(rec.dst, p, arrival_ms), p),
+                Some(p) => match self.insert_host(rec.dst, p, arrival_ms) {
+                    Some(i) => i,
+                    None => {
+                        self.count_untracked(rec, p, arrival_ms);
+                        return;
+                    }
+                },
             },
         };
+        let Some(h) = self.hot.get_mut(i) else { return };
         self.stats.records_counted += 1;
         let sample = Sample::new(rec, &self.ctx.port_vector);
         if sample.unknown_sampling {
@@ -440,26 +477,50 @@ impl Detector {
         }
         // A prefix's sources come from its hosts' sketches when its window closes, so a busy
         // prefix (a carpet bombing spreads over many quiet hosts) has all its hosts followed.
-        let prefix_hot = match self.prefixes.get_mut(prefix).filter(|t| t.watched) {
+        let prefix_hot = match self.prefixes.get_mut(h.prefix as usize).filter(|t| t.watched) {
             Some(t) => {
                 t.count(&sample, arrival_ms, self.ctx.prefix_hot.get(t.group));
                 t.hot || t.attack.is_some()
             }
             None => false,
         };
-        match host.and_then(|i| self.hosts.get_mut(i)) {
-            Some(t) => {
-                t.count(&sample, arrival_ms, self.ctx.host_hot.get(t.group));
-                // Sources and ports only for a target near a threshold or under attack (or in a
-                // busy prefix): the sketches are what costs, and a quiet host's top sources are
-                // never reported.
-                if prefix_hot || t.hot || t.attack.is_some() {
-                    let port = (rec.protocol == TCP || rec.protocol == UDP).then_some(rec.src_port);
-                    t.follow(&sample, source_key(rec.src), port);
-                    self.stats.records_followed += 1;
-                }
+        h.tally.add(&sample);
+        let first = !h.touched;
+        h.touched = true;
+        // The target itself only for what the hot line does not hold.
+        let cold = (first || sample.vector.is_some()).then(|| self.hosts.get_mut(i)).flatten();
+        let mut vector_count = 0;
+        if let Some(t) = cold {
+            vector_count = t.window.add_vector(&sample);
+            // The first record of the host's window stands for its last sighting: eviction
+            // and idle expiry need no finer time than the window.
+            t.last_seen_ms = t.last_seen_ms.max(arrival_ms);
+        }
+        let group = self.prefixes.get(h.prefix as usize).map_or(0, |p| p.group);
+        h.hot = h.hot || self.ctx.host_hot.get(group).is_some_and(|f| f.reached_by(&h.tally, &sample, vector_count));
+        // Sources and ports only for a target near a threshold or under attack (or in a busy
+        // prefix): the sketches are what costs, and a quiet host's top sources are never
+        // reported.
+        if prefix_hot || h.hot || h.attack {
+            let port = (rec.protocol == TCP || rec.protocol == UDP).then_some(rec.src_port);
+            if let Some(t) = self.hosts.get_mut(i) {
+                t.follow(&sample, source_key(rec.src), port);
+                self.stats.records_followed += 1;
             }
-            None => self.stats.records_untracked += 1,
+        }
+    }
+
+    /// A record to a protected host that could not be tracked (the table is full of hosts
+    /// under attack): it still counts in its prefix.
+    fn count_untracked(&mut self, rec: &FlowRecord, prefix: usize, arrival_ms: u64) {
+        self.stats.records_counted += 1;
+        self.stats.records_untracked += 1;
+        let sample = Sample::new(rec, &self.ctx.port_vector);
+        if sample.unknown_sampling {
+            self.stats.unknown_sampling += 1;
+        }
+        if let Some(t) = self.prefixes.get_mut(prefix).filter(|t| t.watched) {
+            t.count(&sample, arrival_ms, self.ctx.prefix_hot.get(t.group));
         }
     }
 
@@ -520,7 +581,15 @@ impl Detector {
         let start_ms = index.saturating_mul(self.ctx.window_ms);
         let w =
             Window { start_ms, end_ms: start_ms.saturating_add(self.ctx.window_ms), alive: self.window_records > 0 };
-        let Detector { ctx, hosts, index: map, prefixes, pending, next_id, crossed, stats, .. } = self;
+        // Each host's tally moves into its target, which the checks below read.
+        for (h, t) in self.hot.iter().zip(self.hosts.iter_mut()) {
+            if h.touched {
+                t.window.tally = h.tally;
+                t.touched = true;
+                t.hot = h.hot;
+            }
+        }
+        let Detector { ctx, hot, hosts, index: map, prefixes, pending, next_id, crossed, stats, .. } = self;
         // Prefixes over a threshold, or under attack, collect their hosts' top sources.
         let mut collect = Vec::with_capacity(prefixes.len());
         for t in prefixes.iter() {
@@ -545,8 +614,12 @@ impl Detector {
                 }
             }
             close_target(t, &ctx.host_limits[t.group], ctx.baseline_hosts, ctx, w, &mut sink);
-            if !touched && t.attack.is_none() && w.end_ms.saturating_sub(t.last_seen_ms) > ctx.host_idle_ms {
-                remove_host(hosts, map, i);
+            let attack = t.attack.is_some();
+            if let Some(h) = hot.get_mut(i) {
+                *h = HostHot { attack, ..HostHot::new(t.prefix) };
+            }
+            if !touched && !attack && w.end_ms.saturating_sub(t.last_seen_ms) > ctx.host_idle_ms {
+                remove_host(hot, hosts, map, i);
                 sink.stats.hosts_expired += 1;
             }
         }
@@ -574,20 +647,27 @@ impl Detector {
                 }
             }
             let (i, _) = victim?;
-            remove_host(&mut self.hosts, &mut self.index, i);
+            remove_host(&mut self.hot, &mut self.hosts, &mut self.index, i);
             self.stats.hosts_evicted += 1;
         }
         let group = self.ctx.protected.prefixes()[prefix].group;
         let len = if addr.is_ipv4() { 32 } else { 128 };
         let i = self.hosts.len();
         self.hosts.push(Target::new(addr, len, group, prefix, &self.ctx, self.ctx.baseline_hosts, now_ms));
+        self.hot.push(HostHot::new(prefix));
         // `max_hosts` fits in a u32, checked in `new`.
         self.index.insert(addr, i as u32);
         Some(i)
     }
 }
 
-fn remove_host(hosts: &mut Vec<Target>, index: &mut HashMap<IpAddr, u32, foldhash::fast::RandomState>, i: usize) {
+fn remove_host(
+    hot: &mut Vec<HostHot>,
+    hosts: &mut Vec<Target>,
+    index: &mut HashMap<IpAddr, u32, foldhash::fast::RandomState>,
+    i: usize,
+) {
+    hot.swap_remove(i);
     let gone = hosts.swap_remove(i);
     index.remove(&gone.addr);
     if let Some(moved) = hosts.get(i) {

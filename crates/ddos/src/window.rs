@@ -57,32 +57,29 @@ impl Sample {
     }
 }
 
-/// Counts of one window.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Counters {
+/// The per-window counts every target has, compact: with a few more bytes a host's counts
+/// fit one cache line (see the detector's `HostHot`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tally {
     pub packets: u64,
     pub bytes: u64,
-    pub flows: u64,
     pub udp: u64,
     pub syn: u64,
     pub icmp: u64,
     pub fragments: u64,
-    /// Packets per amplification vector.
-    pub vectors: Box<[u64]>,
+    /// Records (saturating: four billion in one window is beyond any collector).
+    pub flows: u32,
     pub unknown_sampling: bool,
 }
 
-impl Counters {
-    pub fn new(vectors: usize) -> Counters {
-        Counters { vectors: vec![0; vectors].into_boxed_slice(), ..Counters::default() }
-    }
-
+impl Tally {
+    /// Adds a sample's packets and bytes to the counts its kind goes to.
     #[inline]
     pub fn add(&mut self, s: &Sample) {
         let p = s.packets;
         self.packets = self.packets.saturating_add(p);
         self.bytes = self.bytes.saturating_add(s.bytes);
-        self.flows += 1;
+        self.flows = self.flows.saturating_add(1);
         if s.udp {
             self.udp = self.udp.saturating_add(p);
         }
@@ -95,29 +92,56 @@ impl Counters {
         if s.fragment {
             self.fragments = self.fragments.saturating_add(p);
         }
-        if let Some(slot) = s.vector.and_then(|v| self.vectors.get_mut(v)) {
-            *slot = slot.saturating_add(p);
-        }
         self.unknown_sampling |= s.unknown_sampling;
+    }
+}
+
+/// Counts of one window: the tally and the packets per amplification vector.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Counters {
+    pub tally: Tally,
+    /// Packets per amplification vector.
+    pub vectors: Box<[u64]>,
+}
+
+impl Counters {
+    pub fn new(vectors: usize) -> Counters {
+        Counters { tally: Tally::default(), vectors: vec![0; vectors].into_boxed_slice() }
+    }
+
+    /// Adds a sample; returns its vector's count after it (0 when it has none).
+    #[inline]
+    pub fn add(&mut self, s: &Sample) -> u64 {
+        self.tally.add(s);
+        self.add_vector(s)
+    }
+
+    /// Adds a sample to its vector's count only; returns the count after it (0 when the sample
+    /// has no vector).
+    #[inline]
+    pub fn add_vector(&mut self, s: &Sample) -> u64 {
+        match s.vector.and_then(|v| self.vectors.get_mut(v)) {
+            Some(slot) => {
+                *slot = slot.saturating_add(s.packets);
+                *slot
+            }
+            None => 0,
+        }
     }
 
     pub fn clear(&mut self) {
-        let Counters { packets, bytes, flows, udp, syn, icmp, fragments, vectors, unknown_sampling } = self;
-        for x in [packets, bytes, flows, udp, syn, icmp, fragments] {
-            *x = 0;
-        }
-        vectors.fill(0);
-        *unknown_sampling = false;
+        self.tally = Tally::default();
+        self.vectors.fill(0);
     }
 
     /// Packets per second over a window of `window_ms`.
     pub fn pps(&self, window_ms: u64) -> u64 {
-        per_second(self.packets, window_ms)
+        per_second(self.tally.packets, window_ms)
     }
 
     /// Bits per second over a window of `window_ms`.
     pub fn bps(&self, window_ms: u64) -> u64 {
-        per_second(self.bytes.saturating_mul(8), window_ms)
+        per_second(self.tally.bytes.saturating_mul(8), window_ms)
     }
 }
 
@@ -142,19 +166,19 @@ pub(crate) struct HotFloor {
 }
 
 impl HotFloor {
-    /// Whether `s`, just added to `c`, took one of the counters it touched to its floor. Counts
-    /// only grow within a window, so asking this after every sample catches the first record
-    /// that reaches any floor.
+    /// Whether `s`, just added to `t` (its vector's count now `vector_count`), took one of the
+    /// counts it touched to its floor. Counts only grow within a window, so asking this after
+    /// every sample catches the first record that reaches any floor.
     #[inline]
-    pub fn reached_by(&self, c: &Counters, s: &Sample) -> bool {
-        c.packets >= self.packets
-            || c.bytes >= self.bytes
-            || c.flows >= self.flows
-            || (s.udp && c.udp >= self.udp)
-            || (s.syn && c.syn >= self.syn)
-            || (s.icmp && c.icmp >= self.icmp)
-            || (s.fragment && c.fragments >= self.fragments)
-            || s.vector.is_some_and(|v| c.vectors.get(v).zip(self.vectors.get(v)).is_some_and(|(n, f)| n >= f))
+    pub fn reached_by(&self, t: &Tally, s: &Sample, vector_count: u64) -> bool {
+        t.packets >= self.packets
+            || t.bytes >= self.bytes
+            || u64::from(t.flows) >= self.flows
+            || (s.udp && t.udp >= self.udp)
+            || (s.syn && t.syn >= self.syn)
+            || (s.icmp && t.icmp >= self.icmp)
+            || (s.fragment && t.fragments >= self.fragments)
+            || s.vector.and_then(|v| self.vectors.get(v)).is_some_and(|&f| vector_count >= f)
     }
 }
 
@@ -248,13 +272,13 @@ impl Limits {
                 out.push(ThresholdCrossed { metric, value, limit });
             }
         };
-        test(Metric::Pps, c.packets, self.pps);
-        test(Metric::Bps, c.bytes.saturating_mul(8), self.bps);
-        test(Metric::Flows, c.flows, self.flows);
-        test(Metric::UdpPps, c.udp, self.udp);
-        test(Metric::SynPps, c.syn, self.syn);
-        test(Metric::IcmpPps, c.icmp, self.icmp);
-        test(Metric::FragmentPps, c.fragments, self.fragments);
+        test(Metric::Pps, c.tally.packets, self.pps);
+        test(Metric::Bps, c.tally.bytes.saturating_mul(8), self.bps);
+        test(Metric::Flows, u64::from(c.tally.flows), self.flows);
+        test(Metric::UdpPps, c.tally.udp, self.udp);
+        test(Metric::SynPps, c.tally.syn, self.syn);
+        test(Metric::IcmpPps, c.tally.icmp, self.icmp);
+        test(Metric::FragmentPps, c.tally.fragments, self.fragments);
         for ((v, &count), &limit) in vectors.iter().zip(c.vectors.iter()).zip(&self.vectors) {
             if count > 0 {
                 test(Metric::VectorPps { port: v.port, name: v.name.clone() }, count, limit);
@@ -305,17 +329,17 @@ pub(crate) fn classify(crossed: &[ThresholdCrossed], c: &Counters, vectors: &[Ve
             return vector;
         }
     }
-    let dominant = |n: u64| n > 0 && n.saturating_mul(2) >= c.packets;
+    let dominant = |n: u64| n > 0 && n.saturating_mul(2) >= c.tally.packets;
     if let Some((v, n)) = busiest {
         if dominant(n) {
             return amplification(v);
         }
     }
     for (n, vector) in [
-        (c.syn, Vector::SynFlood),
-        (c.fragments, Vector::Fragments),
-        (c.icmp, Vector::IcmpFlood),
-        (c.udp, Vector::UdpFlood),
+        (c.tally.syn, Vector::SynFlood),
+        (c.tally.fragments, Vector::Fragments),
+        (c.tally.icmp, Vector::IcmpFlood),
+        (c.tally.udp, Vector::UdpFlood),
     ] {
         if dominant(n) {
             return vector;
@@ -367,8 +391,8 @@ mod tests {
         let limits = Limits::resolve(&[&Thresholds::BUILT_IN], &v).unwrap();
         let mut c = Counters::new(v.len());
         // 60k pps of DNS replies: over pps? no (100k); over udp (50k) and dns (10k).
-        c.packets = 60_000;
-        c.udp = 60_000;
+        c.tally.packets = 60_000;
+        c.tally.udp = 60_000;
         c.vectors[index(53)] = 60_000;
         let mut crossed = Vec::new();
         limits.check(&c, 1000, &v, &mut crossed);
@@ -377,27 +401,27 @@ mod tests {
         assert_eq!(worst(&crossed).unwrap().metric, Metric::VectorPps { port: 53, name: "dns".into() });
         // Volumetric crossing, mostly SYN in make-up.
         let mut c = Counters::new(v.len());
-        c.packets = 200_000;
-        c.syn = 15_000;
-        c.icmp = 150_000;
+        c.tally.packets = 200_000;
+        c.tally.syn = 15_000;
+        c.tally.icmp = 150_000;
         crossed.clear();
         limits.check(&c, 1000, &v, &mut crossed);
         assert_eq!(classify(&crossed, &c, &v), Vector::IcmpFlood, "ICMP crossed its own threshold");
-        c.icmp = 0;
+        c.tally.icmp = 0;
         crossed.clear();
         limits.check(&c, 1000, &v, &mut crossed);
         assert_eq!(classify(&crossed, &c, &v), Vector::Volumetric);
         let baseline = [ThresholdCrossed { metric: Metric::Baseline, value: 5, limit: 1 }];
         assert_eq!(classify(&baseline, &c, &v), Vector::Anomaly);
-        c.udp = 150_000;
+        c.tally.udp = 150_000;
         assert_eq!(classify(&baseline, &c, &v), Vector::UdpFlood);
     }
 
     #[test]
     fn rates_scale_with_the_window() {
         let mut c = Counters::new(0);
-        c.packets = 500;
-        c.bytes = 1000;
+        c.tally.packets = 500;
+        c.tally.bytes = 1000;
         assert_eq!((c.pps(500), c.bps(500), c.pps(2000)), (1000, 16_000, 250));
         assert_eq!(per_second(u64::MAX, 1), u64::MAX);
     }

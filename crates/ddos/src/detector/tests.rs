@@ -244,3 +244,8 @@ fn each_counter_is_held_against_its_own_floor() {
     d.record(&rec("198.19.0.3", "198.18.0.10", 6, 443, 20, Some(1)), T0 + 1000);
     assert_eq!(d.stats().records_followed, 7);
 }
+
+#[test]
+fn a_hosts_hot_line_is_one_cache_line() {
+    assert_eq!(std::mem::size_of::<HostHot>(), 64);
+}
