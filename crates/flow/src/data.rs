@@ -94,7 +94,7 @@ impl Fields {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn set(&mut self, slot: Slot, v: &[u8]) {
         let r = &mut self.record;
         match slot {
@@ -189,11 +189,11 @@ impl Fields {
 
     /// Completes the record: counters, times, ICMP, fragments and sampling.
     pub(crate) fn finish(
-        mut self,
+        &mut self,
         clock: Clock,
         domain: Option<&SamplingState>,
         configured: Option<u32>,
-    ) -> FlowRecord {
+    ) -> &FlowRecord {
         let stated_rate = self.stated_rate();
         let r = &mut self.record;
         if !self.has_bytes {
@@ -246,7 +246,7 @@ impl Fields {
         } else {
             Sampling::UNKNOWN
         };
-        self.record
+        &self.record
     }
 }
 

@@ -244,8 +244,7 @@ fn data_set<V: Visitor>(
             apply_options(&fields, sampling, max_samplers);
             out.summary.options_records += 1;
         } else {
-            let record = fields.finish(msg.clock, Some(sampling), configured);
-            out.flow(&record);
+            out.flow(fields.finish(msg.clock, Some(sampling), configured));
         }
     }
 }
