@@ -51,6 +51,12 @@ impl Default for CollectorConfig {
 pub trait RecordSink: Send + 'static {
     /// One record, received at `now_ms` (Unix milliseconds).
     fn record(&mut self, exporter: IpAddr, record: &FlowRecord, now_ms: u64);
+    /// The records of one datagram, in order; by default one [`RecordSink::record`] each.
+    fn records(&mut self, exporter: IpAddr, records: &[FlowRecord], now_ms: u64) {
+        for r in records {
+            self.record(exporter, r, now_ms);
+        }
+    }
     /// Called about every 100 ms, and once more before the collector stops.
     fn tick(&mut self, now_ms: u64);
 }
@@ -217,6 +223,8 @@ fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: 
     let mut cache = TemplateCache::default();
     let mut exporters = Exporters::new(4096);
     let mut drops_seen = vec![0u32; receivers.len()];
+    // One datagram's records, handed to the sink together.
+    let mut decoded: Vec<FlowRecord> = Vec::with_capacity(64);
     let mut last_tick = Instant::now();
     let mut last_table = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -233,7 +241,7 @@ fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: 
             got += n;
             full |= n == BATCH;
             if n > 0 {
-                decode_batch(receiver, n, &mut cache, &mut exporters, &mut sink, stats);
+                decode_batch(receiver, n, &mut decoded, &mut cache, &mut exporters, &mut sink, stats);
                 // The kernel's counter wraps at 2^32; count what it moved by.
                 let now = receiver.drops();
                 stats.socket_drops.fetch_add(u64::from(now.wrapping_sub(*seen)), Ordering::Relaxed);
@@ -268,6 +276,7 @@ fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: 
 fn decode_batch(
     receiver: &BatchReceiver,
     n: usize,
+    decoded: &mut Vec<FlowRecord>,
     cache: &mut TemplateCache,
     exporters: &mut Exporters,
     sink: &mut impl RecordSink,
@@ -284,10 +293,14 @@ fn decode_batch(
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         };
-        let mut visit = Visit { sink: &mut *sink, exporter, now_ms: now, records: 0, unknown_sampling: 0, stats };
+        decoded.clear();
+        let mut visit = Visit { records: &mut *decoded, unknown_sampling: 0, stats };
         let result = bawaba_flow::decode(exporter, buf, cache, &mut visit);
-        records += visit.records;
         unknown += visit.unknown_sampling;
+        records += decoded.len() as u64;
+        if !decoded.is_empty() {
+            sink.records(exporter, decoded, now);
+        }
         if let Err(e) = &result {
             stats.error(e.kind());
         }
@@ -302,22 +315,19 @@ fn decode_batch(
     stats.unknown_sampling.fetch_add(unknown, Ordering::Relaxed);
 }
 
-struct Visit<'a, S: RecordSink> {
-    sink: &'a mut S,
-    exporter: IpAddr,
-    now_ms: u64,
-    records: u64,
+/// Collects one datagram's records for the sink.
+struct Visit<'a> {
+    records: &'a mut Vec<FlowRecord>,
     unknown_sampling: u64,
     stats: &'a CollectorStats,
 }
 
-impl<S: RecordSink> bawaba_flow::Visitor for Visit<'_, S> {
+impl bawaba_flow::Visitor for Visit<'_> {
     fn flow(&mut self, record: &FlowRecord) {
-        self.records += 1;
         if record.sampling.rate.is_none() {
             self.unknown_sampling += 1;
         }
-        self.sink.record(self.exporter, record, self.now_ms);
+        self.records.push(*record);
     }
 
     fn problem(&mut self, error: &FlowError) {

@@ -193,6 +193,10 @@ impl RecordSink for DetectSink {
         self.detector.record(record, now_ms);
     }
 
+    fn records(&mut self, _exporter: IpAddr, records: &[FlowRecord], now_ms: u64) {
+        self.detector.record_all(records, now_ms);
+    }
+
     fn tick(&mut self, now_ms: u64) {
         let events = self.detector.tick(now_ms);
         let mut changed = false;

@@ -252,8 +252,8 @@ fn run_capture<S: Source, F: FnMut(FlowRecord)>(
         // line of its packet while this one is judged (a capture read in place comes straight
         // from memory; streamed, it is already in cache and the hint costs nothing).
         let next = record.data.as_ptr_range().end;
-        crate::prefetch::prefetch(next);
-        crate::prefetch::prefetch(next.wrapping_add(64));
+        bawaba_wire::hint::prefetch(next);
+        bawaba_wire::hint::prefetch(next.wrapping_add(64));
         summary.records += 1;
         if summary.records % 65_536 == 0 {
             progress(record.offset);

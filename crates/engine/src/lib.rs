@@ -42,7 +42,6 @@ pub mod flow;
 pub mod inject;
 pub mod mitigation;
 pub mod nfqueue;
-mod prefetch;
 pub mod stream;
 pub mod verdict;
 

@@ -1,5 +1,6 @@
-//! A software prefetch hint, for the one place the engine knows where the next memory access
-//! goes before it needs it: the next record of a capture read in place.
+//! A software prefetch hint, for the places that know where a memory access will go before they
+//! need it: the next record of a capture read in place (the engine), the state of the hosts of
+//! the next few flow records (the attack detector).
 #![allow(unsafe_code)]
 
 /// Asks the CPU to start loading the cache line at `addr` (a hint: it never faults and changes

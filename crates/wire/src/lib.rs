@@ -10,6 +10,7 @@
 //! - [`http`]: the HTTP/1.x request line and Host header.
 //! - [`pcap`]: pcap and pcapng capture files.
 //! - [`build`]: IP packets with correct checksums (injected resets, tests, benchmarks).
+//! - [`hint`]: a cache prefetch hint for readers that know their next access early.
 //!
 //! ```
 //! use bawaba_wire::dns::{Message, Type};
@@ -24,6 +25,7 @@
 
 pub mod build;
 pub mod dns;
+pub mod hint;
 pub mod http;
 pub mod packet;
 pub mod pcap;

@@ -249,3 +249,43 @@ fn each_counter_is_held_against_its_own_floor() {
 fn a_hosts_hot_line_is_one_cache_line() {
     assert_eq!(std::mem::size_of::<HostHot>(), 64);
 }
+
+#[test]
+fn record_all_counts_exactly_as_record_does() {
+    // Many hosts over a small table (evictions mid-group), a few busy ones (attacks, followed
+    // sources), windows closing between groups: both paths must end in the same state.
+    let mut config = config();
+    config.max_hosts = 40;
+    let (mut one, mut all) = (Detector::new(&config).unwrap(), Detector::new(&config).unwrap());
+    let (mut events_one, mut events_all) = (Vec::new(), Vec::new());
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut batch = Vec::new();
+    for step in 0..400u64 {
+        let now = T0 + step * 10;
+        batch.clear();
+        for _ in 0..(next() % 20) {
+            let r = next();
+            let host = if r % 4 == 0 { r % 3 } else { r % 200 };
+            let dst = format!("198.18.{}.{}", host / 250, host % 250 + 1);
+            let src = format!("198.19.0.{}", r % 250 + 1);
+            let protocol = [6, 17, 1][(r % 3) as usize];
+            batch.push(rec(&src, &dst, protocol, (r % 1000) as u16, 1 + r % 40, Some(1)));
+        }
+        for r in &batch {
+            one.record(r, now);
+        }
+        all.record_all(&batch, now);
+        events_one.extend(one.tick(now));
+        events_all.extend(all.tick(now));
+    }
+    assert_eq!(one.stats(), all.stats());
+    assert!(one.stats().hosts_evicted > 0 && one.stats().attacks_started > 0, "{:?}", one.stats());
+    let attacks = |events: &[Event]| events.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>();
+    assert_eq!(attacks(&events_one), attacks(&events_all));
+}
