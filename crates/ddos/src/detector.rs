@@ -12,7 +12,7 @@ use crate::baseline::{self, Baseline};
 use crate::config::{BaselineScope, ConfigError, DetectorConfig, Thresholds, VectorConfig};
 use crate::protected::Protected;
 use crate::sketch::SpaceSaving;
-use crate::window::{classify, worst, Counters, HotFloor, Limits, Sample, Tally, TCP, UDP};
+use crate::window::{classify, worst, Counters, HotFloor, Limits, PortVectors, Sample, Tally, TCP, UDP};
 
 /// Hosts looked at to pick one to evict when the table is full (sampled least recently seen).
 const EVICTION_SAMPLES: usize = 8;
@@ -66,8 +66,8 @@ struct Context {
     top: usize,
     protected: Protected,
     vectors: Vec<VectorConfig>,
-    /// UDP source port -> 1 + vector index, 0 for none.
-    port_vector: Vec<u8>,
+    /// UDP source port -> vector.
+    port_vector: PortVectors,
     /// Per group: thresholds for each host.
     host_limits: Vec<Limits>,
     /// Per group: when a host's window is worth following source by source.
@@ -377,18 +377,7 @@ impl Detector {
         if config.max_hosts > u32::MAX as usize {
             return Err(ConfigError::TooMany { what: "max_hosts", max: u32::MAX as usize });
         }
-        if config.vectors.len() > usize::from(u8::MAX) {
-            return Err(ConfigError::TooMany { what: "vectors", max: usize::from(u8::MAX) });
-        }
-        let mut port_vector = vec![0u8; 65_536];
-        for (i, v) in config.vectors.iter().enumerate() {
-            let slot = &mut port_vector[usize::from(v.port)];
-            if *slot != 0 {
-                return Err(ConfigError::DuplicateVector { port: v.port });
-            }
-            // At most 255 vectors, checked above.
-            *slot = u8::try_from(i + 1).unwrap_or(u8::MAX);
-        }
+        let port_vector = PortVectors::new(&config.vectors)?;
         let protected = Protected::new(&config.groups)?;
         let mut host_limits = Vec::new();
         let mut prefix_limits = Vec::new();

@@ -32,18 +32,11 @@ impl Sample {
     /// Classifies a record. A fragment is a record the exporter marks as one, or a UDP or TCP
     /// record with both ports 0 when the exporter says nothing (non-first fragments carry no
     /// transport header, so NetFlow reports their ports as 0).
-    pub fn new(rec: &bawaba_flow::FlowRecord, port_vector: &[u8]) -> Sample {
+    pub fn new(rec: &bawaba_flow::FlowRecord, ports: &PortVectors) -> Sample {
         let scale = rec.sampling.rate.map_or(1, u64::from);
         let udp = rec.protocol == UDP;
         let fragment = rec.fragment.unwrap_or((udp || rec.protocol == TCP) && rec.src_port == 0 && rec.dst_port == 0);
-        let vector = if udp {
-            match port_vector.get(usize::from(rec.src_port)) {
-                Some(&v) if v > 0 => Some(usize::from(v) - 1),
-                _ => None,
-            }
-        } else {
-            None
-        };
+        let vector = if udp { ports.get(rec.src_port) } else { None };
         Sample {
             packets: rec.packets.saturating_mul(scale),
             bytes: rec.bytes.saturating_mul(scale),
@@ -53,6 +46,49 @@ impl Sample {
             fragment,
             vector,
             unknown_sampling: rec.sampling.rate.is_none(),
+        }
+    }
+}
+
+/// The amplification vector of each UDP source port: a bitmap of the ports that have one (8
+/// KiB, which stays in cache while every UDP record asks it), and their vector indices.
+#[derive(Debug)]
+pub(crate) struct PortVectors {
+    any: Box<[u64]>,
+    /// Port -> 1 + vector index, 0 for none.
+    index: Box<[u8]>,
+}
+
+impl PortVectors {
+    /// The ports of `vectors`; at most 255 vectors, each port at most once.
+    pub fn new(vectors: &[VectorConfig]) -> Result<PortVectors, ConfigError> {
+        if vectors.len() > usize::from(u8::MAX) {
+            return Err(ConfigError::TooMany { what: "vectors", max: usize::from(u8::MAX) });
+        }
+        let mut any = vec![0u64; 65_536 / 64];
+        let mut index = vec![0u8; 65_536];
+        for (i, v) in vectors.iter().enumerate() {
+            let port = usize::from(v.port);
+            if index[port] != 0 {
+                return Err(ConfigError::DuplicateVector { port: v.port });
+            }
+            // At most 255 vectors, checked above.
+            index[port] = u8::try_from(i + 1).unwrap_or(u8::MAX);
+            any[port / 64] |= 1 << (port % 64);
+        }
+        Ok(PortVectors { any: any.into_boxed_slice(), index: index.into_boxed_slice() })
+    }
+
+    /// The vector index of UDP source port `port`, if it has one.
+    #[inline]
+    pub fn get(&self, port: u16) -> Option<usize> {
+        let port = usize::from(port);
+        if self.any.get(port / 64).is_none_or(|w| w & (1 << (port % 64)) == 0) {
+            return None;
+        }
+        match self.index.get(port) {
+            Some(&v) if v > 0 => Some(usize::from(v) - 1),
+            _ => None,
         }
     }
 }
@@ -415,6 +451,19 @@ mod tests {
         assert_eq!(classify(&baseline, &c, &v), Vector::Anomaly);
         c.tally.udp = 150_000;
         assert_eq!(classify(&baseline, &c, &v), Vector::UdpFlood);
+    }
+
+    #[test]
+    fn port_vectors_find_each_vector_and_refuse_a_port_twice() {
+        let v = vectors();
+        let ports = PortVectors::new(&v).unwrap();
+        for (i, vector) in v.iter().enumerate() {
+            assert_eq!(ports.get(vector.port), Some(i), "{}", vector.name);
+        }
+        assert_eq!(ports.get(443), None);
+        assert_eq!(ports.get(65_535), None);
+        let twice = [v[0].clone(), v[0].clone()];
+        assert!(matches!(PortVectors::new(&twice), Err(ConfigError::DuplicateVector { .. })));
     }
 
     #[test]
