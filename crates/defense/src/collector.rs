@@ -5,7 +5,7 @@
 //! (`bawaba_flow::decode`) and passes every record to a [`RecordSink`] (the detector), which it
 //! also ticks about every 100 ms. The kernel's socket buffer is the only queue: a collector that
 //! falls behind leaves datagrams there, and when the buffer is full the kernel drops new ones,
-//! at no cost to the collector, and says how many (`SO_RXQ_OVFL`). Every loss is counted: socket
+//! at no cost to the collector, and says how many (`SO_MEMINFO`, read at every tick). Every loss is counted: socket
 //! drops, and decode errors by kind. With no copy and no hand-over between threads, a datagram
 //! costs one share of a system call plus its decoding, which is what lets one core keep up with
 //! millions of records a second.
@@ -68,8 +68,8 @@ pub struct CollectorStats {
     pub datagrams: AtomicU64,
     /// Their bytes.
     pub bytes: AtomicU64,
-    /// Datagrams the kernel dropped because a socket's receive buffer was full (as the
-    /// socket's drop counter said with the last datagram read).
+    /// Datagrams the kernel dropped because a socket's receive buffer was full (as its drop
+    /// counter said at the last tick, about every 100 ms).
     pub socket_drops: AtomicU64,
     /// Datagrams longer than the receive buffer (cut, then decoded as far as possible).
     pub truncated: AtomicU64,
@@ -229,7 +229,7 @@ fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: 
     let mut last_table = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let (mut got, mut full) = (0, false);
-        for (receiver, seen) in receivers.iter_mut().zip(&mut drops_seen) {
+        for receiver in receivers.iter_mut() {
             let n = match receiver.receive() {
                 Ok(n) => n,
                 Err(e) => {
@@ -242,15 +242,12 @@ fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: 
             full |= n == BATCH;
             if n > 0 {
                 decode_batch(receiver, n, &mut decoded, &mut cache, &mut exporters, &mut sink, stats);
-                // The kernel's counter wraps at 2^32; count what it moved by.
-                let now = receiver.drops();
-                stats.socket_drops.fetch_add(u64::from(now.wrapping_sub(*seen)), Ordering::Relaxed);
-                *seen = now;
             }
         }
         if last_tick.elapsed() >= Duration::from_millis(100) {
             last_tick = Instant::now();
             sink.tick(now_ms());
+            count_drops(&receivers, &mut drops_seen, stats);
         }
         if last_table.elapsed() >= Duration::from_secs(1) {
             last_table = Instant::now();
@@ -269,7 +266,18 @@ fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: 
         }
     }
     sink.tick(now_ms());
+    count_drops(&receivers, &mut drops_seen, stats);
     publish_exporters(&exporters, stats);
+}
+
+/// Adds what each socket's kernel drop counter moved by since the last look (it wraps at 2^32).
+fn count_drops(receivers: &[BatchReceiver], seen: &mut [u32], stats: &CollectorStats) {
+    for (receiver, seen) in receivers.iter().zip(seen) {
+        if let Some(now) = receiver.drops() {
+            stats.socket_drops.fetch_add(u64::from(now.wrapping_sub(*seen)), Ordering::Relaxed);
+            *seen = now;
+        }
+    }
 }
 
 /// Decodes the `n` datagrams `receiver` just read and counts them.

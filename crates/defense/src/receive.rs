@@ -1,9 +1,9 @@
 //! Batched UDP receive: `recvmmsg(2)` fills up to [`BATCH`] datagrams per system call into
 //! buffers allocated once, without waiting; [`wait_readable`] waits for any of several sockets.
-//! Each datagram also carries the socket's drop counter (`SO_RXQ_OVFL`, socket(7)): how many
-//! datagrams the kernel dropped because the receive buffer was full. This is the module of the
-//! crate with `unsafe` code: the system calls and the raw `mmsghdr`/`iovec`/`cmsghdr` arrays they
-//! read, all pointing into memory this struct owns and never moves.
+//! [`BatchReceiver::drops`] asks the kernel how many datagrams the socket dropped because its
+//! receive buffer was full. This module and `sys` are the crate's `unsafe` code: the system
+//! calls and the raw `mmsghdr`/`iovec` arrays they read, all pointing into memory this struct
+//! owns and never moves.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -15,8 +15,6 @@ use std::time::Duration;
 pub const BATCH: usize = 64;
 /// Largest datagram kept whole (larger ones are cut and counted by the caller via `truncated`).
 pub const MAX_DATAGRAM: usize = 65_536;
-/// Control buffer per datagram: room for one `SO_RXQ_OVFL` message (a u32), aligned.
-const CONTROL: usize = 64;
 
 /// A socket and the batch of buffers `recvmmsg` fills.
 pub struct BatchReceiver {
@@ -24,23 +22,18 @@ pub struct BatchReceiver {
     buffers: Vec<u8>,
     iovecs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_storage>,
-    /// `CONTROL` bytes per datagram, as u64 so that each slot is aligned for `cmsghdr`.
-    control: Vec<u64>,
     headers: Vec<libc::mmsghdr>,
     filled: usize,
-    /// The socket's drop counter, as the last datagram that carried it said.
-    drops: u32,
 }
 
-// SAFETY: the raw pointers in `iovecs` and `headers` point into `buffers`, `iovecs`, `addrs` and
-// `control`, heap allocations owned by this value and never reallocated; moving the value to
-// another thread moves them along.
+// SAFETY: the raw pointers in `iovecs` and `headers` point into `buffers`, `iovecs` and `addrs`,
+// heap allocations owned by this value and never reallocated; moving the value to another thread
+// moves them along.
 unsafe impl Send for BatchReceiver {}
 
 impl BatchReceiver {
-    /// Wraps a bound socket and asks the kernel for its drop counter on every datagram.
+    /// Wraps a bound socket.
     pub fn new(socket: UdpSocket) -> io::Result<BatchReceiver> {
-        crate::sys::setsockopt_int(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1);
         let mut buffers = vec![0u8; BATCH * MAX_DATAGRAM];
         // SAFETY: all-zero sockaddr_storage is a valid (unspecified) address.
         let addrs: Vec<libc::sockaddr_storage> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
@@ -53,8 +46,7 @@ impl BatchReceiver {
             .collect();
         // SAFETY: all-zero mmsghdr is valid; `receive` points its fields into our arrays.
         let headers: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
-        let control = vec![0u64; BATCH * CONTROL / 8];
-        Ok(BatchReceiver { socket, buffers, iovecs, addrs, control, headers, filled: 0, drops: 0 })
+        Ok(BatchReceiver { socket, buffers, iovecs, addrs, headers, filled: 0 })
     }
 
     /// The socket's local address.
@@ -67,15 +59,12 @@ impl BatchReceiver {
     pub fn receive(&mut self) -> io::Result<usize> {
         let addrs = self.addrs.as_mut_ptr();
         let iovecs = self.iovecs.as_mut_ptr();
-        let control = self.control.as_mut_ptr();
         for (i, h) in self.headers.iter_mut().enumerate() {
-            // In bounds: every array has BATCH entries (`control` BATCH * CONTROL bytes).
+            // In bounds: every array has BATCH entries.
             h.msg_hdr.msg_name = addrs.wrapping_add(i).cast();
             h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_hdr.msg_iov = iovecs.wrapping_add(i);
             h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_control = control.wrapping_add(i * CONTROL / 8).cast();
-            h.msg_hdr.msg_controllen = CONTROL as _;
             h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
         }
@@ -99,18 +88,13 @@ impl BatchReceiver {
             };
         }
         self.filled = n as usize;
-        if let Some(h) = self.filled.checked_sub(1).and_then(|last| self.headers.get(last)) {
-            if let Some(d) = drop_counter(&h.msg_hdr) {
-                self.drops = d;
-            }
-        }
         Ok(self.filled)
     }
 
     /// The kernel's count of datagrams this socket dropped (receive buffer full) since it was
-    /// opened, as of the last datagram read; it wraps at 2^32.
-    pub fn drops(&self) -> u32 {
-        self.drops
+    /// opened; it wraps at 2^32. One system call: ask it now and then, not per batch.
+    pub fn drops(&self) -> Option<u32> {
+        crate::sys::socket_drops(self.socket.as_raw_fd())
     }
 
     /// Datagram `i` of the last batch: its bytes, its sender, and whether it was cut.
@@ -124,22 +108,6 @@ impl BatchReceiver {
         let bytes = &self.buffers[i * MAX_DATAGRAM..i * MAX_DATAGRAM + len];
         Some((bytes, sockaddr(&self.addrs[i]), truncated))
     }
-}
-
-/// The `SO_RXQ_OVFL` value among a received message's control messages.
-fn drop_counter(h: &libc::msghdr) -> Option<u32> {
-    // SAFETY: `h` is a header the kernel filled: `msg_control`/`msg_controllen` describe the
-    // control messages it wrote into our buffer, which the CMSG macros walk within bounds.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(h);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SO_RXQ_OVFL {
-                return Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>()));
-            }
-            c = libc::CMSG_NXTHDR(h, c);
-        }
-    }
-    None
 }
 
 /// Waits until one of `receivers` has a datagram queued, or `timeout` passes.
@@ -205,7 +173,7 @@ mod tests {
             }
         }
         assert_eq!(r.receive().unwrap(), 0, "returns at once when idle");
-        assert_eq!(r.drops(), 0);
+        assert_eq!(r.drops(), Some(0));
     }
 
     #[test]
@@ -235,9 +203,6 @@ mod tests {
         send(200);
         let seen = read(&mut r);
         assert!(seen > 0 && seen < 200, "a 4 KiB buffer holds a few of 200 datagrams: {seen}");
-        // The counter travels with the next datagram queued.
-        send(1);
-        assert_eq!(read(&mut r), 1);
-        assert_eq!(seen + 1 + r.drops() as usize, 201, "every datagram read or counted");
+        assert_eq!(seen + r.drops().unwrap() as usize, 200, "every datagram read or counted");
     }
 }
