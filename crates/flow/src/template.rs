@@ -6,7 +6,11 @@
 //! [`crate::decode`] by the caller; there is no global state. Its size is bounded by
 //! [`CacheLimits`], so a hostile exporter cannot grow it without end.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+/// The cache's maps: looked up for every data set, so with a fast keyed hash (foldhash, seeded
+/// per process) rather than SipHash.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 use std::net::IpAddr;
 
 use crate::ie::{InformationElement, Slot};
