@@ -1,5 +1,5 @@
 //! The flow collector: one thread reads every listening socket in batches
-//! ([`crate::receive`]) and decodes each datagram where `recvmmsg` put it.
+//! (`bawaba_udp::BatchReceiver`) and decodes each datagram where `recvmmsg` put it.
 //!
 //! The thread owns the template cache and the exporter table, decodes each datagram
 //! (`bawaba_flow::decode`) and passes every record to a [`RecordSink`] (the detector), which it
@@ -20,7 +20,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bawaba_flow::{ErrorKind, Exporters, FlowError, FlowRecord, TemplateCache};
 use serde::Deserialize;
 
-use crate::receive::{wait_readable, BatchReceiver, BATCH};
+use bawaba_udp::{socket_drops, wait_readable, BatchReceiver};
+
+/// Datagrams read per system call at most.
+const BATCH: usize = 64;
+/// Largest datagram kept whole (larger ones are cut and counted in `truncated`).
+const MAX_DATAGRAM: usize = 65_536;
+
+/// A listening socket and the buffers its batches land in.
+struct Listener {
+    socket: UdpSocket,
+    batch: BatchReceiver,
+}
 
 /// `[flow]`: the collector.
 #[derive(Debug, Clone, Deserialize)]
@@ -161,9 +172,10 @@ impl Collector {
         let mut receivers = Vec::new();
         let mut local = Vec::new();
         for addr in &config.listen {
-            let receiver = BatchReceiver::new(bind(*addr, config.socket_buffer_bytes)?)?;
-            local.push(receiver.local_addr()?);
-            receivers.push(receiver);
+            let socket = bind(*addr, config.socket_buffer_bytes)?;
+            socket.set_nonblocking(true)?;
+            local.push(socket.local_addr()?);
+            receivers.push(Listener { socket, batch: BatchReceiver::new(BATCH, MAX_DATAGRAM) });
         }
         let (stats2, stop2) = (Arc::clone(&stats), Arc::clone(&stop));
         let thread = std::thread::Builder::new()
@@ -205,7 +217,7 @@ fn bind(addr: SocketAddr, buffer: usize) -> io::Result<UdpSocket> {
 fn force_recv_buffer(socket: &socket2::Socket, buffer: usize) {
     use std::os::fd::AsRawFd;
     let value = libc::c_int::try_from(buffer).unwrap_or(libc::c_int::MAX);
-    crate::sys::setsockopt_int(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, value);
+    bawaba_udp::set_int_option(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, value);
 }
 
 /// How long the collector waits for a datagram before it looks at the clock and the stop flag.
@@ -219,7 +231,9 @@ const IDLE_WAIT: Duration = Duration::from_millis(20);
 const IDLE_PAUSE: Duration = Duration::from_millis(1);
 
 /// The collector's thread: read every socket, decode in place, tick the sink.
-fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: &CollectorStats, stop: &AtomicBool) {
+fn collect(mut receivers: Vec<Listener>, mut sink: impl RecordSink, stats: &CollectorStats, stop: &AtomicBool) {
+    use std::os::fd::AsRawFd;
+    let fds: Vec<_> = receivers.iter().map(|l| l.socket.as_raw_fd()).collect();
     let mut cache = TemplateCache::default();
     let mut exporters = Exporters::new(4096);
     let mut drops_seen = vec![0u32; receivers.len()];
@@ -229,8 +243,8 @@ fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: 
     let mut last_table = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let (mut got, mut full) = (0, false);
-        for receiver in receivers.iter_mut() {
-            let n = match receiver.receive() {
+        for Listener { socket, batch } in receivers.iter_mut() {
+            let n = match batch.receive(socket.as_raw_fd()) {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::warn!(error = %e, "flow receive failed");
@@ -241,13 +255,13 @@ fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: 
             got += n;
             full |= n == BATCH;
             if n > 0 {
-                decode_batch(receiver, n, &mut decoded, &mut cache, &mut exporters, &mut sink, stats);
+                decode_batch(batch, n, &mut decoded, &mut cache, &mut exporters, &mut sink, stats);
             }
         }
         if last_tick.elapsed() >= Duration::from_millis(100) {
             last_tick = Instant::now();
             sink.tick(now_ms());
-            count_drops(&receivers, &mut drops_seen, stats);
+            count_drops(&fds, &mut drops_seen, stats);
         }
         if last_table.elapsed() >= Duration::from_secs(1) {
             last_table = Instant::now();
@@ -257,7 +271,7 @@ fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: 
             continue;
         }
         if got == 0 {
-            if let Err(e) = wait_readable(&receivers, IDLE_WAIT) {
+            if let Err(e) = wait_readable(&fds, IDLE_WAIT) {
                 tracing::warn!(error = %e, "flow poll failed");
                 std::thread::sleep(IDLE_WAIT);
             }
@@ -266,14 +280,14 @@ fn collect(mut receivers: Vec<BatchReceiver>, mut sink: impl RecordSink, stats: 
         }
     }
     sink.tick(now_ms());
-    count_drops(&receivers, &mut drops_seen, stats);
+    count_drops(&fds, &mut drops_seen, stats);
     publish_exporters(&exporters, stats);
 }
 
 /// Adds what each socket's kernel drop counter moved by since the last look (it wraps at 2^32).
-fn count_drops(receivers: &[BatchReceiver], seen: &mut [u32], stats: &CollectorStats) {
-    for (receiver, seen) in receivers.iter().zip(seen) {
-        if let Some(now) = receiver.drops() {
+fn count_drops(fds: &[std::os::fd::RawFd], seen: &mut [u32], stats: &CollectorStats) {
+    for (&fd, seen) in fds.iter().zip(seen) {
+        if let Some(now) = socket_drops(fd) {
             stats.socket_drops.fetch_add(u64::from(now.wrapping_sub(*seen)), Ordering::Relaxed);
             *seen = now;
         }

@@ -1,17 +1,13 @@
 //! The attack-defense service: what `bawaba serve` runs when `[flow]` is enabled.
 //!
-//! - [`receive`]: batched UDP receive with `recvmmsg(2)` into buffers allocated once, with the
-//!   kernel's drop counter.
 //! - [`collector`]: one thread that reads every socket and decodes each datagram in place; the
 //!   socket buffer is the only queue, and every drop is counted. Records go to a
 //!   [`collector::RecordSink`].
 //! - [`service`]: the detector and mitigation planner as that sink, driving the BGP speaker;
 //!   `[flow]`, `[ddos]` and `[bgp]` in the configuration.
 //!
-//! Decoding lives in `bawaba-flow`, detection and mitigation planning in `bawaba-ddos`, the BGP
-//! speaker in `bawaba-bgp`; this crate runs them.
+//! Batched receive lives in `bawaba-udp`, decoding in `bawaba-flow`, detection and mitigation
+//! planning in `bawaba-ddos`, the BGP speaker in `bawaba-bgp`; this crate runs them.
 
 pub mod collector;
-pub mod receive;
 pub mod service;
-mod sys;
