@@ -366,6 +366,47 @@ async fn rate_limiting_drops_and_slips_past_the_limit() {
     assert!(text.contains("bawaba_dns_dropped_total{reason=\"rate_limited\"} 10"), "{text}");
 }
 
+/// Queries arriving together are read and answered in batches: a burst from eight clients gets
+/// every answer, each to the client and with the id of its query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_from_many_clients_is_answered_query_by_query() {
+    let dns = start(false).await;
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        clients.push(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    }
+    for id in 0..50u16 {
+        for (c, sock) in clients.iter().enumerate() {
+            let name = if (id + c as u16) % 2 == 0 { "blocked.example.test" } else { "page.example.test" };
+            let q = bawaba_wire::dns::build_query(id, name, Type::A, true, None);
+            sock.send_to(&q, dns.addr).await.unwrap();
+        }
+    }
+    let mut buf = [0u8; 1500];
+    for (c, sock) in clients.iter().enumerate() {
+        let mut ids = Vec::new();
+        while let Ok(Ok((n, from))) = tokio::time::timeout(Duration::from_millis(500), sock.recv_from(&mut buf)).await {
+            assert_eq!(from, dns.addr);
+            let m = Message::parse(&buf[..n]).unwrap();
+            let id = m.header().id;
+            let blocked = (id + c as u16) % 2 == 0;
+            assert_eq!(
+                m.header().rcode(),
+                if blocked { Rcode::NXDOMAIN } else { Rcode::NOERROR },
+                "client {c} id {id}"
+            );
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        assert_eq!(ids, (0..50).collect::<Vec<_>>(), "client {c}: every query answered once");
+    }
+    assert!(
+        dns.metrics.render().contains("bawaba_dns_queries_total{transport=\"udp\"} 400"),
+        "{}",
+        dns.metrics.render()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dnssec_bits_pass_through_faithfully() {
     if !dig_available() {
