@@ -1,5 +1,6 @@
 //! HTTPS for the console: a rustls acceptor from PEM files and a listener that completes the
-//! handshake before handing the connection to the HTTP server.
+//! handshake before handing the connection to the HTTP server. Handshakes run side by side, so a
+//! client that stalls its handshake holds up nobody else.
 
 use std::io::BufReader;
 use std::net::SocketAddr;
@@ -58,17 +59,70 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// A TCP listener whose connections are TLS sessions. A client that fails or stalls the
-/// handshake (10 s) is dropped and logged; the listener goes on.
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Handshakes in progress at most; connections beyond are closed at once (and logged).
+const MAX_HANDSHAKES: usize = 256;
+
+/// A TCP listener whose connections are TLS sessions. A background task accepts connections and
+/// runs each handshake in a task of its own (at most [`MAX_HANDSHAKES`] at once, each for at
+/// most 10 s); finished sessions wait here for the HTTP server. A client that fails or stalls
+/// its handshake is dropped and logged; the others go on meanwhile.
 pub struct TlsListener {
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
+    ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: std::io::Result<SocketAddr>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl TlsListener {
-    /// Wraps `tcp`.
+    /// Wraps `tcp` and starts accepting (on the current tokio runtime).
     pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> Self {
-        TlsListener { tcp, acceptor }
+        let local = tcp.local_addr();
+        let (tx, ready) = tokio::sync::mpsc::channel(64);
+        let task = tokio::spawn(handshakes(tcp, acceptor, tx));
+        TlsListener { ready, local, task }
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Accepts connections and hands each to a handshake task.
+async fn handshakes(
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+    ready: tokio::sync::mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    loop {
+        let (stream, addr) = match tcp.accept().await {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "console accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::warn!(%addr, "too many TLS handshakes in progress; connection closed");
+            continue;
+        };
+        let (acceptor, ready) = (acceptor.clone(), ready.clone());
+        tokio::spawn(async move {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    // The HTTP server is gone when this fails: nothing left to do.
+                    let _ = ready.send((tls, addr)).await;
+                }
+                Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
+            }
+            drop(slot);
+        });
     }
 }
 
@@ -77,24 +131,17 @@ impl axum::serve::Listener for TlsListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (stream, addr) = match self.tcp.accept().await {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "console accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            match tokio::time::timeout(Duration::from_secs(10), self.acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => return (tls, addr),
-                Ok(Err(e)) => tracing::debug!(%addr, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-            }
+        match self.ready.recv().await {
+            Some(session) => session,
+            // The accepting task ended (it only does when aborted): wait for shutdown.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
+        match &self.local {
+            Ok(addr) => Ok(*addr),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        }
     }
 }

@@ -27,8 +27,11 @@ fn https_with_secure_cookies() {
     let acceptor = bawaba_console::tls::acceptor(&cert, &key).unwrap();
     let config = ConsoleConfig { tls_cert: Some(cert.clone()), tls_key: Some(key.clone()), ..ConsoleConfig::default() };
     let console = Console::start_with(config, Some(acceptor));
+    // Two clients that connect and never start their handshakes hold up nobody: the request
+    // below must finish well within the 10 s a stalled handshake is given.
+    let stalled: Vec<_> = (0..2).map(|_| std::net::TcpStream::connect(console.addr).unwrap()).collect();
     let out = Command::new(&tools[1])
-        .args(["-s", "-i", "--cacert"])
+        .args(["-s", "-i", "--max-time", "5", "--cacert"])
         .arg(&cert)
         .args(["-H", "content-type: application/json", "-d"])
         .arg(format!(r#"{{"name":"viewer","password":"{PASSWORD}"}}"#))
@@ -38,6 +41,7 @@ fn https_with_secure_cookies() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}{}", String::from_utf8_lossy(&out.stderr));
     let cookie = text.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie: bawaba_session=")).unwrap();
+    drop(stalled);
     assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly"), "{cookie}");
     // Plain HTTP on the TLS port gets nowhere.
     let plain =
