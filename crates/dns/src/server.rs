@@ -373,7 +373,7 @@ impl Resolver {
         };
         if let Some(hit) = self.cache.get(&key, header.id, Instant::now(), false) {
             self.metrics.cache(true);
-            return match self.finish(&query, &hit.bytes, transport, &ruleset) {
+            return match self.finish(&query, hit.bytes, transport, &ruleset) {
                 Some(a) => Fast::Reply(a),
                 None => Fast::Nothing,
             };
@@ -393,14 +393,14 @@ impl Resolver {
                 let mut bytes = answer.to_vec();
                 bytes[0..2].copy_from_slice(&id.to_be_bytes());
                 let ruleset = self.ruleset.load();
-                self.finish(&query, &bytes, transport, &ruleset)
+                self.finish(&query, bytes, transport, &ruleset)
             }
             Err(_) => {
                 if self.serve_stale {
                     if let Some(stale) = self.cache.get(&key, id, Instant::now(), true) {
                         self.metrics.stale();
                         let ruleset = self.ruleset.load();
-                        return self.finish(&query, &stale.bytes, transport, &ruleset);
+                        return self.finish(&query, stale.bytes, transport, &ruleset);
                     }
                 }
                 let mut b = Builder::response_to(&query, Rcode::SERVFAIL);
@@ -417,9 +417,10 @@ impl Resolver {
     }
 
     /// Applies response policy to an upstream answer (already carrying the client's id) and fits
-    /// it to the client.
-    fn finish(&self, query: &Message<'_>, answer: &[u8], transport: Transport, ruleset: &Ruleset) -> Option<Vec<u8>> {
-        let msg = Message::parse(answer).ok()?;
+    /// it to the client; an answer that passes is adapted in place, not copied.
+    fn finish(&self, query: &Message<'_>, answer: Vec<u8>, transport: Transport, ruleset: &Ruleset) -> Option<Vec<u8>> {
+        let msg = Message::parse(&answer).ok()?;
+        let additional = (query.edns().is_none() && msg.header().arcount > 0).then(|| msg.additional_offset());
         match check_response(ruleset, query, &msg, &self.answers) {
             Decision::Respond(a, hit) => {
                 self.metrics.policy_hit(&hit);
@@ -430,7 +431,7 @@ impl Resolver {
                 self.metrics.dropped(DropReason::Policy);
                 None
             }
-            Decision::Pass | Decision::Passthru => Some(fit(adapt(&msg, query), query, transport)),
+            Decision::Pass | Decision::Passthru => Some(fit(adapt(answer, additional, query), query, transport)),
         }
     }
 
@@ -457,17 +458,14 @@ impl Drop for InflightPermit {
     }
 }
 
-/// Removes the upstream's OPT (and the rest of the additional section) for a client that did not
-/// speak EDNS (RFC 6891 section 7), and restores the client's question case.
-fn adapt(answer: &Message<'_>, query: &Message<'_>) -> Vec<u8> {
-    let bytes = answer.bytes();
-    let mut out = if query.edns().is_none() && answer.header().arcount > 0 {
-        let mut v = bytes[..answer.additional_offset()].to_vec();
-        v[10..12].copy_from_slice(&[0, 0]);
-        v
-    } else {
-        bytes.to_vec()
-    };
+/// Removes the upstream's OPT (and the rest of the additional section, which starts at
+/// `additional`) for a client that did not speak EDNS (RFC 6891 section 7), and restores the
+/// client's question case; in place.
+fn adapt(mut out: Vec<u8>, additional: Option<usize>, query: &Message<'_>) -> Vec<u8> {
+    if let Some(end) = additional.filter(|&end| end >= HEADER_LEN && end <= out.len()) {
+        out.truncate(end);
+        out[10..12].copy_from_slice(&[0, 0]);
+    }
     let q = query.question_bytes();
     if out.len() >= HEADER_LEN + q.len() {
         out[HEADER_LEN..HEADER_LEN + q.len()].copy_from_slice(q);
