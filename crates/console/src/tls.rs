@@ -66,9 +66,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_HANDSHAKES: usize = 256;
 
 /// A TCP listener whose connections are TLS sessions. A background task accepts connections and
-/// runs each handshake in a task of its own (at most 256 at once, each for at
-/// most 10 s); finished sessions wait here for the HTTP server. A client that fails or stalls
-/// its handshake is dropped and logged; the others go on meanwhile.
+/// runs each handshake in a task of its own (at most 256 at once, each for at most 10 s);
+/// finished sessions wait here for the HTTP server. A client that fails or stalls its handshake
+/// is dropped and logged; the others go on meanwhile.
 pub struct TlsListener {
     ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local: std::io::Result<SocketAddr>,
