@@ -618,14 +618,6 @@ impl Detector {
         let start_ms = index.saturating_mul(self.ctx.window_ms);
         let w =
             Window { start_ms, end_ms: start_ms.saturating_add(self.ctx.window_ms), alive: self.window_records > 0 };
-        // Each host's tally moves into its target, which the checks below read.
-        for (h, t) in self.hot.iter().zip(self.hosts.iter_mut()) {
-            if h.touched {
-                t.window.tally = h.tally;
-                t.touched = true;
-                t.hot = h.hot;
-            }
-        }
         let Detector { ctx, hot, hosts, index: map, prefixes, pending, next_id, crossed, stats, .. } = self;
         // Prefixes over a threshold, or under attack, collect their hosts' top sources.
         let mut collect = Vec::with_capacity(prefixes.len());
@@ -643,6 +635,11 @@ impl Detector {
         while i > 0 {
             i -= 1;
             let t = &mut hosts[i];
+            // The host's tally moves into its target, which the checks read.
+            if let Some(h) = hot.get(i).filter(|h| h.touched) {
+                t.window.tally = h.tally;
+                t.touched = true;
+            }
             let touched = t.touched;
             if touched && collect.get(t.prefix).copied().unwrap_or(false) {
                 if let Some(p) = prefixes.get_mut(t.prefix) {
