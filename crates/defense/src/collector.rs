@@ -5,10 +5,10 @@
 //! (`bawaba_flow::decode`) and passes every record to a [`RecordSink`] (the detector), which it
 //! also ticks about every 100 ms. The kernel's socket buffer is the only queue: a collector that
 //! falls behind leaves datagrams there, and when the buffer is full the kernel drops new ones,
-//! at no cost to the collector, and says how many (`SO_MEMINFO`, read at every tick). Every loss is counted: socket
-//! drops, and decode errors by kind. With no copy and no hand-over between threads, a datagram
-//! costs one share of a system call plus its decoding, which is what lets one core keep up with
-//! millions of records a second.
+//! at no cost to the collector, and says how many (`SO_MEMINFO`, read at every tick). Every
+//! loss is counted: socket drops, and decode errors by kind. With no copy of the datagram and no
+//! hand-over between threads, a datagram costs one share of a system call plus its decoding,
+//! which is what lets one core keep up with millions of records a second.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -310,15 +310,11 @@ fn decode_batch(
         let Some((buf, from, cut)) = receiver.datagram(i) else { continue };
         bytes_total += buf.len() as u64;
         truncated += u64::from(cut);
-        let Some(from) = from else { continue };
-        let exporter = match from.ip() {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-            v4 => v4,
-        };
+        // An IPv4 exporter on a dual-stack socket arrives IPv4-mapped.
+        let Some(exporter) = from.map(|f| f.ip().to_canonical()) else { continue };
         decoded.clear();
-        let mut visit = Visit { records: &mut *decoded, unknown_sampling: 0, stats };
-        let result = bawaba_flow::decode(exporter, buf, cache, &mut visit);
-        unknown += visit.unknown_sampling;
+        let result = bawaba_flow::decode(exporter, buf, cache, &mut Visit { records: &mut *decoded, stats });
+        unknown += decoded.iter().filter(|r| r.sampling.rate.is_none()).count() as u64;
         records += decoded.len() as u64;
         if !decoded.is_empty() {
             sink.records(exporter, decoded, now);
@@ -337,18 +333,14 @@ fn decode_batch(
     stats.unknown_sampling.fetch_add(unknown, Ordering::Relaxed);
 }
 
-/// Collects one datagram's records for the sink.
+/// Collects one datagram's records for the sink, and counts its problems.
 struct Visit<'a> {
     records: &'a mut Vec<FlowRecord>,
-    unknown_sampling: u64,
     stats: &'a CollectorStats,
 }
 
 impl bawaba_flow::Visitor for Visit<'_> {
     fn flow(&mut self, record: &FlowRecord) {
-        if record.sampling.rate.is_none() {
-            self.unknown_sampling += 1;
-        }
         self.records.push(*record);
     }
 
