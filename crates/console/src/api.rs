@@ -594,19 +594,7 @@ pub(crate) async fn filtered_orders(app: &App, f: &OrderFilter) -> Result<Vec<(b
 
 /// The audit entries about one order: the order itself, its rules, and rules removed from it.
 pub(crate) async fn order_history(app: &App, id: OrderId) -> Result<Vec<bawaba_store::AuditEntry>, ApiError> {
-    app.db(move |s| {
-        let mut objects: Vec<String> = s.rules(Some(id))?.iter().map(|r| format!("rule:{}", r.id)).collect();
-        objects.push(format!("order:{}", id.0));
-        let mut entries = s.audit_query(0, usize::MAX, None, None, Some(&objects))?;
-        // A removed rule is no longer listed; its removal names the order in `before`.
-        let needle = format!("\"order\":{},", id.0);
-        let removed = s.audit_query(0, usize::MAX, None, Some("rule.remove"), None)?;
-        entries.extend(removed.into_iter().filter(|e| e.before.as_deref().is_some_and(|b| b.contains(&needle))));
-        entries.sort_by_key(|e| e.seq);
-        entries.dedup_by_key(|e| e.seq);
-        Ok(entries)
-    })
-    .await
+    Ok(app.db(move |s| s.order_audit(id)).await?)
 }
 
 // ---- handlers: session ------------------------------------------------------------------------

@@ -719,6 +719,24 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The audit entries about one order, oldest first: the order itself, its rules now, and
+    /// every rule change that names the order (so a rule removed since shows its addition and
+    /// its removal). One query, however many rules the order has.
+    pub fn order_audit(&self, order: OrderId) -> Result<Vec<AuditEntry>> {
+        // Rules are audited as JSON with `order` before other fields: `"order":7,`.
+        let needle = format!("\"order\":{},", order.0);
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, at, actor, action, object, before, after, reason, prev_hash, hash FROM audit \
+             WHERE object = ?1 \
+                OR object IN (SELECT 'rule:' || id FROM rules WHERE order_id = ?2) \
+                OR (action >= 'rule' AND action < 'rulf' \
+                    AND (instr(coalesce(after, ''), ?3) > 0 OR instr(coalesce(before, ''), ?3) > 0)) \
+             ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![format!("order:{}", order.0), order.0, needle], audit_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The newest audit entry's (seq, hash).
     pub fn audit_head(&self) -> Result<(i64, String)> {
         Ok(self

@@ -268,3 +268,31 @@ fn audit_query_filters_in_sql() {
     assert!(store.audit_query(0, 100, None, None, Some(&[])).unwrap().is_empty());
     assert_eq!(store.audit_query(1, 1, None, None, None).unwrap()[0].seq, 2, "after and limit");
 }
+
+#[test]
+fn an_orders_history_holds_its_rules_also_removed_ones_and_nothing_of_other_orders() {
+    let mut store = Store::open_in_memory(StoreConfig::default()).unwrap();
+    // Orders 1 and 12: "order":1 must not match "order":12.
+    let mut ids = Vec::new();
+    for n in 1..=12 {
+        let o = store.add_order("alice", new_order(&format!("CFI-{n}"), 0, 30), 0).unwrap();
+        ids.push(o.id);
+    }
+    let (one, twelve) = (ids[0], ids[11]);
+    let kept = store.add_rule("alice", one, &sel("kept.example.test"), Action::Nxdomain, None, 1).unwrap();
+    let gone = store.add_rule("alice", one, &sel("gone.example.test"), Action::Nxdomain, None, 2).unwrap();
+    store.add_rule("alice", twelve, &sel("other.example.test"), Action::Nxdomain, None, 3).unwrap();
+    store.remove_rule("alice", gone.id, "entered by mistake", 4).unwrap();
+    let seen: Vec<(String, String)> =
+        store.order_audit(one).unwrap().into_iter().map(|e| (e.action, e.object)).collect();
+    let (kept, gone) = (format!("rule:{}", kept.id), format!("rule:{}", gone.id));
+    assert_eq!(
+        seen,
+        vec![
+            ("order.add".to_string(), format!("order:{}", one.0)),
+            ("rule.add".to_string(), kept),
+            ("rule.add".to_string(), gone.clone()),
+            ("rule.remove".to_string(), gone),
+        ]
+    );
+}
