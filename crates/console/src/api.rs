@@ -594,7 +594,7 @@ pub(crate) async fn filtered_orders(app: &App, f: &OrderFilter) -> Result<Vec<(b
 
 /// The audit entries about one order: the order itself, its rules, and rules removed from it.
 pub(crate) async fn order_history(app: &App, id: OrderId) -> Result<Vec<bawaba_store::AuditEntry>, ApiError> {
-    Ok(app.db(move |s| s.order_audit(id)).await?)
+    app.db(move |s| s.order_audit(id)).await
 }
 
 // ---- handlers: session ------------------------------------------------------------------------
