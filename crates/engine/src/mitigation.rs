@@ -25,7 +25,7 @@ pub struct MitigationDrop {
 impl MitigationDrop {
     /// Whether `packet` is traffic this rule drops.
     pub fn matches(&self, packet: &Packet<'_>) -> bool {
-        if !within(packet.dst, self.dst, self.prefix_len) {
+        if !bawaba_policy::IpPrefix::new(self.dst, self.prefix_len).contains(packet.dst) {
             return false;
         }
         if !self.protocols.is_empty() && !self.protocols.contains(&packet.protocol) {
@@ -35,26 +35,15 @@ impl MitigationDrop {
     }
 }
 
-fn within(addr: IpAddr, net: IpAddr, len: u8) -> bool {
-    match (addr, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let len = u32::from(len.min(32));
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let len = u32::from(len.min(128));
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use bawaba_wire::build;
+
+    /// What `matches` asks of the destination.
+    fn within(addr: IpAddr, net: IpAddr, len: u8) -> bool {
+        bawaba_policy::IpPrefix::new(net, len).contains(addr)
+    }
 
     fn udp(src: &str, dst: &str, sport: u16) -> Vec<u8> {
         let mut out = Vec::new();
