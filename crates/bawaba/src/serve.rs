@@ -147,9 +147,11 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
                     tracing::warn!(error = %e, "attack not recorded in the store");
                 }
             });
-            // Optionally the attack traffic is dropped in the inline engine too.
-            let on_routes: Option<bawaba_defense::service::RoutesHook> =
-                (config.ddos.mitigation.engine_drop && engine_on).then(|| {
+            // Optionally the attack traffic is dropped in the inline engine too (passive mode
+            // cannot drop, so it gets no rules).
+            let inline = config.engine.mode == bawaba_engine::config::Mode::Nfqueue;
+            let on_routes: Option<bawaba_defense::service::RoutesHook> = (config.ddos.mitigation.engine_drop && inline)
+                .then(|| {
                     let shared = Arc::clone(&engine_shared);
                     Box::new(move |routes: &[bawaba_bgp::Route]| {
                         let drops = crate::gateway::engine_drops(routes);
