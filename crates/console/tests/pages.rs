@@ -322,7 +322,7 @@ fn users_change_their_own_password() {
     for (current, again, needle) in [
         ("wrong password!", new, "current password is wrong"),
         (PASSWORD, "something else entirely", "differ"),
-        (PASSWORD, "short", "12"),
+        (PASSWORD, "short", "at least 12 characters, not 5"),
     ] {
         let fields = [
             ("csrf", csrf.as_str()),
