@@ -271,12 +271,10 @@ listen = "127.0.0.1:{console_port}"
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!("attack end to withdrawal: {} ms", stopped.elapsed().as_millis());
-    let metrics = Command::new("curl").args(["-s", &format!("http://127.0.0.1:{metrics_port}/metrics")]).output();
-    if let Ok(m) = metrics {
-        let text = String::from_utf8_lossy(&m.stdout);
-        assert!(text.contains("bawaba_ddos_decisions_total{kind=\"announce\"}"), "{text}");
-        assert!(text.contains("bawaba_flow_socket_drops_total 0"), "{text}");
-    }
+    let metrics = bawaba_testkit::http::Client::new(format!("127.0.0.1:{metrics_port}").parse().unwrap());
+    let text = metrics.get("/metrics").unwrap().text();
+    assert!(text.contains("bawaba_ddos_decisions_total{kind=\"announce\"}"), "{text}");
+    assert!(text.contains("bawaba_flow_socket_drops_total 0"), "{text}");
     let log = std::fs::read_to_string(dir.path().join("data/attacks.jsonl")).unwrap();
     assert!(log.lines().count() >= 2 && log.contains("198.18.5.5") && log.contains("dns"), "{log}");
     // Kept in the store, with the decisions.
