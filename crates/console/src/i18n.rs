@@ -332,14 +332,17 @@ pub fn appeal_status(lang: Lang, s: bawaba_store::AppealStatus) -> &'static str 
 pub fn appeal_error(lang: Lang, e: &crate::ApiError) -> String {
     use crate::ApiError;
     let text = e.to_string();
-    let key = match e {
-        ApiError::RateLimited(_) => T::TooMany,
-        ApiError::Csrf => T::FormExpired,
-        ApiError::Invalid(_) if text.contains("not blocked") => T::SiteNotBlocked,
-        ApiError::Invalid(_) if text.starts_with("order") || text.contains("invalid order") => T::BadOrder,
-        ApiError::Invalid(_) if text.contains("reason") => T::BadReason,
-        ApiError::Invalid(_) if text.contains("contact") => T::BadContact,
-        ApiError::Invalid(_) if text.contains("site") => T::BadSite,
+    // The field leads the message ("site: ...", or the store's "invalid contact: ..."); what
+    // follows may echo the citizen's own input, so only the field decides.
+    let field = text.strip_prefix("invalid ").unwrap_or(&text).split(':').next().unwrap_or_default();
+    let key = match (e, field) {
+        (ApiError::RateLimited(_), _) => T::TooMany,
+        (ApiError::Csrf, _) => T::FormExpired,
+        (ApiError::Invalid(_), "site") if text.ends_with("; nothing to appeal") => T::SiteNotBlocked,
+        (ApiError::Invalid(_), "site") => T::BadSite,
+        (ApiError::Invalid(_), "order") => T::BadOrder,
+        (ApiError::Invalid(_), "reason") => T::BadReason,
+        (ApiError::Invalid(_), "contact") => T::BadContact,
         _ => return text,
     };
     lang.t(key).to_string()
@@ -348,6 +351,20 @@ pub fn appeal_error(lang: Lang, e: &crate::ApiError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appeal_errors_go_by_the_field_not_by_words_the_citizen_typed() {
+        let e = |m: &str| appeal_error(Lang::En, &crate::ApiError::Invalid(m.into()));
+        assert_eq!(e("site: \"contact me!\" is neither an IP address nor a valid name"), Lang::En.t(T::BadSite));
+        assert_eq!(e("invalid contact: too long"), Lang::En.t(T::BadContact));
+        assert_eq!(e("invalid reason: must be at least 10 characters"), Lang::En.t(T::BadReason));
+        assert_eq!(e("order: no order with reference \"site\""), Lang::En.t(T::BadOrder));
+        assert_eq!(
+            e("site: a.example.test is not blocked by any order in force; nothing to appeal"),
+            Lang::En.t(T::SiteNotBlocked)
+        );
+        assert_eq!(e("something else"), "something else", "anything else is shown as it is");
+    }
 
     #[test]
     fn every_text_has_both_languages() {
