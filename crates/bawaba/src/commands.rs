@@ -202,7 +202,7 @@ impl Ctx {
             }
             OrderCommand::List(j) => {
                 let orders = store.orders()?;
-                let counts: std::collections::HashMap<_, _> = store.rule_counts()?.into_iter().collect();
+                let counts = store.rule_counts()?;
                 if j.json {
                     let list: Vec<_> =
                         orders.iter().map(|o| OrderView::new(o, t, counts.get(&o.id).copied().unwrap_or(0))).collect();

@@ -575,7 +575,6 @@ pub(crate) async fn filtered_orders(app: &App, f: &OrderFilter) -> Result<Vec<(b
     };
     let authority = f.authority.clone().unwrap_or_default().to_lowercase();
     let (orders, counts) = app.db(|s| Ok((s.orders()?, s.rule_counts()?))).await?;
-    let counts: std::collections::HashMap<OrderId, i64> = counts.into_iter().collect();
     let t = now();
     let mut out: Vec<_> = orders
         .into_iter()

@@ -72,7 +72,6 @@ pub struct PublicOrder {
 pub async fn report(app: &App) -> Result<Report, ApiError> {
     let (orders, times, counts) = app.db(|s| Ok((s.orders()?, s.order_times()?, s.rule_counts()?))).await?;
     let t = now();
-    let counts: std::collections::HashMap<OrderId, i64> = counts.into_iter().collect();
     let times: std::collections::HashMap<OrderId, bawaba_store::OrderTimes> =
         times.into_iter().map(|t| (t.id, t)).collect();
     let rules_of = |id: OrderId| counts.get(&id).copied().unwrap_or(0);

@@ -406,8 +406,8 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Number of rules per order.
-    pub fn rule_counts(&self) -> Result<Vec<(OrderId, i64)>> {
+    /// Number of rules per order (an order without rules is absent).
+    pub fn rule_counts(&self) -> Result<std::collections::HashMap<OrderId, i64>> {
         let mut stmt = self.conn.prepare("SELECT order_id, count(*) FROM rules GROUP BY order_id")?;
         let rows = stmt.query_map([], |r| Ok((OrderId(r.get(0)?), r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -671,12 +671,7 @@ impl Store {
 
     /// Audit entries with `seq > after`, oldest first, at most `limit`.
     pub fn audit_entries(&self, after: i64, limit: usize) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, at, actor, action, object, before, after, reason, prev_hash, hash FROM audit \
-             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![after, limit as i64], audit_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.audit_query(after, limit, None, None, None)
     }
 
     /// Audit entries with `seq > after` that match every filter given, oldest first, at most
@@ -689,9 +684,7 @@ impl Store {
         action: Option<&str>,
         objects: Option<&[String]>,
     ) -> Result<Vec<AuditEntry>> {
-        let mut sql = String::from(
-            "SELECT seq, at, actor, action, object, before, after, reason, prev_hash, hash FROM audit WHERE seq > ?",
-        );
+        let mut sql = format!("{AUDIT_SELECT} WHERE seq > ?");
         let mut args: Vec<rusqlite::types::Value> = vec![after.into()];
         if let Some(a) = actor {
             sql.push_str(" AND actor = ?");
@@ -725,14 +718,14 @@ impl Store {
     pub fn order_audit(&self, order: OrderId) -> Result<Vec<AuditEntry>> {
         // Rules are audited as JSON with `order` before other fields: `"order":7,`.
         let needle = format!("\"order\":{},", order.0);
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, at, actor, action, object, before, after, reason, prev_hash, hash FROM audit \
+        let mut stmt = self.conn.prepare(&format!(
+            "{AUDIT_SELECT} \
              WHERE object = ?1 \
                 OR object IN (SELECT 'rule:' || id FROM rules WHERE order_id = ?2) \
                 OR (action >= 'rule' AND action < 'rulf' \
                     AND (instr(coalesce(after, ''), ?3) > 0 OR instr(coalesce(before, ''), ?3) > 0)) \
-             ORDER BY seq",
-        )?;
+             ORDER BY seq"
+        ))?;
         let rows = stmt.query_map(params![format!("order:{}", order.0), order.0, needle], audit_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -772,9 +765,7 @@ impl Store {
 
     /// Recomputes the whole chain. `expected_head` is the (seq, hash) a signed bundle pinned.
     pub fn verify_audit(&self, expected_head: Option<(i64, &str)>) -> Result<AuditReport> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, at, actor, action, object, before, after, reason, prev_hash, hash FROM audit ORDER BY seq",
-        )?;
+        let mut stmt = self.conn.prepare(&format!("{AUDIT_SELECT} ORDER BY seq"))?;
         let rows = stmt.query_map([], audit_from_row)?;
         let entries: Vec<AuditEntry> = rows.collect::<rusqlite::Result<_>>()?;
         Ok(audit::verify_chain(entries, expected_head))
@@ -938,6 +929,9 @@ fn rule_from_row(r: &rusqlite::Row<'_>) -> Result<Rule> {
         forced: r.get(4)?,
     })
 }
+
+/// The columns `audit_from_row` reads, in its order.
+const AUDIT_SELECT: &str = "SELECT seq, at, actor, action, object, before, after, reason, prev_hash, hash FROM audit";
 
 fn audit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     Ok(AuditEntry {
