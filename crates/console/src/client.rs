@@ -143,7 +143,8 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     );
     stream.write_all(request.as_bytes()).await?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.or_else(|e| {
+    // No API answer comes near this; a server that sends more is cut off, not buffered.
+    (&mut stream).take(MAX_ANSWER).read_to_end(&mut raw).await.or_else(|e| {
         // A TLS peer that closes without close_notify still sent a whole answer.
         if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() {
             Ok(0)
@@ -154,12 +155,16 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     parse_response(&raw)
 }
 
+/// The longest answer read, bytes.
+const MAX_ANSWER: u64 = 16 << 20;
+
 /// Reads a whole HTTP/1.1 answer (`Connection: close`): the status, and the body as JSON (a JSON
 /// string when it is not JSON), chunked transfer coding removed. Never panics on what a server
 /// sends.
 pub fn parse_response(raw: &[u8]) -> Result<(u16, Value), ClientError> {
-    let text = String::from_utf8_lossy(raw);
-    let (head, rest) = text.split_once("\r\n\r\n").ok_or_else(|| ClientError::Answer("no header end".into()))?;
+    let end =
+        raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| ClientError::Answer("no header end".into()))?;
+    let (head, rest) = (String::from_utf8_lossy(&raw[..end]), &raw[end + 4..]);
     let status: u16 = head
         .split_whitespace()
         .nth(1)
@@ -169,20 +174,26 @@ pub fn parse_response(raw: &[u8]) -> Result<(u16, Value), ClientError> {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
-    let body = if chunked { dechunk(rest) } else { rest.to_string() };
-    Ok((status, serde_json::from_str(&body).unwrap_or(Value::String(body))))
+    let body = if chunked { dechunk(rest) } else { rest.to_vec() };
+    let body = String::from_utf8_lossy(&body);
+    Ok((status, serde_json::from_str(&body).unwrap_or_else(|_| Value::String(body.into_owned()))))
 }
 
-/// Removes chunked transfer coding.
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+/// Removes chunked transfer coding (RFC 9112 section 7.1), on bytes, so that a chunk's size
+/// counts what was sent; chunk extensions (`;name=value`) are skipped. Stops at the last chunk
+/// or at the first malformed one.
+fn dechunk(mut s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = s.windows(2).position(|w| w == b"\r\n") {
+        let line = String::from_utf8_lossy(&s[..eol]);
+        let size = line.split(';').next().unwrap_or_default().trim();
+        let rest = &s[eol + 2..];
+        let Ok(n) = usize::from_str_radix(size, 16) else { break };
         if n == 0 || rest.len() < n {
             break;
         }
-        out.push_str(rest.get(..n).unwrap_or(""));
-        s = rest.get(n..).unwrap_or("").trim_start_matches("\r\n");
+        out.extend_from_slice(&rest[..n]);
+        s = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
     }
     out
 }
@@ -199,7 +210,9 @@ mod tests {
         assert!(ApiClient::new("ftp://x:1", "t", None).is_err());
         assert!(ApiClient::new("http://x", "t", None).is_err());
         assert!(ApiClient::new("http://x:1/api", "t", None).is_err());
-        assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+        assert_eq!(dechunk(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), b"hello world");
+        // Sizes count bytes (here a two-byte letter), and chunk extensions are skipped.
+        assert_eq!(dechunk("6;x=y\r\n\"\u{639}bc\"\r\n0\r\n\r\n".as_bytes()), "\"\u{639}bc\"".as_bytes());
         let (status, body) = parse_response(b"HTTP/1.1 201 Created\r\nContent-Length: 8\r\n\r\n{\"a\":1}").unwrap();
         assert_eq!((status, body["a"].as_i64()), (201, Some(1)));
         assert!(parse_response(b"garbage").is_err());
