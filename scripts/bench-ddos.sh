@@ -103,9 +103,6 @@ if [ -z "${NO_BUILD:-}" ]; then
 fi
 
 # ---- helpers ------------------------------------------------------------------------------------
-free_port() {
-    python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_${1:-DGRAM}); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
-}
 port_in_use() { ss -Htln "sport = :$1" | grep -q .; }
 gen_field() { awk -v k="$1" '$1 == k {print $2; exit}' "$2"; }
 forget_pid() {

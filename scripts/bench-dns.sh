@@ -61,13 +61,7 @@ if [ ! -x "$BAWABA" ]; then
     cargo build --release -p bawaba
 fi
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-# utime + stime, in clock ticks (fields 14 and 15 of /proc/PID/stat; the command name may hold spaces).
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-TICKS=$(getconf CLK_TCK)
 
 # Waits until the server on $1 answers $2 (any RCODE); prints the milliseconds since $3.
 wait_answer() {

@@ -100,12 +100,6 @@ if [ -z "${NO_BUILD:-}" ]; then
 fi
 
 # ---- helpers ------------------------------------------------------------------------------------
-free_port() {
-    python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-free_tcp_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # The /proc/net/udp row of 127.0.0.1:PORT: "rx_queue_bytes drops", or nothing while unbound.
 udp_row() {
     local rxq drops
@@ -121,8 +115,6 @@ softnet_drops() {
     done < /proc/net/softnet_stat
     echo "$total"
 }
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-TICKS=$(getconf CLK_TCK)
 metric() { awk -v k="$1" '$1 == k {print $2; exit}' "$2"; }
 gen_field() { awk -v k="$1" '$1 == k {print $2; exit}' "$2"; }
 
@@ -176,7 +168,7 @@ fi
 # ---- collectors ---------------------------------------------------------------------------------
 NF_PORT=$(free_port)
 BW_PORT=$(free_port)
-METRICS_PORT=$(free_tcp_port)
+METRICS_PORT=$(free_port STREAM)
 mkdir -p "$WORK/bawaba"
 cat > "$WORK/bawaba.toml" <<EOF
 [store]

@@ -4,6 +4,17 @@
 
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
+# free_port [DGRAM|STREAM]: a loopback port nothing holds now (UDP unless STREAM is given).
+free_port() {
+    python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_${1:-DGRAM}); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
+}
+
+# cpu_ticks PID: its utime + stime, in clock ticks (fields 14 and 15 of /proc/PID/stat; the
+# command name may hold spaces). TICKS is ticks per second.
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# shellcheck disable=SC2034 # used by the scripts that source this file
+TICKS=$(getconf CLK_TCK)
+
 # Milliseconds since the epoch, without starting a process (bash 5's EPOCHREALTIME).
 now_ms() { local t=$EPOCHREALTIME; echo $((10#${t//[.,]/} / 1000)); }
 
