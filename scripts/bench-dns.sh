@@ -239,7 +239,7 @@ PIDS+=($!)
 BAWABA_PID=$!
 measure bawaba "$BAWABA_PORT" "$BAWABA_PID" "$start"
 # The "policy loaded" line (tracing may colour the field names: strip the escapes).
-BAWABA_POLICY_MS=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/bawaba.log" | grep 'policy loaded' | grep -o 'ms=[0-9]*' | head -1 | cut -d= -f2 || true)
+BAWABA_POLICY_MS=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/bawaba.log" | grep 'policy loaded' | grep -oE ' ms=[0-9]+' | head -1 | cut -d= -f2 || true)
 kill "$BAWABA_PID"; wait "$BAWABA_PID" 2>/dev/null || true
 
 log "starting unbound on 127.0.0.1:$UNBOUND_PORT"

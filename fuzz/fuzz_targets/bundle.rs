@@ -5,6 +5,8 @@
 //! - odd: the rest is a payload, wrapped in a header built by hand from docs/specs/bundle-format.md
 //!   and signed with the fixed key, so that verification passes and the decoders (DEFLATE,
 //!   postcard) see arbitrary signed bytes; decoding must return, never panic.
+//!
+//! Either way, `snapshot` and `compile` must accept the same payloads and agree on their counts.
 #![no_main]
 use bawaba_bundle::{inspect, verify, SigningKey, FORMAT_VERSION, HEADER_LEN, MAGIC};
 use ed25519_dalek::Signer;
@@ -18,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     if mode % 2 == 0 {
         let _ = inspect(rest);
         if let Ok(verified) = verify(rest, &trusted) {
-            let _ = verified.snapshot();
+            same_outcome(&verified);
         }
         return;
     }
@@ -42,5 +44,16 @@ fuzz_target!(|data: &[u8]| {
     let signature = key.sign(&bytes);
     bytes.extend_from_slice(&signature.to_bytes());
     let verified = verify(&bytes, &trusted).expect("a correctly signed bundle verifies");
-    let _ = verified.snapshot();
+    same_outcome(&verified);
 });
+
+/// Decoding to a snapshot and compiling in place accept the same payloads, and agree on what they
+/// hold.
+fn same_outcome(verified: &bawaba_bundle::VerifiedBundle<'_>) {
+    let (snapshot, compiled) = (verified.snapshot(), verified.compile());
+    assert_eq!(snapshot.is_ok(), compiled.is_ok(), "{snapshot:?} / {:?}", compiled.as_ref().err());
+    if let (Ok(snapshot), Ok(compiled)) = (snapshot, compiled) {
+        let counts = |s: bawaba_policy::RulesetStats| bawaba_policy::RulesetStats { heap_bytes: 0, ..s };
+        assert_eq!(counts(snapshot.compile().stats()), counts(compiled.stats()));
+    }
+}

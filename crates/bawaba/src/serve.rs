@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use arc_swap::ArcSwap;
-use bawaba_bundle::{read_verifying_key, BundleSlot, VerifyingKey};
+use bawaba_bundle::{read_verifying_key, BundleError, BundleSlot, VerifiedBundle, VerifyingKey};
 use bawaba_dns::metrics::DnsMetrics;
 use bawaba_dns::xfr::{serial_of_version, WireZone, ZoneTransfer};
 use bawaba_policy::{PolicySnapshot, Ruleset};
@@ -44,27 +44,30 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
     let key = read_verifying_key(key_path).with_context(|| format!("reading trusted key {}", key_path.display()))?;
 
     // The policy is loaded before any socket is bound: no query is ever answered unfiltered.
-    // Only the header stays in the slot: the snapshot is compiled, then dropped (it is larger than
-    // the compiled ruleset).
+    // Only the header stays in the slot. Without an RPZ zone to serve, the bundle is compiled in
+    // place (no snapshot at all); with one, the snapshot is decoded for the zone, compiled, then
+    // dropped (it is larger than the compiled ruleset).
     let slot = BundleSlot::headers_only();
     let started = Instant::now();
-    let snapshot = slot
-        .load_latest_in_dir(&dir, &key)
+    let with_zone = config.dns.rpz.enabled;
+    let (compiled, snapshot) = slot
+        .load_latest_in_dir_with(&dir, &key, |verified| decode_bundle(verified, with_zone))
         .with_context(|| format!("loading the newest bundle in {}", dir.display()))?
         .with_context(|| format!("no bundle in {}: publish one first with `bawaba policy publish`", dir.display()))?;
-    let ruleset = Arc::new(ArcSwap::from_pointee(snapshot.compile()));
+    let version = slot.header().map_or(0, |h| h.policy_version);
+    let ruleset = Arc::new(ArcSwap::from_pointee(compiled));
     let stats = ruleset.load().stats();
     tracing::info!(
-        version = snapshot.version,
+        version,
         rules = stats.domain_rules + stats.ipv4_rules + stats.ipv6_rules,
         allow = stats.allow_entries,
         ms = started.elapsed().as_millis() as u64,
         "policy loaded"
     );
     let metrics = Arc::new(DnsMetrics::default());
-    metrics.policy_loaded(snapshot.version);
-    let xfr = if config.dns.rpz.enabled {
-        let zone = rpz_zone(config, &snapshot)?;
+    metrics.policy_loaded(version);
+    let xfr = if let Some(snapshot) = &snapshot {
+        let zone = rpz_zone(config, snapshot)?;
         tracing::info!(origin = %config.served_rpz_origin(), serial = zone.serial(), "RPZ zone prepared for transfer");
         let mut xfr = ZoneTransfer::new(
             zone,
@@ -295,6 +298,19 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
 
 /// The zone `bawaba serve` transfers: exactly what `bawaba policy export` writes for the snapshot,
 /// with the policy version as the SOA serial.
+/// The compiled policy of a verified bundle, and its snapshot when an RPZ zone is made from it.
+fn decode_bundle(
+    verified: &VerifiedBundle<'_>,
+    with_snapshot: bool,
+) -> Result<(Ruleset, Option<PolicySnapshot>), BundleError> {
+    if with_snapshot {
+        let snapshot = verified.snapshot()?;
+        Ok((snapshot.compile(), Some(snapshot)))
+    } else {
+        Ok((verified.compile()?, None))
+    }
+}
+
 fn rpz_zone(config: &Config, snapshot: &PolicySnapshot) -> Result<WireZone> {
     let origin = config.served_rpz_origin();
     let options = config.rpz_export_options(origin.clone(), serial_of_version(snapshot.version));
@@ -345,9 +361,11 @@ async fn reload_loop(r: Reload) -> Result<()> {
         let with_zone = r.xfr.is_some();
         let loaded = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            let Some(snapshot) = slot2.load_latest_in_dir(&dir2, &key)? else { return Ok(None) };
-            let zone = if with_zone { Some(rpz_zone(&config2, &snapshot)) } else { None };
-            Ok::<_, anyhow::Error>(Some((snapshot.version, snapshot.compile(), zone, started.elapsed())))
+            let loaded = slot2.load_latest_in_dir_with(&dir2, &key, |verified| decode_bundle(verified, with_zone))?;
+            let Some((compiled, snapshot)) = loaded else { return Ok(None) };
+            let version = slot2.header().map_or(0, |h| h.policy_version);
+            let zone = snapshot.map(|snapshot| rpz_zone(&config2, &snapshot));
+            Ok::<_, anyhow::Error>(Some((version, compiled, zone, started.elapsed())))
         })
         .await?;
         match loaded {

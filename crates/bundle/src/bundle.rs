@@ -7,13 +7,15 @@
 //! 4. the signer is one of the trusted keys (`UnknownSigner`);
 //! 5. the ed25519 signature over header and payload (`BadSignature`);
 //! 6. the payload SHA-256 (`HashMismatch`);
-//! 7. only then, in [`VerifiedBundle::snapshot`], decompression and decoding.
+//! 7. only then, in [`VerifiedBundle::snapshot`] or [`VerifiedBundle::compile`], decompression and
+//!    decoding.
 //!
 //! No byte of the payload reaches a decoder before the signature has verified.
 
+use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bawaba_policy::PolicySnapshot;
+use bawaba_policy::{Action, AllowEntry, Order, OrderId, PolicyError, PolicySnapshot, RuleId, Ruleset, RulesetBuilder};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
@@ -160,6 +162,112 @@ impl VerifiedBundle<'_> {
         }
         Ok(snapshot)
     }
+
+    /// Decompresses the payload and compiles it straight into a [`Ruleset`], with the same checks as
+    /// [`snapshot`](Self::snapshot) (and the same result as compiling it): what an enforcement point
+    /// that needs no snapshot calls. Rules are read in place, their selectors borrowed from the
+    /// decompressed bytes, so a million rules cost no allocation each; on the 1M-rule benchmark
+    /// bundle that is about a third of the load time.
+    pub fn compile(&self) -> Result<Ruleset, BundleError> {
+        let raw = inflate(&self.header, self.payload)?;
+        let mut deserializer = postcard::Deserializer::from_bytes(&raw);
+        let mut into = IntoBuilder { builder: RulesetBuilder::new(), bad: None, version: 0 };
+        let decoded = serde::de::DeserializeSeed::deserialize(&mut into, &mut deserializer);
+        if let Some((rule, source)) = into.bad {
+            return Err(BundleError::BadRule { rule, source });
+        }
+        decoded.map_err(|source| BundleError::Decode { source })?;
+        let rest = deserializer.finalize().map_err(|source| BundleError::Decode { source })?;
+        if !rest.is_empty() {
+            return Err(BundleError::PayloadTrailingBytes { extra: rest.len() });
+        }
+        if into.version != self.header.policy_version {
+            return Err(BundleError::VersionMismatch { header: self.header.policy_version, payload: into.version });
+        }
+        Ok(into.builder.build())
+    }
+}
+
+/// Decodes a [`PolicySnapshot`]'s encoding into a [`RulesetBuilder`]: the fields in the snapshot's
+/// order, the rules one at a time as [`RuleText`].
+struct IntoBuilder {
+    builder: RulesetBuilder,
+    /// The first rule whose selector was refused, with why (postcard's error cannot carry it).
+    bad: Option<(i64, PolicyError)>,
+    version: u64,
+}
+
+/// A [`bawaba_policy::Rule`] as encoded, its selector borrowed. The fields mirror `Rule`'s, in
+/// order (a test holds the two together).
+#[derive(serde::Deserialize)]
+struct RuleText<'a> {
+    id: RuleId,
+    order: OrderId,
+    /// Bytes, not `str`: the ASCII path needs no UTF-8 check; anything else is checked below.
+    selector: &'a [u8],
+    action: Action,
+    #[allow(dead_code)]
+    forced: Option<&'a str>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &mut IntoBuilder {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        const FIELDS: &[&str] = &["version", "taken_at", "orders", "rules", "allow"];
+        deserializer.deserialize_struct("PolicySnapshot", FIELDS, self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut IntoBuilder {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a policy snapshot")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let missing = |field| <A::Error as serde::de::Error>::custom(format_args!("snapshot without {field}"));
+        self.version = seq.next_element::<u64>()?.ok_or_else(|| missing("version"))?;
+        seq.next_element::<i64>()?.ok_or_else(|| missing("taken_at"))?;
+        for order in seq.next_element::<Vec<Order>>()?.ok_or_else(|| missing("orders"))? {
+            self.builder.add_order(order);
+        }
+        seq.next_element_seed(Rules(self))?.ok_or_else(|| missing("rules"))?;
+        for allow in seq.next_element::<Vec<AllowEntry>>()?.ok_or_else(|| missing("allow"))? {
+            self.builder.add_allow(&allow);
+        }
+        Ok(())
+    }
+}
+
+/// The rules sequence, added to the builder as it is read.
+struct Rules<'b>(&'b mut IntoBuilder);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Rules<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Rules<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence of rules")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let into = self.0;
+        into.builder.reserve(seq.size_hint().unwrap_or(0).min(1 << 24));
+        while let Some(rule) = seq.next_element::<RuleText<'de>>()? {
+            if into.builder.add_rule_ascii(rule.id, rule.order, rule.selector, rule.action) {
+                continue;
+            }
+            let text = std::str::from_utf8(rule.selector).map_err(<A::Error as serde::de::Error>::custom)?;
+            if let Err(why) = into.builder.add_rule_text(rule.id, rule.order, text, rule.action) {
+                into.bad = Some((rule.id.0, why));
+                return Err(<A::Error as serde::de::Error>::custom("bad selector"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Parses the header and checks the file length, trusting nothing: what a file *claims*, for
@@ -205,16 +313,19 @@ pub fn verify<'a>(bytes: &'a [u8], trusted: &[VerifyingKey]) -> Result<VerifiedB
 }
 
 fn decode_payload(header: &BundleHeader, payload: &[u8]) -> Result<PolicySnapshot, BundleError> {
-    let decode = |raw: &[u8]| -> Result<PolicySnapshot, BundleError> {
-        let (snapshot, rest) =
-            postcard::take_from_bytes::<PolicySnapshot>(raw).map_err(|source| BundleError::Decode { source })?;
-        if !rest.is_empty() {
-            return Err(BundleError::PayloadTrailingBytes { extra: rest.len() });
-        }
-        Ok(snapshot)
-    };
+    let raw = inflate(header, payload)?;
+    let (snapshot, rest) =
+        postcard::take_from_bytes::<PolicySnapshot>(&raw).map_err(|source| BundleError::Decode { source })?;
+    if !rest.is_empty() {
+        return Err(BundleError::PayloadTrailingBytes { extra: rest.len() });
+    }
+    Ok(snapshot)
+}
+
+/// The payload's postcard bytes: the payload itself, or inflated to exactly the announced length.
+fn inflate<'a>(header: &BundleHeader, payload: &'a [u8]) -> Result<Cow<'a, [u8]>, BundleError> {
     match header.encoding {
-        PayloadEncoding::POSTCARD => decode(payload),
+        PayloadEncoding::POSTCARD => Ok(Cow::Borrowed(payload)),
         PayloadEncoding::POSTCARD_DEFLATE => {
             let limit = usize::try_from(header.decoded_len).map_err(|_| BundleError::Decompress {
                 reason: "decoded length does not fit in memory on this platform".into(),
@@ -226,7 +337,7 @@ fn decode_payload(header: &BundleHeader, payload: &[u8]) -> Result<PolicySnapsho
                     reason: format!("inflates to {} bytes, the header says {}", raw.len(), header.decoded_len),
                 });
             }
-            decode(&raw)
+            Ok(Cow::Owned(raw))
         }
         PayloadEncoding(found) => Err(BundleError::UnknownEncoding { found }),
     }
@@ -236,5 +347,46 @@ fn unix_now() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bawaba_policy::{Category, OrderStatus};
+
+    #[test]
+    fn a_signed_rule_with_a_bad_selector_is_named_and_nothing_compiles() {
+        let order = Order {
+            id: OrderId(1),
+            authority: "Court".into(),
+            reference: "REF-1".into(),
+            issued_at: 0,
+            effective_from: 0,
+            expires_at: 86_400,
+            category: Category::Malware,
+            summary: "test".into(),
+            publishable: true,
+            appeal_contact: "appeals@example.test".into(),
+            status: OrderStatus::Approved,
+            proposed_by: "alice".into(),
+            approved_by: Some("bob".into()),
+            revoked: None,
+        };
+        // The snapshot's encoding, written by hand: a publisher could not make this from a `Rule`.
+        let rules =
+            vec![(1i64, 1i64, "good.test", Action::Drop, None::<String>), (2, 1, "bad..test", Action::Drop, None)];
+        let payload = postcard::to_allocvec(&(3u64, 0i64, vec![order], rules, Vec::<AllowEntry>::new())).unwrap();
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let options =
+            SignOptions { encoding: PayloadEncoding::POSTCARD, created_at: Some(0), ..SignOptions::default() };
+        let snapshot = PolicySnapshot { version: 3, ..PolicySnapshot::default() };
+        let mut header = SignedBundle::sign_with(&snapshot, &key, &options).unwrap().header().clone();
+        header.decoded_len = payload.len() as u64;
+        let verified = VerifiedBundle { header, payload: &payload };
+        let e = verified.compile().unwrap_err();
+        assert!(matches!(e, BundleError::BadRule { rule: 2, .. }), "{e}");
+        assert!(e.to_string().contains("rule 2") && e.to_string().contains("bad..test"), "{e}");
+        assert!(matches!(verified.snapshot(), Err(BundleError::Decode { .. })));
     }
 }

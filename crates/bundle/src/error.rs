@@ -99,6 +99,16 @@ pub enum BundleError {
         #[source]
         source: postcard::Error,
     },
+    /// A rule inside the signed payload has a selector that does not parse (found while compiling
+    /// the payload straight into a ruleset).
+    #[error("signed payload holds rule {rule} with a bad selector: {source}")]
+    BadRule {
+        /// The rule's id.
+        rule: i64,
+        /// Why its selector was refused.
+        #[source]
+        source: bawaba_policy::PolicyError,
+    },
     /// Bytes follow the snapshot inside the decoded payload.
     #[error("signed payload has {extra} bytes after the policy snapshot: the publisher built a broken bundle")]
     PayloadTrailingBytes {

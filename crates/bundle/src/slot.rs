@@ -10,7 +10,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use bawaba_policy::PolicySnapshot;
 use ed25519_dalek::VerifyingKey;
 
-use crate::bundle::verify;
+use crate::bundle::{verify, VerifiedBundle};
 use crate::dir::{latest_in_dir, parse_file_name, read_bundle_file};
 use crate::error::BundleError;
 use crate::header::BundleHeader;
@@ -85,6 +85,28 @@ impl BundleSlot {
         Ok(snapshot)
     }
 
+    /// Like [`load_newer`](Self::load_newer), but hands the verified bundle to `decode` instead of
+    /// decoding a snapshot: an enforcement point that needs only the ruleset passes
+    /// [`VerifiedBundle::compile`], which skips the snapshot's allocations. The same checks and
+    /// outcomes, except that the same bundle as the one in force is decoded again, and that the
+    /// slot keeps only the header ([`current`](Self::current) is `None` afterwards).
+    pub fn load_newer_with<T>(
+        &self,
+        bytes: &[u8],
+        key: &VerifyingKey,
+        decode: impl FnOnce(&VerifiedBundle<'_>) -> Result<T, BundleError>,
+    ) -> Result<T, BundleError> {
+        let verified = verify(bytes, std::slice::from_ref(key))?;
+        let offered = verified.header().clone();
+        self.check_newer(&offered)?;
+        let value = decode(&verified)?;
+        let mut slot = self.in_force.write().unwrap_or_else(PoisonError::into_inner);
+        // Another thread may have loaded a bundle while this one decoded: check again.
+        check_newer(slot.as_ref(), &offered)?;
+        *slot = Some(InForce { header: offered, snapshot: None });
+        Ok(value)
+    }
+
     /// Polls a bundle directory: when the highest version named in `dir` is newer than the one in
     /// force, reads that file and [`load_newer`](Self::load_newer)s it.
     ///
@@ -96,6 +118,23 @@ impl BundleSlot {
         dir: &Path,
         key: &VerifyingKey,
     ) -> Result<Option<Arc<PolicySnapshot>>, BundleError> {
+        let Some(bytes) = self.newer_by_name(dir)? else { return Ok(None) };
+        self.load_newer(&bytes, key).map(Some)
+    }
+
+    /// [`load_latest_in_dir`](Self::load_latest_in_dir) with [`load_newer_with`](Self::load_newer_with).
+    pub fn load_latest_in_dir_with<T>(
+        &self,
+        dir: &Path,
+        key: &VerifyingKey,
+        decode: impl FnOnce(&VerifiedBundle<'_>) -> Result<T, BundleError>,
+    ) -> Result<Option<T>, BundleError> {
+        let Some(bytes) = self.newer_by_name(dir)? else { return Ok(None) };
+        self.load_newer_with(&bytes, key, decode).map(Some)
+    }
+
+    /// The bytes of the newest bundle in `dir` when its name says it is newer than the one in force.
+    fn newer_by_name(&self, dir: &Path) -> Result<Option<Vec<u8>>, BundleError> {
         let Some(path) = latest_in_dir(dir)? else { return Ok(None) };
         let named = path.file_name().and_then(|n| n.to_str()).and_then(parse_file_name).map(|(v, _)| v);
         let in_force = self.read().as_ref().map(|f| f.header.policy_version);
@@ -104,8 +143,7 @@ impl BundleSlot {
                 return Ok(None);
             }
         }
-        let bytes = read_bundle_file(&path)?;
-        self.load_newer(&bytes, key).map(Some)
+        read_bundle_file(&path).map(Some)
     }
 
     fn check_newer(&self, offered: &BundleHeader) -> Result<Option<Arc<PolicySnapshot>>, BundleError> {
@@ -159,5 +197,31 @@ mod headers_only_tests {
         let same = sign(2);
         assert_eq!(slot.load_newer(same.bytes(), &key.verifying_key()).unwrap().version, 2);
         assert!(slot.current().is_none());
+    }
+
+    #[test]
+    fn loading_compiled_keeps_the_same_guards() {
+        let key = generate_signing_key().unwrap();
+        let trusted = key.verifying_key();
+        let sign = |v| SignedBundle::sign(&PolicySnapshot { version: v, ..Default::default() }, &key, None).unwrap();
+        let slot = BundleSlot::new();
+        let compiled = slot.load_newer_with(sign(3).bytes(), &trusted, |v| v.compile()).unwrap();
+        assert_eq!(compiled.stats().domain_rules, 0);
+        assert_eq!(slot.header().map(|h| h.policy_version), Some(3));
+        assert!(slot.current().is_none(), "only the header is kept");
+        let older = slot.load_newer_with(sign(2).bytes(), &trusted, |v| v.compile());
+        assert!(matches!(older, Err(BundleError::NotNewer { offered: 2, in_force: 3 })));
+        // The same bundle compiles again; a bad one leaves version 3 in force.
+        assert!(slot.load_newer_with(sign(3).bytes(), &trusted, |v| v.compile()).is_ok());
+        let mut damaged = sign(4).into_bytes();
+        damaged.truncate(damaged.len() - 1);
+        assert!(slot.load_newer_with(&damaged, &trusted, |v| v.compile()).is_err());
+        let called = std::cell::Cell::new(false);
+        let refused = slot.load_newer_with(sign(1).bytes(), &trusted, |_| {
+            called.set(true);
+            Ok(())
+        });
+        assert!(refused.is_err() && !called.get(), "an older bundle is never decoded");
+        assert_eq!(slot.header().map(|h| h.policy_version), Some(3));
     }
 }

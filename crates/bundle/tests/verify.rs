@@ -82,6 +82,43 @@ fn golden_bundle_still_verifies_and_decodes() {
     assert_eq!(fresh.bytes(), &golden[..], "this build no longer writes format 1 byte for byte");
 }
 
+/// What a ruleset says about a name or an address: verdict, selector and order reference.
+fn answer(m: Option<bawaba_policy::Match<'_>>) -> Option<String> {
+    m.map(|m| format!("{:?} {} {:?}", m.verdict(), m.selector(), m.order().map(|o| &o.reference)))
+}
+
+#[test]
+fn compiling_in_place_gives_the_snapshot_s_ruleset() {
+    let golden =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/v1-postcard.bundle"))
+            .unwrap();
+    let deflated = signed(7);
+    for bytes in [&golden[..], deflated.bytes()] {
+        let verified = verify(bytes, &[key(1).verifying_key()]).unwrap();
+        let (compiled, expected) = (verified.compile().unwrap(), verified.snapshot().unwrap().compile());
+        let counts = |s: bawaba_policy::RulesetStats| bawaba_policy::RulesetStats { heap_bytes: 0, ..s };
+        assert_eq!(counts(compiled.stats()), counts(expected.stats()));
+        assert_eq!(compiled.stats().domain_rules, 3);
+        for name in [
+            "bank-login.test",
+            "a.bank-login.test",
+            "www.fake.test",
+            "fake.test",
+            "x.phish.test",
+            "gov.test",
+            "other.test",
+        ] {
+            let got = answer(compiled.lookup_domain(name).unwrap());
+            assert_eq!(got, answer(expected.lookup_domain(name).unwrap()), "{name}");
+        }
+        assert!(answer(compiled.lookup_domain("x.phish.test").unwrap()).unwrap().contains("CFI-2026-0042"));
+        for addr in ["198.18.0.9", "2001:db8:1::1", "198.18.1.1"] {
+            let addr = addr.parse().unwrap();
+            assert_eq!(answer(compiled.lookup_ip(addr)), answer(expected.lookup_ip(addr)), "{addr}");
+        }
+    }
+}
+
 #[test]
 fn signing_is_deterministic_and_content_addressed() {
     let a = signed(3);
@@ -263,6 +300,8 @@ fn a_publisher_bug_is_caught_after_the_signature() {
     signed.extend_from_slice(&signature.to_bytes());
     let verified = verify(&signed, &[key(1).verifying_key()]).unwrap();
     let e = verified.snapshot().unwrap_err();
+    assert!(matches!(e, BundleError::VersionMismatch { header: 5, payload: 4 }), "{e}");
+    let e = verified.compile().unwrap_err();
     assert!(matches!(e, BundleError::VersionMismatch { header: 5, payload: 4 }), "{e}");
 }
 

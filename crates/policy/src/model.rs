@@ -132,8 +132,8 @@ pub enum PolicyError {
 /// Text forms: `example.test` is the domain and everything below it, `exact:example.test` only that
 /// name, `*.example.test` everything below it but not the name itself (an RPZ wildcard trigger), and
 /// `198.18.0.0/24` or `2001:db8::/48` a prefix (a bare address is a host prefix).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "String")]
 pub enum Selector {
     /// Exactly this name.
     Exact(DomainName),
@@ -165,7 +165,9 @@ impl Selector {
         if let Some(rest) = input.strip_prefix("*.") {
             return Ok(Selector::Subdomains(name(rest)?));
         }
-        if input.contains(':') || input.contains('/') || input.parse::<std::net::IpAddr>().is_ok() {
+        // An IPv6 address has a colon; an IPv4 address starts with a digit (most names do not).
+        let may_be_v4 = input.as_bytes().first().is_some_and(u8::is_ascii_digit);
+        if input.contains(':') || input.contains('/') || (may_be_v4 && input.parse::<std::net::IpAddr>().is_ok()) {
             return Ok(Selector::Prefix(IpPrefix::parse(input)?));
         }
         Ok(Selector::Subtree(name(input)?))
@@ -229,6 +231,24 @@ impl TryFrom<String> for Selector {
     type Error = PolicyError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         Selector::parse(&s)
+    }
+}
+
+/// Deserialised from the text form, borrowed from the input where the format allows (a bundle's
+/// million selectors then cost no `String` each).
+impl<'de> Deserialize<'de> for Selector {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Selector;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a selector: a name, exact:name, *.name or a prefix")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Selector, E> {
+                Selector::parse(text).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 

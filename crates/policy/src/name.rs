@@ -75,6 +75,9 @@ impl DomainName {
         if trimmed.is_empty() {
             return Err(NameError::Empty);
         }
+        if let Some(name) = canonical_ascii(trimmed.as_bytes()) {
+            return Ok(name);
+        }
         if trimmed.is_ascii() {
             validate_ascii(trimmed.as_bytes())?;
             return Ok(DomainName(trimmed.to_ascii_lowercase().into_boxed_str()));
@@ -120,6 +123,46 @@ impl DomainName {
     pub fn parent(&self) -> Option<DomainName> {
         self.0.split_once('.').map(|(_, rest)| DomainName(rest.into()))
     }
+}
+
+/// Label bytes mapped to their lowercase form, `.` to itself, anything else (including every
+/// non-ASCII byte) to 0. On label characters the map is one to one.
+pub(crate) const CANONICAL: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = match c {
+            b'A'..=b'Z' => c + 32,
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => c,
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
+
+/// The fast path of [`DomainName::parse`]: validates and lowercases a well-formed ASCII name (no
+/// trailing dot) in one pass. `None` for anything else, which the slow path converts (Unicode) or
+/// refuses with the exact error.
+fn canonical_ascii(name: &[u8]) -> Option<DomainName> {
+    if name.len() > MAX_NAME_LEN {
+        return None;
+    }
+    let mut out = Vec::with_capacity(name.len());
+    let mut label = 0usize;
+    let mut bad = false;
+    for &b in name {
+        let c = CANONICAL[usize::from(b)];
+        bad |= c == 0 || (c == b'.' && label == 0);
+        label = if c == b'.' { 0 } else { label + 1 };
+        bad |= label > MAX_LABEL_LEN;
+        out.push(c);
+    }
+    if bad || label == 0 {
+        return None;
+    }
+    String::from_utf8(out).ok().map(|s| DomainName(s.into_boxed_str()))
 }
 
 /// Checks an ASCII name (no trailing dot) against the label rules; returns the normalised length.
@@ -202,6 +245,19 @@ mod tests {
         assert_eq!(DomainName::parse(&long_label), Err(NameError::LabelTooLong { offset: 0, len: 64 }));
         let long_name = vec!["abcdefghi"; 26].join(".");
         assert!(matches!(DomainName::parse(&long_name), Err(NameError::TooLong { len: 259 })));
+    }
+
+    proptest::proptest! {
+        /// The one-pass ASCII path accepts exactly what the label rules accept, and lowercases.
+        #[test]
+        fn fast_path_agrees_with_the_label_rules(name in "[a-zA-Z0-9_.~ -]{0,70}") {
+            let fast = canonical_ascii(name.as_bytes());
+            let checked = validate_ascii(name.as_bytes()).is_ok() && !name.is_empty();
+            proptest::prop_assert_eq!(fast.is_some(), checked, "{:?}", name);
+            if let Some(fast) = fast {
+                proptest::prop_assert_eq!(fast.as_str(), name.to_ascii_lowercase());
+            }
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::model::{Action, AllowEntry, AllowId, Order, OrderId, Rule, RuleId, Selector};
+use crate::model::{Action, AllowEntry, AllowId, Order, OrderId, PolicyError, Rule, RuleId, Selector};
 use crate::name::{DomainName, NameError};
 use crate::prefix::IpPrefix;
 use crate::snapshot::PolicySnapshot;
@@ -331,6 +331,11 @@ impl RulesetBuilder {
         RulesetBuilder { names: DomainSetBuilder::with_capacity(rules), ..RulesetBuilder::default() }
     }
 
+    /// Makes room for about `rules` more rules (a decoder that learns the count late calls this).
+    pub fn reserve(&mut self, rules: usize) {
+        self.names.reserve(rules);
+    }
+
     /// Adds an order. A second order with the same id is ignored.
     pub fn add_order(&mut self, order: Order) {
         self.orders.push(order);
@@ -340,6 +345,42 @@ impl RulesetBuilder {
     pub fn add_rule(&mut self, rule: &Rule) {
         let pending = Pending { owner: Owner::Rule(rule.order), id: rule.id.0, action: rule.action };
         self.add(&rule.selector, pending);
+    }
+
+    /// Adds a rule given by its parts, the selector in its text form (see [`Selector::parse`]): how
+    /// a bundle is compiled without first building a [`Rule`] (and a `String`) per rule. Returns
+    /// the error [`Selector::parse`] gives for a bad selector, and then adds nothing.
+    pub fn add_rule_text(
+        &mut self,
+        id: RuleId,
+        order: OrderId,
+        selector: &str,
+        action: Action,
+    ) -> Result<(), PolicyError> {
+        if self.add_rule_ascii(id, order, selector.as_bytes(), action) {
+            return Ok(());
+        }
+        let pending = Pending { owner: Owner::Rule(order), id: id.0, action };
+        self.add(&Selector::parse(selector)?, pending);
+        Ok(())
+    }
+
+    /// The allocation-free part of [`add_rule_text`](Self::add_rule_text): a name selector written
+    /// in ASCII (any case, optional trailing dot) is validated and lowercased straight into the
+    /// builder. Returns false, having added nothing, for anything that needs the full parser:
+    /// prefixes, names that start with a digit (they may be IPv4 addresses), Unicode, and errors.
+    pub fn add_rule_ascii(&mut self, id: RuleId, order: OrderId, selector: &[u8], action: Action) -> bool {
+        let text = selector.trim_ascii();
+        let (kind, name) = if let Some(rest) = text.strip_prefix(b"exact:") {
+            (NameKind::Exact, rest)
+        } else if let Some(rest) = text.strip_prefix(b"*.") {
+            (NameKind::Subdomains, rest)
+        } else if text.first().is_some_and(u8::is_ascii_digit) {
+            return false;
+        } else {
+            (NameKind::Subtree, text)
+        };
+        self.names.push_ascii(name, kind, Pending { owner: Owner::Rule(order), id: id.0, action })
     }
 
     /// Adds an allow entry.
@@ -374,11 +415,12 @@ impl RulesetBuilder {
             }
         }
         stats.orders = orders.len();
+        let order_index = OrderIndex::new(order_index);
         // The order index of a pending item: `Some(NO_ENTRY)` for an allow entry, `None` when the
         // rule's order is missing.
         let order_of = |p: &Pending| match p.owner {
             Owner::Allow => Some(NO_ENTRY),
-            Owner::Rule(id) => order_index.get(&id).copied(),
+            Owner::Rule(id) => order_index.get(id),
         };
 
         let mut entries: Vec<Entry> = Vec::with_capacity(names.len() + v4.len() + v6.len());
@@ -427,6 +469,38 @@ impl RulesetBuilder {
         let mut ruleset = Ruleset { orders, entries, domains, v4, v6, v6_networks, stats };
         ruleset.stats.heap_bytes = ruleset.heap_bytes();
         ruleset
+    }
+}
+
+/// Order ids to their index in the ruleset, asked once or twice per rule while building. Order ids
+/// are store row ids, small and dense, so a plain table usually serves (a hash per rule was 7% of a
+/// million-rule compile); sparse or negative ids keep the map.
+enum OrderIndex {
+    Dense(Vec<u32>),
+    Map(HashMap<OrderId, u32>),
+}
+
+impl OrderIndex {
+    fn new(map: HashMap<OrderId, u32>) -> Self {
+        let max = map.keys().map(|id| id.0).max().unwrap_or(0);
+        let dense_enough = usize::try_from(max).is_ok_and(|max| max <= 16 * map.len() + 4096);
+        if !dense_enough || map.keys().any(|id| id.0 < 0) {
+            return OrderIndex::Map(map);
+        }
+        let mut table = vec![NO_ENTRY; max as usize + 1];
+        for (id, index) in map {
+            table[id.0 as usize] = index;
+        }
+        OrderIndex::Dense(table)
+    }
+
+    fn get(&self, id: OrderId) -> Option<u32> {
+        match self {
+            OrderIndex::Dense(table) => {
+                usize::try_from(id.0).ok().and_then(|i| table.get(i).copied()).filter(|&index| index != NO_ENTRY)
+            }
+            OrderIndex::Map(map) => map.get(&id).copied(),
+        }
     }
 }
 

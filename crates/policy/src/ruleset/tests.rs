@@ -218,3 +218,48 @@ fn hash_collisions_never_match() {
         assert_eq!(name(&rs, &format!("m{i}.test")), None);
     }
 }
+
+#[test]
+fn rules_added_as_text_compile_as_parsed_rules_do() {
+    let texts = [
+        "exact:WWW.Example.TEST.",
+        "example.test",
+        "*.Wild.test",
+        "مثال.إختبار",
+        " padded.test ",
+        "198.18.0.0/24",
+        "2001:db8::/48",
+        "198.18.9.9",
+    ];
+    let parsed: Vec<Rule> = texts.iter().enumerate().map(|(i, t)| rule(i as i64 + 1, t)).collect();
+    let mut builder = RulesetBuilder::new();
+    builder.add_order(order(1));
+    for (i, text) in texts.iter().enumerate() {
+        builder.add_rule_text(RuleId(i as i64 + 1), OrderId(1), text, Action::Nxdomain).unwrap();
+    }
+    let (by_text, by_rule) = (builder.build(), compile(parsed, vec![]));
+    for query in
+        ["www.example.test", "a.example.test", "wild.test", "a.wild.test", "xn--mgbh0fb.xn--kgbechtv", "padded.test"]
+    {
+        assert_eq!(name(&by_text, query), name(&by_rule, query), "{query}");
+        assert!(name(&by_text, query).is_some() || query == "wild.test", "{query}");
+    }
+    for query in ["198.18.0.7", "2001:db8::1", "198.18.9.9", "198.18.1.1"] {
+        assert_eq!(ip(&by_text, query), ip(&by_rule, query), "{query}");
+    }
+    // Counts equal (the arenas' capacities may differ by a few bytes).
+    let counts = |rs: &Ruleset| RulesetStats { heap_bytes: 0, ..rs.stats() };
+    assert_eq!(counts(&by_text), counts(&by_rule));
+    // The displayed selector is the canonical one.
+    let m = by_text.lookup_domain("www.example.test").unwrap().unwrap();
+    assert_eq!(m.selector().to_string(), "exact:www.example.test");
+
+    // A bad selector is the same error `Selector::parse` gives, and adds nothing.
+    let mut builder = RulesetBuilder::new();
+    builder.add_order(order(1));
+    for bad in ["a..b", "exact:", "bad name.test", "198.18.0.0/99"] {
+        let err = builder.add_rule_text(RuleId(1), OrderId(1), bad, Action::Drop).unwrap_err();
+        assert_eq!(err.to_string(), bad.parse::<Selector>().unwrap_err().to_string());
+    }
+    assert_eq!(builder.build().stats().domain_rules, 0);
+}
