@@ -27,11 +27,10 @@ impl<R: Read> Read for Progress<R> {
 }
 
 pub fn inspect(ctx: &Ctx, args: &InspectArgs) -> Result<i32> {
-    let snapshot = match &args.bundle {
-        Some(path) => crate::policy_files::load_bundle(ctx, &[], path)?,
-        None => ctx.store()?.snapshot(now())?,
-    };
-    let ruleset = Arc::new(snapshot.compile());
+    let ruleset = Arc::new(match &args.bundle {
+        Some(path) => crate::policy_files::compile_bundle(ctx, path)?,
+        None => ctx.store()?.snapshot(now())?.compile(),
+    });
     let file = File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = if std::io::stderr().is_terminal() && !args.json {

@@ -35,6 +35,15 @@ pub fn load_bundle(ctx: &Ctx, keys: &[PathBuf], path: &Path) -> Result<PolicySna
     Ok(verified.snapshot()?)
 }
 
+/// A signed bundle file (trusted keys from the config), verified and compiled in place: for a
+/// command that needs only the ruleset.
+pub fn compile_bundle(ctx: &Ctx, path: &Path) -> Result<bawaba_policy::Ruleset> {
+    let trusted = trusted_keys(ctx, &[])?;
+    let bytes = bawaba_bundle::read_bundle_file(path)?;
+    let verified = bawaba_bundle::verify(&bytes, &trusted).with_context(|| format!("bundle {}", path.display()))?;
+    Ok(verified.compile()?)
+}
+
 /// `bawaba policy publish`
 pub fn publish(ctx: &Ctx, as_json: bool) -> Result<i32> {
     let mut store = ctx.store()?;
