@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Inline throughput: iperf3 through a routed gateway namespace, without bawaba and with
 # `bawaba serve` enforcing inline (NFQUEUE, [engine] mode = "nfqueue"), alternating, PASSES
-# times each; prints the medians and, last, `ratio throughput bawaba/baseline <value>`.
+# times each, with a control between them (connection tracking turned on in the gateway by one
+# rule, nothing queued); prints the medians and, last, `ratio throughput bawaba/baseline <value>`.
 # The issue's target: >= 0.90 (only the first packets of each connection are queued).
 #
 # Usage (as root): scripts/bench-inline.sh
@@ -69,10 +70,16 @@ run_iperf() {  # prints Gbit/s received
         python3 -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'
 }
 
-BASE=(); INLINE=()
+BASE=(); INLINE=(); TRACKED=()
 for pass in $(seq "$PASSES"); do
     BASE+=("$(run_iperf)")
     log "pass $pass: baseline ${BASE[-1]} Gbit/s"
+    # Control: the gateway's connection tracking alone (one rule that needs it, nothing queued), the
+    # kernel cost any connmark-based inline design pays before bawaba sees a packet.
+    ip netns exec "$G" iptables -A FORWARD -m conntrack --ctstate INVALID -j DROP
+    TRACKED+=("$(run_iperf)")
+    ip netns exec "$G" iptables -D FORWARD -m conntrack --ctstate INVALID -j DROP
+    log "pass $pass: conntrack only ${TRACKED[-1]} Gbit/s"
     ip netns exec "$G" "$BAWABA" --config "$WORK/bawaba.toml" serve >"$WORK/serve.out" 2>"$WORK/serve.log" &
     SERVE=$!
     PIDS+=("$SERVE")
@@ -85,7 +92,10 @@ for pass in $(seq "$PASSES"); do
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-MB=$(median "${BASE[@]}"); MI=$(median "${INLINE[@]}")
-echo "iperf3 -P $STREAMS, ${SECONDS_PER_RUN}s, $PASSES passes; runs: baseline ${BASE[*]}; inline ${INLINE[*]}"
-printf '%-34s %10s\n' "median baseline (Gbit/s)" "$MB" "median bawaba inline (Gbit/s)" "$MI"
+MB=$(median "${BASE[@]}"); MI=$(median "${INLINE[@]}"); MT=$(median "${TRACKED[@]}")
+echo "iperf3 -P $STREAMS, ${SECONDS_PER_RUN}s, $PASSES passes; runs: baseline ${BASE[*]}; conntrack only ${TRACKED[*]}; inline ${INLINE[*]}"
+printf '%-34s %10s\n' "median baseline (Gbit/s)" "$MB" "median conntrack only (Gbit/s)" "$MT" \
+    "median bawaba inline (Gbit/s)" "$MI"
+echo "ratio throughput conntrack-only/baseline $(python3 -c "print('%.3f' % ($MT / $MB))")"
+echo "ratio throughput bawaba/conntrack-only $(python3 -c "print('%.3f' % ($MI / $MT))")"
 echo "ratio throughput bawaba/baseline $(python3 -c "print('%.3f' % ($MI / $MB))")"

@@ -5,9 +5,10 @@
 //! ip6tables:
 //!
 //! ```text
+//! -m connmark --mark ALLOW/MASK  -j RETURN                             # decided: allowed, never queued again
 //! -m mark ! --mark 0/MASK        -j CONNMARK --save-mark --mask MASK   # a verdict's mark sticks to the connection
 //! -m connmark --mark REQUEUE/MASK -j NFQUEUE --queue-num Q            # marked for another look after a reload
-//! -m connmark --mark ALLOW/MASK  -j RETURN                             # decided: allowed, never queued again
+//! -m connmark --mark ALLOW/MASK  -j RETURN                             # a verdict just saved: allowed
 //! -m connmark --mark BLOCK/MASK  -j DROP                               # decided: blocked, dropped in the kernel
 //! -m connbytes --connbytes 0:N --connbytes-dir both --connbytes-mode packets
 //!                                -j NFQUEUE --queue-num Q [--queue-bypass]
@@ -16,7 +17,9 @@
 //! An undecided packet is accepted. A packet whose flow is now decided gets `NF_REPEAT` with the
 //! allow or block mark: it runs through the chain again, the first rule saves the mark on the
 //! connection, and the second or third rule lets it go or drops it. (The mark rules come before
-//! the queue rule; otherwise a repeated packet would be queued again forever.) Resets and HTTP
+//! the queue rule; otherwise a repeated packet would be queued again forever.) The first rule
+//! is the one nearly every packet takes: an allowed connection leaves the chain after one match.
+//! (A repeated packet's connection has no mark yet, so it passes the first rule.) Resets and HTTP
 //! redirects are sent through raw sockets before the packet is dropped. The kernel in use passes
 //! no conntrack data with queued packets, so verdict state lives in the engine's own flow table.
 //!
@@ -112,6 +115,8 @@ impl Rules {
         let zero = format!("0x0/{mask}");
         let window = format!("0:{}", s.queued_packets.max(1));
         let queue = s.queue.to_string();
+        // Most packets belong to allowed connections: let them leave after one match.
+        iptables(tool, &["-A", chain, "-m", "connmark", "--mark", &allow, "-j", "RETURN"])?;
         iptables(
             tool,
             &["-A", chain, "-m", "mark", "!", "--mark", &zero, "-j", "CONNMARK", "--save-mark", "--mask", &mask],
