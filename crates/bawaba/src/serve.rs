@@ -296,8 +296,6 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
     outcome
 }
 
-/// The zone `bawaba serve` transfers: exactly what `bawaba policy export` writes for the snapshot,
-/// with the policy version as the SOA serial.
 /// The compiled policy of a verified bundle, and its snapshot when an RPZ zone is made from it.
 fn decode_bundle(
     verified: &VerifiedBundle<'_>,
@@ -311,6 +309,8 @@ fn decode_bundle(
     }
 }
 
+/// The zone `bawaba serve` transfers: exactly what `bawaba policy export` writes for the snapshot,
+/// with the policy version as the SOA serial.
 fn rpz_zone(config: &Config, snapshot: &PolicySnapshot) -> Result<WireZone> {
     let origin = config.served_rpz_origin();
     let options = config.rpz_export_options(origin.clone(), serial_of_version(snapshot.version));

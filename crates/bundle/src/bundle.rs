@@ -15,7 +15,9 @@
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bawaba_policy::{Action, AllowEntry, Order, OrderId, PolicyError, PolicySnapshot, RuleId, Ruleset, RulesetBuilder};
+use bawaba_policy::{
+    Action, AllowEntry, Order, OrderId, PolicyError, PolicySnapshot, Rule, RuleId, Ruleset, RulesetBuilder, Selector,
+};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
@@ -171,7 +173,7 @@ impl VerifiedBundle<'_> {
     pub fn compile(&self) -> Result<Ruleset, BundleError> {
         let raw = inflate(&self.header, self.payload)?;
         let mut deserializer = postcard::Deserializer::from_bytes(&raw);
-        let mut into = IntoBuilder { builder: RulesetBuilder::new(), bad: None, version: 0 };
+        let mut into = IntoBuilder { builder: RulesetBuilder::new(), bad: None, version: 0, payload_len: raw.len() };
         let decoded = serde::de::DeserializeSeed::deserialize(&mut into, &mut deserializer);
         if let Some((rule, source)) = into.bad {
             return Err(BundleError::BadRule { rule, source });
@@ -195,6 +197,8 @@ struct IntoBuilder {
     /// The first rule whose selector was refused, with why (postcard's error cannot carry it).
     bad: Option<(i64, PolicyError)>,
     version: u64,
+    /// The decoded payload's length: bounds what a claimed rule count may reserve.
+    payload_len: usize,
 }
 
 /// A [`bawaba_policy::Rule`] as encoded, its selector borrowed. The fields mirror `Rule`'s, in
@@ -255,15 +259,26 @@ impl<'de> serde::de::Visitor<'de> for Rules<'_> {
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let into = self.0;
-        into.builder.reserve(seq.size_hint().unwrap_or(0).min(1 << 24));
+        // A rule takes at least 6 encoded bytes: a count claimed beyond that reserves nothing more.
+        into.builder.reserve(seq.size_hint().unwrap_or(0).min(into.payload_len / 6));
         while let Some(rule) = seq.next_element::<RuleText<'de>>()? {
             if into.builder.add_rule_ascii(rule.id, rule.order, rule.selector, rule.action) {
                 continue;
             }
+            // Not an ASCII name: prefixes, Unicode names and errors take the full parser.
             let text = std::str::from_utf8(rule.selector).map_err(<A::Error as serde::de::Error>::custom)?;
-            if let Err(why) = into.builder.add_rule_text(rule.id, rule.order, text, rule.action) {
-                into.bad = Some((rule.id.0, why));
-                return Err(<A::Error as serde::de::Error>::custom("bad selector"));
+            match Selector::parse(text) {
+                Ok(selector) => into.builder.add_rule(&Rule {
+                    id: rule.id,
+                    order: rule.order,
+                    selector,
+                    action: rule.action,
+                    forced: None,
+                }),
+                Err(why) => {
+                    into.bad = Some((rule.id.0, why));
+                    return Err(<A::Error as serde::de::Error>::custom("bad selector"));
+                }
             }
         }
         Ok(())
@@ -354,6 +369,91 @@ fn unix_now() -> i64 {
 mod tests {
     use super::*;
     use bawaba_policy::{Category, OrderStatus};
+
+    fn order(id: i64) -> Order {
+        Order {
+            id: OrderId(id),
+            authority: "Court".into(),
+            reference: format!("REF-{id}"),
+            issued_at: 0,
+            effective_from: 0,
+            expires_at: 86_400,
+            category: Category::Malware,
+            summary: "test".into(),
+            publishable: true,
+            appeal_contact: "appeals@example.test".into(),
+            status: OrderStatus::Approved,
+            proposed_by: "alice".into(),
+            approved_by: Some("bob".into()),
+            revoked: None,
+        }
+    }
+
+    /// A verified bundle around a payload written by hand in the snapshot's encoding, so that its
+    /// selectors can be in any form (a publisher only ever writes canonical ones).
+    fn hand_made(rules: &[(i64, i64, String)], payload: &mut Vec<u8>) -> BundleHeader {
+        let rules: Vec<(i64, i64, &str, Action, Option<String>)> =
+            rules.iter().map(|(id, order, text)| (*id, *order, text.as_str(), Action::Drop, None)).collect();
+        let allow = vec![AllowEntry {
+            id: bawaba_policy::AllowId(1),
+            selector: "gov.test".parse().unwrap(),
+            reason: "x".into(),
+        }];
+        *payload = postcard::to_allocvec(&(3u64, 0i64, vec![order(1), order(-4)], rules, allow)).unwrap();
+        let key = SigningKey::from_bytes(&[9; 32]);
+        let options =
+            SignOptions { encoding: PayloadEncoding::POSTCARD, created_at: Some(0), ..SignOptions::default() };
+        let snapshot = PolicySnapshot { version: 3, ..PolicySnapshot::default() };
+        let mut header = SignedBundle::sign_with(&snapshot, &key, &options).unwrap().header().clone();
+        header.decoded_len = payload.len() as u64;
+        header
+    }
+
+    fn answer(m: Option<bawaba_policy::Match<'_>>) -> Option<String> {
+        m.map(|m| format!("{:?} {}", m.verdict(), m.selector()))
+    }
+
+    proptest::proptest! {
+        /// Compiling in place and compiling the decoded snapshot accept the same payloads and
+        /// answer every lookup the same, whatever form the selectors are written in.
+        #[test]
+        fn compile_agrees_with_the_snapshot_on_any_selector_text(
+            texts in proptest::collection::vec(
+                "( |exact:|\\*\\.)?([A-Za-z0-9_-]{1,5}|[0-9]{1,3}|bücher|مثال)(\\.[A-Za-z0-9-]{1,4}){0,3}\\.?( |/24)?|198\\.18\\.[0-9]{1,3}\\.0/2[4-9]|2001:db8::/[0-9]{2}",
+                1..12,
+            ),
+            orders in proptest::collection::vec(proptest::sample::select(vec![1i64, -4, 7]), 12),
+        ) {
+            let rules: Vec<(i64, i64, String)> =
+                texts.iter().enumerate().map(|(i, t)| (i as i64 + 1, orders[i % orders.len()], t.clone())).collect();
+            let mut payload = Vec::new();
+            let header = hand_made(&rules, &mut payload);
+            let verified = VerifiedBundle { header, payload: &payload };
+            let (compiled, snapshot) = (verified.compile(), verified.snapshot());
+            proptest::prop_assert_eq!(compiled.is_ok(), snapshot.is_ok(), "{:?}", texts);
+            let (Ok(compiled), Ok(snapshot)) = (compiled, snapshot) else { return Ok(()) };
+            let expected = snapshot.compile();
+            let counts = |s: bawaba_policy::RulesetStats| bawaba_policy::RulesetStats { heap_bytes: 0, ..s };
+            proptest::prop_assert_eq!(counts(compiled.stats()), counts(expected.stats()));
+            for rule in &snapshot.rules {
+                match &rule.selector {
+                    Selector::Prefix(p) => {
+                        let addr = p.network();
+                        proptest::prop_assert_eq!(answer(compiled.lookup_ip(addr)), answer(expected.lookup_ip(addr)));
+                    }
+                    other => {
+                        let name = other.domain().map(|n| n.to_string()).unwrap_or_default();
+                        for query in [name.clone(), format!("www.{name}"), name.to_uppercase()] {
+                            proptest::prop_assert_eq!(
+                                answer(compiled.lookup_domain(&query).unwrap()),
+                                answer(expected.lookup_domain(&query).unwrap())
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_signed_rule_with_a_bad_selector_is_named_and_nothing_compiles() {

@@ -5,7 +5,7 @@
 //! ip6tables:
 //!
 //! ```text
-//! -m connmark --mark ALLOW/MASK  -j RETURN                             # decided: allowed, never queued again
+//! -m mark --mark 0/MASK -m connmark --mark ALLOW/MASK -j RETURN       # decided: allowed, never queued again
 //! -m mark ! --mark 0/MASK        -j CONNMARK --save-mark --mask MASK   # a verdict's mark sticks to the connection
 //! -m connmark --mark REQUEUE/MASK -j NFQUEUE --queue-num Q            # marked for another look after a reload
 //! -m connmark --mark ALLOW/MASK  -j RETURN                             # a verdict just saved: allowed
@@ -18,8 +18,10 @@
 //! allow or block mark: it runs through the chain again, the first rule saves the mark on the
 //! connection, and the second or third rule lets it go or drops it. (The mark rules come before
 //! the queue rule; otherwise a repeated packet would be queued again forever.) The first rule
-//! is the one nearly every packet takes: an allowed connection leaves the chain after one match.
-//! (A repeated packet's connection has no mark yet, so it passes the first rule.) Resets and HTTP
+//! is the one nearly every packet takes: a packet of an allowed connection leaves the chain after
+//! one rule. It takes only unmarked packets: a repeated packet carries its verdict's mark, which
+//! must reach the connection even when the connection was allowed before (a block after a reload,
+//! or a mitigation, decided while a second packet of it was queued). Resets and HTTP
 //! redirects are sent through raw sockets before the packet is dropped. The kernel in use passes
 //! no conntrack data with queued packets, so verdict state lives in the engine's own flow table.
 //!
@@ -115,8 +117,12 @@ impl Rules {
         let zero = format!("0x0/{mask}");
         let window = format!("0:{}", s.queued_packets.max(1));
         let queue = s.queue.to_string();
-        // Most packets belong to allowed connections: let them leave after one match.
-        iptables(tool, &["-A", chain, "-m", "connmark", "--mark", &allow, "-j", "RETURN"])?;
+        // Most packets belong to allowed connections: let them leave after one rule. A packet back
+        // from the queue carries a mark and goes on to have it saved.
+        iptables(
+            tool,
+            &["-A", chain, "-m", "mark", "--mark", &zero, "-m", "connmark", "--mark", &allow, "-j", "RETURN"],
+        )?;
         iptables(
             tool,
             &["-A", chain, "-m", "mark", "!", "--mark", &zero, "-j", "CONNMARK", "--save-mark", "--mask", &mask],

@@ -400,12 +400,12 @@ struct Key {
 
 impl<P: Copy> DomainSetBuilder<P> {
     pub(crate) fn with_capacity(items: usize) -> Self {
-        DomainSetBuilder { arena: Vec::with_capacity(items * 17), items: Vec::with_capacity(items) }
+        DomainSetBuilder { arena: Vec::with_capacity(items.saturating_mul(17)), items: Vec::with_capacity(items) }
     }
 
     /// Makes room for about `items` more names.
     pub(crate) fn reserve(&mut self, items: usize) {
-        self.arena.reserve(items * 17);
+        self.arena.reserve(items.saturating_mul(17));
         self.items.reserve(items);
     }
 
