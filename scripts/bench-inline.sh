@@ -12,6 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 PASSES=${PASSES:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 STREAMS=${STREAMS:-4}
@@ -85,10 +87,12 @@ for pass in $(seq "$PASSES"); do
     PIDS+=("$SERVE")
     for _ in $(seq 100); do grep -q "engine inline" "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
     grep -q "engine inline" "$WORK/serve.out" || { cat "$WORK/serve.log" >&2; exit 1; }
+    C0=$(cpu_ticks "$SERVE")
     INLINE+=("$(run_iperf)")
+    SERVE_CPU=$(( ($(cpu_ticks "$SERVE") - C0) * 1000 / TICKS ))
     QUEUED=$(ip netns exec "$G" curl -s http://127.0.0.1:9155/metrics | awk '/^bawaba_engine_packets_total/ {s+=$2} END {print s+0}')
     kill -TERM "$SERVE"; wait "$SERVE" 2>/dev/null || true
-    log "pass $pass: inline ${INLINE[-1]} Gbit/s ($QUEUED packets went through bawaba)"
+    log "pass $pass: inline ${INLINE[-1]} Gbit/s ($QUEUED packets went through bawaba, which used $SERVE_CPU ms of CPU)"
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

@@ -233,6 +233,18 @@ pub fn wait_readable(fds: &[RawFd], timeout: Duration) -> io::Result<()> {
     Ok(())
 }
 
+/// `getsockopt(fd, level, name)` for an int option (`SO_DOMAIN`, `SO_PROTOCOL`, ...).
+pub fn int_option(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and `len` is the size of `value`.
+    let rc = unsafe { libc::getsockopt(fd, level, name, (&mut value as *mut libc::c_int).cast(), &mut len) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value)
+}
+
 /// `setsockopt(fd, level, name, &value)` for an int option; failures are ignored (callers use it
 /// for best-effort options such as SO_RCVBUFFORCE).
 pub fn set_int_option(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
