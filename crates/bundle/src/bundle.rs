@@ -457,32 +457,10 @@ mod tests {
 
     #[test]
     fn a_signed_rule_with_a_bad_selector_is_named_and_nothing_compiles() {
-        let order = Order {
-            id: OrderId(1),
-            authority: "Court".into(),
-            reference: "REF-1".into(),
-            issued_at: 0,
-            effective_from: 0,
-            expires_at: 86_400,
-            category: Category::Malware,
-            summary: "test".into(),
-            publishable: true,
-            appeal_contact: "appeals@example.test".into(),
-            status: OrderStatus::Approved,
-            proposed_by: "alice".into(),
-            approved_by: Some("bob".into()),
-            revoked: None,
-        };
-        // The snapshot's encoding, written by hand: a publisher could not make this from a `Rule`.
-        let rules =
-            vec![(1i64, 1i64, "good.test", Action::Drop, None::<String>), (2, 1, "bad..test", Action::Drop, None)];
-        let payload = postcard::to_allocvec(&(3u64, 0i64, vec![order], rules, Vec::<AllowEntry>::new())).unwrap();
-        let key = SigningKey::from_bytes(&[9; 32]);
-        let options =
-            SignOptions { encoding: PayloadEncoding::POSTCARD, created_at: Some(0), ..SignOptions::default() };
-        let snapshot = PolicySnapshot { version: 3, ..PolicySnapshot::default() };
-        let mut header = SignedBundle::sign_with(&snapshot, &key, &options).unwrap().header().clone();
-        header.decoded_len = payload.len() as u64;
+        // A publisher could not make this payload from a `Rule`.
+        let rules = [(1, 1, "good.test".to_string()), (2, 1, "bad..test".to_string())];
+        let mut payload = Vec::new();
+        let header = hand_made(&rules, &mut payload);
         let verified = VerifiedBundle { header, payload: &payload };
         let e = verified.compile().unwrap_err();
         assert!(matches!(e, BundleError::BadRule { rule: 2, .. }), "{e}");
