@@ -287,6 +287,8 @@ fn inline_nfqueue_blocks_real_clients() {
     assert!(metric(&text, "bawaba_engine_blocked_total{category=\"malware\"}") >= 3, "{text}");
     assert!(metric(&text, "bawaba_engine_injected_total") >= 6, "{text}");
     assert_eq!(metric(&text, "bawaba_engine_inject_failed_total"), 0, "{text}");
+    // The loop found the queue's socket and sleeps in poll(2), not in 1 ms naps.
+    assert_eq!(metric(&text, "bawaba_engine_queue_waits_in_poll"), 1, "{text}");
 
     // Hot swap: a long download allowed under the old policy is cut once a new order blocks its
     // name (the connection carries the allow connmark, so bawaba has it re-queued).

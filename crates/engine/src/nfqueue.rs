@@ -205,6 +205,9 @@ pub struct Shared {
     pub active_flows: std::sync::atomic::AtomicU64,
     /// Attack traffic to drop while mitigations are in force, set by attack defense.
     pub mitigations: arc_swap::ArcSwap<Vec<crate::mitigation::MitigationDrop>>,
+    /// True when the queue loop waits in poll(2) on the queue's socket rather than waking every
+    /// millisecond to look.
+    pub waits_in_poll: AtomicBool,
 }
 
 impl Shared {
@@ -235,6 +238,11 @@ impl Shared {
             out,
             "# HELP bawaba_engine_mitigation_rules DDoS mitigation drop rules in force.\n# TYPE bawaba_engine_mitigation_rules gauge\nbawaba_engine_mitigation_rules {}",
             self.mitigations.load().len()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP bawaba_engine_queue_waits_in_poll 1 when the queue loop sleeps in poll(2) until a packet is queued, 0 when it wakes every millisecond to look.\n# TYPE bawaba_engine_queue_waits_in_poll gauge\nbawaba_engine_queue_waits_in_poll {}",
+            u8::from(self.waits_in_poll.load(Ordering::Relaxed))
         );
         if let Ok(c) = self.inline.lock() {
             for (name, help, n) in [
@@ -294,6 +302,7 @@ pub fn run(
         [fd] => Some(fd),
         _ => None,
     };
+    shared.waits_in_poll.store(pollable.is_some(), Ordering::Relaxed);
     queue.bind(q).map_err(queue_err)?;
     queue.set_fail_open(q, section.fail_open).map_err(queue_err)?;
     queue.set_queue_max_len(q, 4096).map_err(queue_err)?;
