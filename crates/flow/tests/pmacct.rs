@@ -580,22 +580,37 @@ fn interop(name: &str, sampling: &str, rate: u32) {
     let Some(tools) = require_tools(name, &["pmacctd", "sfacctd"]) else { return };
     let dir = tempfile::tempdir().unwrap();
     let capture = build_capture(dir.path());
-    let port = free_port();
-    let csv = dir.path().join("sfacctd.csv");
-    let mut collector = start_sfacctd(&tools[1], dir.path(), port, &csv, rate > 1);
-    let datagrams = run_probe(&tools[0], dir.path(), &capture.path, sampling, port);
+    // pmacctd stops its sfprobe plugin when it reaches the end of the file. On a busy machine the
+    // plugin can still hold samples then, and they are never sent (seen once in CI: 60% of the
+    // capture missing, every datagram sent accounted for). That is the probe's loss, not
+    // bawaba's: the probe runs again, up to three times in all, when it sent fewer samples than
+    // the capture has packets. The checks below stay exact on the run that is kept.
+    let expected_packets: u64 = capture.expected.values().map(|c| c.packets).sum();
+    let mut attempt = 0;
+    let (theirs, ours, datagrams) = loop {
+        attempt += 1;
+        let port = free_port();
+        let csv = dir.path().join(format!("sfacctd-{attempt}.csv"));
+        let mut collector = start_sfacctd(&tools[1], dir.path(), port, &csv, rate > 1);
+        let datagrams = run_probe(&tools[0], dir.path(), &capture.path, sampling, port);
 
-    // Give sfacctd a moment for the last datagrams, check its socket dropped none, and stop it.
-    std::thread::sleep(Duration::from_millis(200));
-    let line = udp_socket_line(port).expect("sfacctd's socket");
-    let drops = line.split_whitespace().last().unwrap();
-    assert_eq!(drops, "0", "sfacctd's socket dropped datagrams: {line}");
-    collector.interrupt();
-    let status = collector.wait(Duration::from_secs(15));
-    assert!(stopped(status, &collector.log()), "sfacctd failed ({status}):\n{}", collector.log());
-    let theirs = read_sfacctd_csv(&csv);
-
-    let ours = decode_all(&datagrams);
+        // Give sfacctd a moment for the last datagrams, check its socket dropped none, and stop it.
+        std::thread::sleep(Duration::from_millis(200));
+        let line = udp_socket_line(port).expect("sfacctd's socket");
+        let drops = line.split_whitespace().last().unwrap();
+        assert_eq!(drops, "0", "sfacctd's socket dropped datagrams: {line}");
+        collector.interrupt();
+        let status = collector.wait(Duration::from_secs(15));
+        assert!(stopped(status, &collector.log()), "sfacctd failed ({status}):\n{}", collector.log());
+        let theirs = read_sfacctd_csv(&csv);
+        let ours = decode_all(&datagrams);
+        let sent: u64 = without_trailer(&ours.sampled).values().map(|c| c.packets).sum();
+        if sent < expected_packets && attempt < 3 {
+            eprintln!("{name}: pmacctd sent {sent} of {expected_packets} packets; running the probe again");
+            continue;
+        }
+        break (theirs, ours, datagrams.len());
+    };
     for r in &ours.records {
         assert_eq!((r.sampling.rate, r.sampling.source), (Some(rate), SamplingSource::PacketHeader), "{r:?}");
         // sfprobe says "unknown" (0x3fffffff) for both interfaces: 0 in a FlowRecord.
@@ -622,7 +637,7 @@ fn interop(name: &str, sampling: &str, rate: u32) {
         "{name}: {} datagrams, {} flow samples ({} of {TRAILER} trailer packets sent)\n  \
          bawaba per protocol (IP bytes, x{rate}):   {ours_by_protocol:?}\n  \
          sfacctd per protocol (frame bytes, x{rate}): {theirs_by_protocol:?}",
-        datagrams.len(),
+        datagrams,
         ours.records.len(),
         trailer,
     );
