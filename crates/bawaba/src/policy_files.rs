@@ -29,19 +29,26 @@ pub fn config_trusted_keys(config: &Config, given: &[PathBuf]) -> Result<Vec<Ver
 
 /// Reads and verifies a bundle, returning its snapshot.
 pub fn load_bundle(ctx: &Ctx, keys: &[PathBuf], path: &Path) -> Result<PolicySnapshot> {
-    let trusted = trusted_keys(ctx, keys)?;
-    let bytes = bawaba_bundle::read_bundle_file(path)?;
-    let verified = bawaba_bundle::verify(&bytes, &trusted).with_context(|| format!("bundle {}", path.display()))?;
-    Ok(verified.snapshot()?)
+    read_verified(ctx, keys, path, |verified| verified.snapshot())
 }
 
 /// A signed bundle file (trusted keys from the config), verified and compiled in place: for a
 /// command that needs only the ruleset.
 pub fn compile_bundle(ctx: &Ctx, path: &Path) -> Result<bawaba_policy::Ruleset> {
-    let trusted = trusted_keys(ctx, &[])?;
+    read_verified(ctx, &[], path, |verified| verified.compile())
+}
+
+/// Reads and verifies a bundle file, then decodes it with `decode`.
+fn read_verified<T>(
+    ctx: &Ctx,
+    keys: &[PathBuf],
+    path: &Path,
+    decode: impl FnOnce(&bawaba_bundle::VerifiedBundle<'_>) -> Result<T, bawaba_bundle::BundleError>,
+) -> Result<T> {
+    let trusted = trusted_keys(ctx, keys)?;
     let bytes = bawaba_bundle::read_bundle_file(path)?;
     let verified = bawaba_bundle::verify(&bytes, &trusted).with_context(|| format!("bundle {}", path.display()))?;
-    Ok(verified.compile()?)
+    Ok(decode(&verified)?)
 }
 
 /// `bawaba policy publish`

@@ -50,11 +50,10 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
     let slot = BundleSlot::headers_only();
     let started = Instant::now();
     let with_zone = config.dns.rpz.enabled;
-    let (compiled, snapshot) = slot
+    let (version, compiled, snapshot) = slot
         .load_latest_in_dir_with(&dir, &key, |verified| decode_bundle(verified, with_zone))
         .with_context(|| format!("loading the newest bundle in {}", dir.display()))?
         .with_context(|| format!("no bundle in {}: publish one first with `bawaba policy publish`", dir.display()))?;
-    let version = slot.header().map_or(0, |h| h.policy_version);
     let ruleset = Arc::new(ArcSwap::from_pointee(compiled));
     let stats = ruleset.load().stats();
     tracing::info!(
@@ -296,16 +295,18 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
     outcome
 }
 
-/// The compiled policy of a verified bundle, and its snapshot when an RPZ zone is made from it.
+/// The policy version and compiled policy of a verified bundle, and its snapshot when an RPZ zone
+/// is made from it.
 fn decode_bundle(
     verified: &VerifiedBundle<'_>,
     with_snapshot: bool,
-) -> Result<(Ruleset, Option<PolicySnapshot>), BundleError> {
+) -> Result<(u64, Ruleset, Option<PolicySnapshot>), BundleError> {
+    let version = verified.header().policy_version;
     if with_snapshot {
         let snapshot = verified.snapshot()?;
-        Ok((snapshot.compile(), Some(snapshot)))
+        Ok((version, snapshot.compile(), Some(snapshot)))
     } else {
-        Ok((verified.compile()?, None))
+        Ok((version, verified.compile()?, None))
     }
 }
 
@@ -362,8 +363,7 @@ async fn reload_loop(r: Reload) -> Result<()> {
         let loaded = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let loaded = slot2.load_latest_in_dir_with(&dir2, &key, |verified| decode_bundle(verified, with_zone))?;
-            let Some((compiled, snapshot)) = loaded else { return Ok(None) };
-            let version = slot2.header().map_or(0, |h| h.policy_version);
+            let Some((version, compiled, snapshot)) = loaded else { return Ok(None) };
             let zone = snapshot.map(|snapshot| rpz_zone(&config2, &snapshot));
             Ok::<_, anyhow::Error>(Some((version, compiled, zone, started.elapsed())))
         })

@@ -15,9 +15,7 @@
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bawaba_policy::{
-    Action, AllowEntry, Order, OrderId, PolicyError, PolicySnapshot, Rule, RuleId, Ruleset, RulesetBuilder, Selector,
-};
+use bawaba_policy::{Action, AllowEntry, Order, OrderId, PolicyError, PolicySnapshot, RuleId, Ruleset, RulesetBuilder};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
@@ -210,8 +208,8 @@ struct RuleText<'a> {
     /// Bytes, not `str`: the ASCII path needs no UTF-8 check; anything else is checked below.
     selector: &'a [u8],
     action: Action,
-    #[allow(dead_code)]
-    forced: Option<&'a str>,
+    /// Read to stay in step with the encoding; a compiled ruleset does not keep it.
+    _forced: Option<&'a str>,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for &mut IntoBuilder {
@@ -267,18 +265,9 @@ impl<'de> serde::de::Visitor<'de> for Rules<'_> {
             }
             // Not an ASCII name: prefixes, Unicode names and errors take the full parser.
             let text = std::str::from_utf8(rule.selector).map_err(<A::Error as serde::de::Error>::custom)?;
-            match Selector::parse(text) {
-                Ok(selector) => into.builder.add_rule(&Rule {
-                    id: rule.id,
-                    order: rule.order,
-                    selector,
-                    action: rule.action,
-                    forced: None,
-                }),
-                Err(why) => {
-                    into.bad = Some((rule.id.0, why));
-                    return Err(<A::Error as serde::de::Error>::custom("bad selector"));
-                }
+            if let Err(why) = into.builder.add_rule_text(rule.id, rule.order, text, rule.action) {
+                into.bad = Some((rule.id.0, why));
+                return Err(<A::Error as serde::de::Error>::custom("bad selector"));
             }
         }
         Ok(())
@@ -368,25 +357,10 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bawaba_policy::{Category, OrderStatus};
+    use bawaba_policy::{Category, Selector};
 
     fn order(id: i64) -> Order {
-        Order {
-            id: OrderId(id),
-            authority: "Court".into(),
-            reference: format!("REF-{id}"),
-            issued_at: 0,
-            effective_from: 0,
-            expires_at: 86_400,
-            category: Category::Malware,
-            summary: "test".into(),
-            publishable: true,
-            appeal_contact: "appeals@example.test".into(),
-            status: OrderStatus::Approved,
-            proposed_by: "alice".into(),
-            approved_by: Some("bob".into()),
-            revoked: None,
-        }
+        bawaba_testkit::policy::order(id, &format!("REF-{id}"), Category::Malware, true)
     }
 
     /// A verified bundle around a payload written by hand in the snapshot's encoding, so that its

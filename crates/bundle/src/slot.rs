@@ -69,20 +69,13 @@ impl BundleSlot {
     /// The version check runs after the signature and hash checks and before the decode, so a
     /// stale bundle costs no decode.
     pub fn load_newer(&self, bytes: &[u8], key: &VerifyingKey) -> Result<Arc<PolicySnapshot>, BundleError> {
-        let verified = verify(bytes, std::slice::from_ref(key))?;
-        let offered = verified.header().clone();
-        if let Some(current) = self.check_newer(&offered)? {
-            return Ok(current);
-        }
-        let snapshot = Arc::new(verified.snapshot()?);
-        let mut slot = self.in_force.write().unwrap_or_else(PoisonError::into_inner);
-        // Another thread may have loaded a bundle while this one decoded: check again.
-        if let Some(current) = check_newer(slot.as_ref(), &offered)? {
-            return Ok(current);
-        }
-        let kept = self.keep_snapshot.then(|| Arc::clone(&snapshot));
-        *slot = Some(InForce { header: offered, snapshot: kept });
-        Ok(snapshot)
+        self.load(
+            bytes,
+            key,
+            Some,
+            |verified| verified.snapshot().map(Arc::new),
+            |snapshot| self.keep_snapshot.then(|| Arc::clone(snapshot)),
+        )
     }
 
     /// Like [`load_newer`](Self::load_newer), but hands the verified bundle to `decode` instead of
@@ -96,14 +89,32 @@ impl BundleSlot {
         key: &VerifyingKey,
         decode: impl FnOnce(&VerifiedBundle<'_>) -> Result<T, BundleError>,
     ) -> Result<T, BundleError> {
+        self.load(bytes, key, |_| None, decode, |_| None)
+    }
+
+    /// Verifies, checks the version against the one in force, decodes and puts the bundle in
+    /// force. When the same bundle is in force with its snapshot kept, `reuse` may hand that back
+    /// instead of decoding; `keep` says which snapshot the slot keeps.
+    fn load<T>(
+        &self,
+        bytes: &[u8],
+        key: &VerifyingKey,
+        reuse: impl Fn(Arc<PolicySnapshot>) -> Option<T>,
+        decode: impl FnOnce(&VerifiedBundle<'_>) -> Result<T, BundleError>,
+        keep: impl FnOnce(&T) -> Option<Arc<PolicySnapshot>>,
+    ) -> Result<T, BundleError> {
         let verified = verify(bytes, std::slice::from_ref(key))?;
         let offered = verified.header().clone();
-        self.check_newer(&offered)?;
+        if let Some(current) = self.check_newer(&offered)?.and_then(&reuse) {
+            return Ok(current);
+        }
         let value = decode(&verified)?;
         let mut slot = self.in_force.write().unwrap_or_else(PoisonError::into_inner);
         // Another thread may have loaded a bundle while this one decoded: check again.
-        check_newer(slot.as_ref(), &offered)?;
-        *slot = Some(InForce { header: offered, snapshot: None });
+        if let Some(current) = check_newer(slot.as_ref(), &offered)?.and_then(&reuse) {
+            return Ok(current);
+        }
+        *slot = Some(InForce { header: offered, snapshot: keep(&value) });
         Ok(value)
     }
 

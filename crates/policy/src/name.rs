@@ -142,27 +142,14 @@ pub(crate) const CANONICAL: [u8; 256] = {
     table
 };
 
-/// The fast path of [`DomainName::parse`]: validates and lowercases a well-formed ASCII name (no
-/// trailing dot) in one pass. `None` for anything else, which the slow path converts (Unicode) or
+/// The fast path of [`DomainName::parse`]: a well-formed ASCII name (no trailing dot), lowercased
+/// as it is copied once. `None` for anything else, which the slow path converts (Unicode) or
 /// refuses with the exact error.
 fn canonical_ascii(name: &[u8]) -> Option<DomainName> {
-    if name.len() > MAX_NAME_LEN {
-        return None;
-    }
-    let mut out = Vec::with_capacity(name.len());
-    let mut label = 0usize;
-    let mut bad = false;
-    for &b in name {
-        let c = CANONICAL[usize::from(b)];
-        bad |= c == 0 || (c == b'.' && label == 0);
-        label = if c == b'.' { 0 } else { label + 1 };
-        bad |= label > MAX_LABEL_LEN;
-        out.push(c);
-    }
-    if bad || label == 0 {
-        return None;
-    }
-    String::from_utf8(out).ok().map(|s| DomainName(s.into_boxed_str()))
+    let folded: Vec<u8> = name.iter().map(|&b| CANONICAL[usize::from(b)]).collect();
+    // A byte that folds to 0 is refused as an invalid character.
+    validate_ascii(&folded).ok()?;
+    String::from_utf8(folded).ok().map(|s| DomainName(s.into_boxed_str()))
 }
 
 /// Checks an ASCII name (no trailing dot) against the label rules; returns the normalised length.

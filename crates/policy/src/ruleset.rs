@@ -347,9 +347,9 @@ impl RulesetBuilder {
         self.add(&rule.selector, pending);
     }
 
-    /// Adds a rule given by its parts, the selector in its text form (see [`Selector::parse`]): how
-    /// a bundle is compiled without first building a [`Rule`] (and a `String`) per rule. Returns
-    /// the error [`Selector::parse`] gives for a bad selector, and then adds nothing.
+    /// Adds a rule given by its parts, the selector in its text form, through [`Selector::parse`]:
+    /// whose error is returned for a bad selector, and then nothing is added. A caller that holds
+    /// many rules as text (a bundle) tries [`add_rule_ascii`](Self::add_rule_ascii) first.
     pub fn add_rule_text(
         &mut self,
         id: RuleId,
@@ -357,18 +357,16 @@ impl RulesetBuilder {
         selector: &str,
         action: Action,
     ) -> Result<(), PolicyError> {
-        if self.add_rule_ascii(id, order, selector.as_bytes(), action) {
-            return Ok(());
-        }
         let pending = Pending { owner: Owner::Rule(order), id: id.0, action };
         self.add(&Selector::parse(selector)?, pending);
         Ok(())
     }
 
-    /// The allocation-free part of [`add_rule_text`](Self::add_rule_text): a name selector written
-    /// in ASCII (any case, optional trailing dot) is validated and lowercased straight into the
-    /// builder. Returns false, having added nothing, for anything that needs the full parser:
-    /// prefixes, names that start with a digit (they may be IPv4 addresses), Unicode, and errors.
+    /// Adds a rule whose selector text is a name selector written in ASCII (any case, optional
+    /// trailing dot), validated and lowercased straight into the builder: no allocation, and the
+    /// same rule [`add_rule_text`](Self::add_rule_text) would add. Returns false, having added
+    /// nothing, for anything that needs the full parser: prefixes, names that start with a digit
+    /// (they may be IPv4 addresses), Unicode, and errors.
     pub fn add_rule_ascii(&mut self, id: RuleId, order: OrderId, selector: &[u8], action: Action) -> bool {
         let text = selector.trim_ascii();
         let (kind, name) = if let Some(rest) = text.strip_prefix(b"exact:") {

@@ -103,6 +103,13 @@ fn checked_name_hash(name: &[u8]) -> Option<u64> {
     if name.is_empty() || name.iter().fold(false, |zero, &b| zero | (b == 0)) {
         return None;
     }
+    suffix_hashes(name, |_| {})
+}
+
+/// Walks the label suffixes of `name` from the shortest, hashing as the lookup does: hands the
+/// hash of each proper suffix to `ancestor` and returns the hash of the whole name, or `None` at
+/// an empty label or one over 63 octets.
+fn suffix_hashes(name: &[u8], mut ancestor: impl FnMut(u64)) -> Option<u64> {
     let mut h = SEED;
     let mut end = name.len();
     loop {
@@ -114,6 +121,7 @@ fn checked_name_hash(name: &[u8]) -> Option<u64> {
         if start == 0 {
             return Some(finish(h));
         }
+        ancestor(finish(h));
         end = start - 1;
     }
 }
@@ -413,10 +421,7 @@ impl<P: Copy> DomainSetBuilder<P> {
     pub(crate) fn push(&mut self, name: &str, kind: NameKind, payload: P) {
         let bytes = name.as_bytes();
         let Ok(len) = u8::try_from(bytes.len()) else { return };
-        let offset = match u32::try_from(self.arena.len()) {
-            Ok(offset) if offset < EMPTY && self.items.len() < u32::MAX as usize => offset,
-            _ => return,
-        };
+        let Some(offset) = self.next_offset() else { return };
         self.arena.push(len);
         self.arena.extend_from_slice(bytes);
         self.items.push(Item { hash: name_hash(bytes), offset, kind, payload });
@@ -426,13 +431,7 @@ impl<P: Copy> DomainSetBuilder<P> {
     /// validated and lowercased straight into the arena; false (nothing added) otherwise.
     pub(crate) fn push_ascii(&mut self, name: &[u8], kind: NameKind, payload: P) -> bool {
         let name = name.strip_suffix(b".").unwrap_or(name);
-        let offset = match u32::try_from(self.arena.len()) {
-            Ok(offset) if offset < EMPTY && self.items.len() < u32::MAX as usize => offset,
-            _ => return false,
-        };
-        if name.len() > MAX_NAME_LEN {
-            return false;
-        }
+        let Some(offset) = self.next_offset().filter(|_| name.len() <= MAX_NAME_LEN) else { return false };
         // Lowercase into the arena first, then check and hash what was written in one pass.
         let at = offset as usize;
         self.arena.push(name.len() as u8);
@@ -448,6 +447,12 @@ impl<P: Copy> DomainSetBuilder<P> {
                 false
             }
         }
+    }
+
+    /// Where the next name goes in the arena; `None` once arena offsets or item indexes would no
+    /// longer fit their 32 bits.
+    fn next_offset(&self) -> Option<u32> {
+        u32::try_from(self.arena.len()).ok().filter(|&offset| offset < EMPTY && self.items.len() < u32::MAX as usize)
     }
 
     /// Compiles the set. `rank` says whether an item is kept (`None`: skipped) and how it ranks;
@@ -538,16 +543,12 @@ impl<P: Copy> DomainSetBuilder<P> {
                 continue;
             }
             entry_of[index] = make_entry(&item.payload, item.kind, item.offset);
-            let name = arena_name(&arena, item.offset);
-            let mut h = SEED;
-            let mut end = name.len();
+            // Every name in the arena passed the label rules when it was pushed.
             let mut depth = 1;
-            for dot in name.iter().enumerate().rev().filter(|&(_, &b)| b == b'.').map(|(i, _)| i) {
-                h = hash_label(h, name, dot + 1, end);
-                known.push(finish(h));
-                end = dot;
+            suffix_hashes(arena_name(&arena, item.offset), |ancestor| {
+                known.push(ancestor);
                 depth += 1;
-            }
+            });
             known.push(item.hash);
             // At most 127 labels fit in 253 octets.
             node_depths |= 1u128 << depth.min(127);

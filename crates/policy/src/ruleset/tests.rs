@@ -235,7 +235,10 @@ fn rules_added_as_text_compile_as_parsed_rules_do() {
     let mut builder = RulesetBuilder::new();
     builder.add_order(order(1));
     for (i, text) in texts.iter().enumerate() {
-        builder.add_rule_text(RuleId(i as i64 + 1), OrderId(1), text, Action::Nxdomain).unwrap();
+        let (id, order) = (RuleId(i as i64 + 1), OrderId(1));
+        if !builder.add_rule_ascii(id, order, text.as_bytes(), Action::Nxdomain) {
+            builder.add_rule_text(id, order, text, Action::Nxdomain).unwrap();
+        }
     }
     let (by_text, by_rule) = (builder.build(), compile(parsed, vec![]));
     for query in
@@ -258,6 +261,7 @@ fn rules_added_as_text_compile_as_parsed_rules_do() {
     let mut builder = RulesetBuilder::new();
     builder.add_order(order(1));
     for bad in ["a..b", "exact:", "bad name.test", "198.18.0.0/99"] {
+        assert!(!builder.add_rule_ascii(RuleId(1), OrderId(1), bad.as_bytes(), Action::Drop), "{bad}");
         let err = builder.add_rule_text(RuleId(1), OrderId(1), bad, Action::Drop).unwrap_err();
         assert_eq!(err.to_string(), bad.parse::<Selector>().unwrap_err().to_string());
     }
