@@ -104,7 +104,6 @@ fi
 
 # ---- helpers ------------------------------------------------------------------------------------
 port_in_use() { ss -Htln "sport = :$1" | grep -q .; }
-gen_field() { awk -v k="$1" '$1 == k {print $2; exit}' "$2"; }
 forget_pid() {
     local keep=() pid
     for pid in "${PIDS[@]}"; do
@@ -210,8 +209,8 @@ attack_runs() {
         seen=$(wait_rib "$api" present $(($(now_ms) + ATTACK_SECONDS * 1000 + 5000)))
         wait "$attack_pid" || { echo "$name: the attack generator failed" >&2; exit 1; }
         forget_pid "$attack_pid"
-        start=$(gen_field start_unix_ms "$gen")
-        end=$(gen_field end_unix_ms "$gen")
+        start=$(field start_unix_ms "$gen")
+        end=$(field end_unix_ms "$gen")
         if [ -z "$seen" ]; then
             echo "$name run $run: no route for $TARGET/32 within 5 s after the attack; RIB:" >&2
             rib "$api" >&2

@@ -119,7 +119,7 @@ data_dir = "$WORK/bawaba/data"
 [serve]
 reload_interval_secs = 1
 threads = 1
-metrics_listen = "127.0.0.1:$(free_port)"
+metrics_listen = "127.0.0.1:$(free_port STREAM)"
 [dns]
 enabled = true
 listen = ["127.0.0.1:$BAWABA_PORT"]

@@ -115,8 +115,6 @@ softnet_drops() {
     done < /proc/net/softnet_stat
     echo "$total"
 }
-metric() { awk -v k="$1" '$1 == k {print $2; exit}' "$2"; }
-gen_field() { awk -v k="$1" '$1 == k {print $2; exit}' "$2"; }
 
 wait_bound() {
     local port=$1 pid=$2
@@ -256,7 +254,7 @@ run_step() {
     taskset -c "$GENERATOR_CPU" "$GEN" --target "127.0.0.1:$port" --format "$format" --rate "$rate" \
         --duration "$DURATION" --records "$RECORDS" --template-every "$TEMPLATE_EVERY" --hosts "$HOSTS" > "$gen"
     local sent catchup
-    sent=$(gen_field records "$gen")
+    sent=$(field records "$gen")
     if [ "$tool" = bawaba ]; then
         catchup=$(wait_drained "$port" bawaba_records "$sent")
         curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" > "$WORK/$step.metrics"
@@ -269,7 +267,7 @@ run_step() {
     drops=$(udp_row "$port" | cut -d' ' -f2)
     stop_collector
     if [ "$tool" = bawaba ]; then
-        received=$(metric bawaba_flow_records_total "$WORK/$step.metrics")
+        received=$(field bawaba_flow_records_total "$WORK/$step.metrics")
         local errors
         errors=$(awk '/^bawaba_flow_decode_errors_total/ {s += $2} END {print s + 0}' "$WORK/$step.metrics")
         [ "$errors" = 0 ] || log "warning: bawaba counted $errors decode errors"
@@ -287,7 +285,7 @@ run_step() {
         rm -rf "${NFCAPD_DIR:?}/$step"
     fi
     local achieved
-    achieved=$(gen_field records_per_second "$gen")
+    achieved=$(field records_per_second "$gen")
     echo "$achieved $sent $received $((sent - received)) $drops" \
         "$(awk -v t="$((cpu1 - cpu0))" -v hz="$TICKS" 'BEGIN {printf "%.2f", t / hz}')" "$((soft1 - soft0))" "$rcvbuf" "$catchup" \
         > "$WORK/$step.result"

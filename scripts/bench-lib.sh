@@ -9,6 +9,10 @@ free_port() {
     python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_${1:-DGRAM}); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
 }
 
+# field KEY FILE: the second word of the first line of FILE whose first word is KEY (a Prometheus
+# sample, or a generator's "key value" summary).
+field() { awk -v k="$1" '$1 == k {print $2; exit}' "$2"; }
+
 # cpu_ticks PID: its utime + stime, in clock ticks (fields 14 and 15 of /proc/PID/stat; the
 # command name may hold spaces). TICKS is ticks per second.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }

@@ -199,8 +199,7 @@ fn source_key(addr: IpAddr) -> u128 {
 }
 
 fn source_addr(key: u128) -> IpAddr {
-    let v6 = Ipv6Addr::from(key);
-    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+    IpAddr::V6(Ipv6Addr::from(key)).to_canonical()
 }
 
 /// The window being closed.

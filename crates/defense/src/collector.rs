@@ -305,7 +305,7 @@ fn decode_batch(
     stats: &CollectorStats,
 ) {
     let now = now_ms();
-    let (mut bytes_total, mut truncated, mut records, mut unknown) = (0u64, 0u64, 0, 0);
+    let (mut bytes_total, mut truncated, mut records, mut unknown) = (0u64, 0u64, 0, 0u64);
     for i in 0..n {
         let Some((buf, from, cut)) = receiver.datagram(i) else { continue };
         bytes_total += buf.len() as u64;
@@ -313,8 +313,12 @@ fn decode_batch(
         // An IPv4 exporter on a dual-stack socket arrives IPv4-mapped.
         let Some(exporter) = from.map(|f| f.ip().to_canonical()) else { continue };
         decoded.clear();
-        let result = bawaba_flow::decode(exporter, buf, cache, &mut Visit { records: &mut *decoded, stats });
-        unknown += decoded.iter().filter(|r| r.sampling.rate.is_none()).count() as u64;
+        let result = bawaba_flow::decode(
+            exporter,
+            buf,
+            cache,
+            &mut Visit { records: &mut *decoded, unknown_sampling: &mut unknown, stats },
+        );
         records += decoded.len() as u64;
         if !decoded.is_empty() {
             sink.records(exporter, decoded, now);
@@ -336,11 +340,14 @@ fn decode_batch(
 /// Collects one datagram's records for the sink, and counts its problems.
 struct Visit<'a> {
     records: &'a mut Vec<FlowRecord>,
+    /// Records without a sampling rate, counted as they pass.
+    unknown_sampling: &'a mut u64,
     stats: &'a CollectorStats,
 }
 
 impl bawaba_flow::Visitor for Visit<'_> {
     fn flow(&mut self, record: &FlowRecord) {
+        *self.unknown_sampling += u64::from(record.sampling.rate.is_none());
         self.records.push(*record);
     }
 

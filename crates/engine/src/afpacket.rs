@@ -180,13 +180,8 @@ impl Ring {
     pub fn next_block(&mut self, timeout: Duration, mut each: impl FnMut(&[u8], u64)) -> io::Result<usize> {
         let index = self.next;
         if self.block_status(index) & TP_STATUS_USER == 0 {
-            let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN | libc::POLLERR, revents: 0 };
-            // SAFETY: one valid pollfd.
-            let n = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis().min(i32::MAX as u128) as libc::c_int) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                return if e.kind() == io::ErrorKind::Interrupted { Ok(0) } else { Err(e) };
-            }
+            // An interrupted wait counts as a quiet one; the block's status decides.
+            bawaba_udp::wait_readable(&[self.fd.as_raw_fd()], timeout)?;
             if self.block_status(index) & TP_STATUS_USER == 0 {
                 return Ok(0);
             }

@@ -55,12 +55,6 @@ impl BatchReceiver {
         let headers = (0..batch).map(|_| unsafe { std::mem::zeroed() }).collect();
         BatchReceiver { buffers, max_datagram, iovecs, addrs, headers, filled: 0 }
     }
-
-    /// How many datagrams one call reads at most.
-    pub fn capacity(&self) -> usize {
-        self.headers.len()
-    }
-
     /// Reads as many datagrams as `fd` has queued, up to the batch, without waiting; returns
     /// how many (0 when none is queued). Other errors are returned as they are.
     pub fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
@@ -122,6 +116,7 @@ impl BatchReceiver {
 }
 
 /// Answers collected for one `sendmmsg` call: each its bytes (copied in) and its address.
+#[derive(Default)]
 pub struct BatchSender {
     data: Vec<u8>,
     /// (start, length) of each message in `data`.
@@ -136,23 +131,10 @@ pub struct BatchSender {
 // value owns, just before the call; in between they are never read.
 unsafe impl Send for BatchSender {}
 
-impl Default for BatchSender {
-    fn default() -> Self {
-        BatchSender::new()
-    }
-}
-
 impl BatchSender {
     /// An empty batch.
     pub fn new() -> BatchSender {
-        BatchSender {
-            data: Vec::new(),
-            spans: Vec::new(),
-            addrs: Vec::new(),
-            lens: Vec::new(),
-            iovecs: Vec::new(),
-            headers: Vec::new(),
-        }
+        BatchSender::default()
     }
 
     /// Messages waiting.

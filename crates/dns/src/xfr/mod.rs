@@ -197,10 +197,7 @@ impl ZoneTransfer {
 
     /// Whether `peer` may transfer and query the zone.
     pub fn allowed(&self, peer: IpAddr) -> bool {
-        let peer = match peer {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
-            v4 => v4,
-        };
+        let peer = peer.to_canonical();
         self.allow.iter().any(|p| p.contains(peer))
     }
 
