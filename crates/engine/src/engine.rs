@@ -124,6 +124,9 @@ const MIDSTREAM_WAIT: u8 = 8;
 /// Scratch space: a decrypted QUIC Initial, or a ClientHello joined from several TLS records.
 const SCRATCH: usize = 1 << 16;
 
+/// Flows whose server addresses [`Engine::set_ruleset_and_rejudge`] looks up in one batch.
+const REJUDGE_BATCH: usize = 256;
+
 impl Engine {
     /// An engine enforcing `ruleset`.
     pub fn new(ruleset: Arc<Ruleset>, config: EngineConfig) -> Self {
@@ -156,22 +159,36 @@ impl Engine {
     /// (a reset is sent again as if first).
     pub fn set_ruleset_and_rejudge(&mut self, ruleset: Arc<Ruleset>) -> Vec<Connection> {
         self.set_ruleset(ruleset);
+        let ruleset = Arc::clone(&self.ruleset);
+        let due: Vec<FlowId> = self
+            .flows
+            .ids()
+            .filter(|&id| {
+                let state = &self.flows.flow(id).state;
+                state.is_decided() && state.generation != self.generation
+            })
+            .collect();
+        // The server addresses go through the ruleset in batches, whose cache misses overlap: a
+        // reload with a million flows holds the packet path up for as short a time as it can.
+        let mut servers = Vec::with_capacity(REJUDGE_BATCH);
+        let mut by_address = Vec::with_capacity(REJUDGE_BATCH);
         let mut newly_blocked = Vec::new();
-        for id in self.flows.ids() {
-            let state = &self.flows.flow(id).state;
-            if !state.is_decided() || state.generation == self.generation {
-                continue;
-            }
-            let before = state.action;
-            self.rejudge(id, &mut Ignore);
-            let flow = self.flows.flow(id);
-            if before == FlowAction::Allow && flow.state.action != FlowAction::Allow {
-                let (client, server) = if flow.state.client_is_lo {
-                    (flow.key.lo(), flow.key.hi())
-                } else {
-                    (flow.key.hi(), flow.key.lo())
-                };
-                newly_blocked.push(Connection { client, server, protocol: flow.key.protocol });
+        for ids in due.chunks(REJUDGE_BATCH) {
+            servers.clear();
+            servers.extend(ids.iter().map(|&id| server_of(self.flows.flow(id))));
+            ruleset.lookup_ips(&servers, &mut by_address);
+            for (&id, &address_match) in ids.iter().zip(&by_address) {
+                let before = self.flows.flow(id).state.action;
+                self.rejudge_with(id, address_match, &ruleset, &mut Ignore);
+                let flow = self.flows.flow(id);
+                if before == FlowAction::Allow && flow.state.action != FlowAction::Allow {
+                    let (client, server) = if flow.state.client_is_lo {
+                        (flow.key.lo(), flow.key.hi())
+                    } else {
+                        (flow.key.hi(), flow.key.lo())
+                    };
+                    newly_blocked.push(Connection { client, server, protocol: flow.key.protocol });
+                }
             }
         }
         newly_blocked
@@ -528,22 +545,34 @@ impl Engine {
     /// Judges a decided flow again under the current ruleset.
     fn rejudge(&mut self, id: FlowId, observer: &mut impl Observer) {
         let ruleset = Arc::clone(&self.ruleset);
+        let address_match = ruleset.lookup_ip(server_of(self.flows.flow(id)));
+        self.rejudge_with(id, address_match, &ruleset, observer);
+    }
+
+    /// [`rejudge`](Self::rejudge) with the server address already looked up in `ruleset` (the
+    /// current one).
+    fn rejudge_with(
+        &mut self,
+        id: FlowId,
+        address_match: Option<Match<'_>>,
+        ruleset: &Ruleset,
+        observer: &mut impl Observer,
+    ) {
         let flow = self.flows.flow(id);
         let state = &flow.state;
         let before = state.action;
-        let server = if state.client_is_lo { flow.key.hi().0 } else { flow.key.lo().0 };
         let tcp = flow.key.protocol == bawaba_wire::packet::protocol::TCP;
         if state.app == AppProtocol::Dns && state.basis != Basis::Address {
             // Judged query by query, never as a flow.
             self.flows.flow_mut(id).state.generation = self.generation;
             return;
         }
-        let by_address = ruleset.lookup_ip(server).filter(|m| m.verdict().is_block());
+        let by_address = address_match.filter(|m| m.verdict().is_block());
         let (basis, action, m) = if let Some(m) = by_address {
             let Verdict::Block { action, .. } = m.verdict() else { unreachable!("filtered to blocks") };
             (Basis::Address, FlowAction::for_rule(action, state.app, tcp), Some(m))
         } else if state.name().is_some() && !state.name_cut() {
-            name_verdict(&ruleset, state.stored_name(), state.app, tcp)
+            name_verdict(ruleset, state.stored_name(), state.app, tcp)
         } else {
             // Nothing to judge again: keep the verdict.
             self.flows.flow_mut(id).state.generation = self.generation;
@@ -668,6 +697,15 @@ fn end_flow(
         counters.ech_flows += 1;
     }
     observer.ended(&flow, why);
+}
+
+/// The server's address of a flow.
+fn server_of(flow: &Flow<FlowState>) -> IpAddr {
+    if flow.state.client_is_lo {
+        flow.key.hi().0
+    } else {
+        flow.key.lo().0
+    }
 }
 
 fn timeout_class(packet: &Packet<'_>) -> TimeoutClass {

@@ -364,6 +364,38 @@ fn the_table_is_bounded_and_flows_expire() {
 }
 
 #[test]
+fn rejudging_at_once_finds_every_newly_blocked_flow() {
+    // 600 IPv4 and 60 IPv6 flows, allowed; the reload blocks a /24 of servers, one name and an
+    // IPv6 /48. The server addresses are looked up in batches of 256, so the flows span several.
+    let mut e = Engine::new(policy(), EngineConfig::default());
+    let mut expected = Vec::new();
+    for i in 0..660u32 {
+        let (client, server) = if i < 600 {
+            (CLIENT.to_string(), format!("198.19.{}.{}", i / 200, i % 200 + 1))
+        } else {
+            ("2001:db8:1::2".to_string(), format!("2001:db8:77::{:x}", i))
+        };
+        let c = Conn::new(&client, &server, 20_000 + i as u16, 443);
+        let name = format!("site{i}.test");
+        assert_eq!(tcp_session(&mut e, &c, &[(0, &hello(&name))])[2], PacketVerdict::Accept, "{name}");
+        if (200..400).contains(&i) || i == 7 || i >= 600 {
+            expected.push(server.parse::<IpAddr>().unwrap());
+        }
+    }
+    let newly_blocked = e.set_ruleset_and_rejudge(ruleset(&[
+        ("198.19.1.0/24", Action::Reset, 1),
+        ("site7.test", Action::Reset, 2),
+        ("2001:db8:77::/48", Action::Reset, 1),
+    ]));
+    let mut got: Vec<IpAddr> = newly_blocked.iter().map(|c| c.server.0).collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+    assert!(newly_blocked.iter().all(|c| c.server.1 == 443 && c.protocol == 6));
+    assert_eq!(e.counters().rejudged_changed, expected.len() as u64);
+}
+
+#[test]
 fn hot_swap_rejudges_allowed_flows() {
     for rejudge in [true, false] {
         let mut e = Engine::new(policy(), EngineConfig { rejudge_on_reload: rejudge, ..EngineConfig::default() });

@@ -436,6 +436,14 @@ fn benches(c: &mut Criterion) {
                 found
             })
         });
+        let mut answers = Vec::with_capacity(BATCH);
+        group.bench_function("bawaba_many", |b| {
+            b.iter(|| {
+                ruleset.lookup_ips(black_box(&pool[cursor..cursor + BATCH]), &mut answers);
+                cursor = (cursor + BATCH) % POOL;
+                answers.iter().filter(|m| m.is_some()).count()
+            })
+        });
         group.bench_function("naive", |b| {
             b.iter(|| {
                 let found =

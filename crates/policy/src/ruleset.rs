@@ -40,7 +40,7 @@ pub(crate) mod ip_map;
 pub mod naive;
 
 use domain_set::{DomainSet, DomainSetBuilder, Dropped, NameKind, Rank};
-use ip_map::IntervalMap;
+use ip_map::{IntervalMap, LANES};
 
 /// The decision for a name or address that some rule or allow entry selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -226,14 +226,52 @@ impl Ruleset {
     /// Looks up an address: longest prefix match. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is
     /// looked up as IPv4.
     pub fn lookup_ip(&self, addr: IpAddr) -> Option<Match<'_>> {
-        let entry = match addr {
-            IpAddr::V4(a) => self.v4.lookup(u32::from(a)),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => self.v4.lookup(u32::from(v4)),
-                None => self.v6.lookup(u128::from(a)),
-            },
+        let entry = match v4_key(addr) {
+            Ok(key) => self.v4.lookup(key),
+            Err(key) => self.v6.lookup(key),
         };
         self.to_match(entry)
+    }
+
+    /// [`lookup_ip`](Self::lookup_ip) for many addresses at once: `out` is cleared and gets one
+    /// answer per address, in order.
+    ///
+    /// Faster per address than one call each on large rulesets: the lookups go side by side, so
+    /// their cache misses overlap (see `IntervalMap::lookup_many`).
+    pub fn lookup_ips<'a>(&'a self, addrs: &[IpAddr], out: &mut Vec<Option<Match<'a>>>) {
+        out.clear();
+        out.reserve(addrs.len());
+        for chunk in addrs.chunks(LANES) {
+            // Split the chunk by family, look each family up side by side, then put the answers back
+            // in order.
+            let (mut v4, mut v4_at, mut n4) = ([0u32; LANES], [0usize; LANES], 0);
+            let (mut v6, mut v6_at, mut n6) = ([0u128; LANES], [0usize; LANES], 0);
+            for (i, addr) in chunk.iter().enumerate() {
+                match v4_key(*addr) {
+                    Ok(key) => {
+                        v4[n4] = key;
+                        v4_at[n4] = i;
+                        n4 += 1;
+                    }
+                    Err(key) => {
+                        v6[n6] = key;
+                        v6_at[n6] = i;
+                        n6 += 1;
+                    }
+                }
+            }
+            let mut found = [NO_ENTRY; LANES];
+            let mut entries = [NO_ENTRY; LANES];
+            self.v4.lookup_many(&v4[..n4], &mut entries[..n4]);
+            for (&at, &entry) in v4_at[..n4].iter().zip(&entries) {
+                found[at] = entry;
+            }
+            self.v6.lookup_many(&v6[..n6], &mut entries[..n6]);
+            for (&at, &entry) in v6_at[..n6].iter().zip(&entries) {
+                found[at] = entry;
+            }
+            out.extend(found[..chunk.len()].iter().map(|&entry| self.to_match(entry)));
+        }
     }
 
     /// Counts and memory.
@@ -271,6 +309,18 @@ impl Ruleset {
             + self.v4.heap_bytes()
             + self.v6.heap_bytes()
             + self.v6_networks.capacity() * size_of::<u128>()
+    }
+}
+
+/// The IPv4 key of an address (IPv4-mapped IPv6 counts as IPv4), or else its IPv6 key.
+#[inline(always)]
+fn v4_key(addr: IpAddr) -> Result<u32, u128> {
+    match addr {
+        IpAddr::V4(a) => Ok(u32::from(a)),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => Ok(u32::from(v4)),
+            None => Err(u128::from(a)),
+        },
     }
 }
 

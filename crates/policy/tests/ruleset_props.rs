@@ -164,12 +164,22 @@ proptest! {
     ) {
         let ruleset = snapshot.compile();
         let naive = NaiveRuleset::from_snapshot(&snapshot);
+        // Both families and IPv4-mapped addresses, interleaved, for the batch lookup below.
+        let mut all = Vec::new();
         for addr in v4.into_iter().chain(v6) {
             prop_assert_eq!(fast(ruleset.lookup_ip(addr)), naive.lookup_ip(addr), "address {}", addr);
+            all.push(addr);
             if let IpAddr::V4(a) = addr {
                 let mapped = IpAddr::V6(a.to_ipv6_mapped());
                 prop_assert_eq!(fast(ruleset.lookup_ip(mapped)), naive.lookup_ip(addr), "mapped {}", mapped);
+                all.insert(all.len() / 2, mapped);
             }
+        }
+        let mut answers = vec![None; 3];
+        ruleset.lookup_ips(&all, &mut answers);
+        prop_assert_eq!(answers.len(), all.len());
+        for (&addr, answer) in all.iter().zip(answers) {
+            prop_assert_eq!(fast(answer), naive.lookup_ip(addr), "batched {}", addr);
         }
     }
 
