@@ -3,9 +3,10 @@
 //! Each distinct selector name is a *node* carrying two precomputed outcomes: `at_self`, the entry
 //! that decides for the name itself (`Exact` before `Subtree`, allow before block), and `below`, the
 //! entry that decides for names strictly below it (`Subtree` and `Subdomains`, allow before block,
-//! then lowest id). A lookup validates the query in one branch-free pass, then hashes its label
-//! suffixes right to left (eight bytes at a time, case-folded) and walks them from the shortest; the
-//! deepest selector name found decides.
+//! then lowest id). A lookup reads the query eight bytes at a time (names up to 64 bytes; longer
+//! ones a byte at a time): each word is checked for name characters, case-folded into a small
+//! buffer and its dots noted in a bit mask, all without branches. It then hashes the label suffixes
+//! right to left and walks them from the shortest; the deepest selector name found decides.
 //!
 //! The table holds 16-byte slots: the low 32 bits of the suffix hash as a fingerprint, the offset
 //! of the name in a string arena, and the two outcomes (the high bits of the hash choose the slot,
@@ -80,6 +81,26 @@ fn hash_label(mut h: u64, name: &[u8], start: usize, end: usize) -> u64 {
             None => name.get(end - n..end).unwrap_or_default().iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b)),
         };
         h = mix(h, word | (0x2020_2020_2020_2020 >> shift));
+        end -= n;
+    }
+    h
+}
+
+/// [`hash_label`] over a name already case-folded into `folded` from offset [`PAD`]: the label
+/// `name[start..end]` is `folded[PAD + start..PAD + end]`, and a word ending at the label's end can
+/// always be read whole.
+#[inline(always)]
+fn hash_folded_label(mut h: u64, folded: &[u8], start: usize, end: usize) -> u64 {
+    h = mix(h, (end - start) as u64);
+    let mut end = end;
+    while end > start {
+        let n = (end - start).min(8);
+        // `folded[end..end + 8]` is the eight name bytes before `end` (PAD is 8).
+        let mut eight = [0u8; 8];
+        if let Some(bytes) = folded.get(end..end + 8) {
+            eight.copy_from_slice(bytes);
+        }
+        h = mix(h, u64::from_le_bytes(eight) >> (64 - 8 * n as u32));
         end -= n;
     }
     h
@@ -225,22 +246,60 @@ impl DomainSet {
     /// or [`NO_ENTRY`]. Does not allocate.
     #[inline]
     pub(crate) fn lookup_ascii(&self, input: &[u8]) -> Option<u32> {
+        let name = match input.split_last() {
+            Some((b'.', rest)) => rest,
+            _ => input,
+        };
+        if name.len() > SHORT_NAME {
+            return self.lookup_long(input);
+        }
+        let folded = Folded::read(name)?;
+        let mut dots = folded.dots;
+        // Label starts from the last label's to 0: one past each dot, highest first.
+        let starts = std::iter::from_fn(move || match dots {
+            u64::MAX => None,
+            0 => {
+                dots = u64::MAX;
+                Some(0)
+            }
+            _ => {
+                let top = 63 - dots.leading_zeros() as usize;
+                dots &= !(1 << top);
+                Some(top + 1)
+            }
+        });
+        Some(self.walk(name, &folded.bytes, starts))
+    }
+
+    /// [`lookup_ascii`](Self::lookup_ascii) for names longer than [`SHORT_NAME`]: a byte at a
+    /// time.
+    #[cold]
+    fn lookup_long(&self, input: &[u8]) -> Option<u32> {
         let Labels { name, dots, count } = Labels::split(input)?;
-        // Suffixes from the shortest; stop at the first the filter does not know.
+        let mut buf = [0u8; PAD + MAX_NAME_LEN];
+        for (to, &b) in buf.iter_mut().skip(PAD).zip(name) {
+            *to = b | 0x20;
+        }
+        let starts = (0..=count).rev().map(|k| if k == 0 { 0 } else { usize::from(dots[k - 1]) + 1 });
+        Some(self.walk(name, &buf, starts))
+    }
+
+    /// Walks the suffixes of `name` from the shortest; stops at the first the filter does not know.
+    /// `folded` holds the name case-folded from offset [`PAD`]; `starts` yields the start of each
+    /// label from the last to the first (0).
+    #[inline(always)]
+    fn walk(&self, name: &[u8], folded: &[u8], starts: impl Iterator<Item = usize>) -> u32 {
         let mut h = SEED;
         let mut end = name.len();
         let mut best = NO_ENTRY;
-        for k in (0..=count).rev() {
-            let start = if k == 0 { 0 } else { usize::from(dots[k - 1]) + 1 };
-            h = hash_label(h, name, start, end);
-            let depth = count + 1 - k;
-            let probe =
-                self.find(finish(h), name.get(start..).unwrap_or_default(), (self.node_depths >> depth) & 1 != 0);
-            match probe {
-                Probe::Absent => return Some(best),
+        for (depth, start) in starts.enumerate().map(|(i, start)| (i + 1, start)) {
+            h = hash_folded_label(h, folded, start, end);
+            let suffix = name.get(start..).unwrap_or_default();
+            match self.find(finish(h), suffix, (self.node_depths >> depth) & 1 != 0) {
+                Probe::Absent => return best,
                 Probe::NotNode => {}
-                Probe::Node(node) if k == 0 => {
-                    return Some(if node.at_self != NO_ENTRY { node.at_self } else { best });
+                Probe::Node(node) if start == 0 => {
+                    return if node.at_self != NO_ENTRY { node.at_self } else { best };
                 }
                 Probe::Node(node) => {
                     if node.below != NO_ENTRY {
@@ -250,7 +309,7 @@ impl DomainSet {
             }
             end = start.saturating_sub(1);
         }
-        Some(best)
+        best
     }
 
     /// What the table holds for `name` (compared ignoring ASCII case).
@@ -296,6 +355,113 @@ fn arena_name(arena: &[u8], offset: u32) -> &[u8] {
     let offset = offset as usize;
     let len = arena.get(offset).map_or(0, |&l| usize::from(l));
     arena.get(offset + 1..offset + 1 + len).unwrap_or_default()
+}
+
+/// Names up to this long (without the trailing dot) are read a word at a time; their dots fit a
+/// 64-bit mask.
+const SHORT_NAME: usize = 64;
+/// Bytes in front of the name in a folded buffer, so that the word before any label end exists.
+const PAD: usize = 8;
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// `c` in every byte.
+#[inline(always)]
+const fn splat(c: u8) -> u64 {
+    ONES * c as u64
+}
+
+/// The high bit of each byte of `v` (seven-bit bytes) that is zero.
+#[inline(always)]
+fn zero_bytes(v: u64) -> u64 {
+    !(((v & !HIGHS) + !HIGHS) | v) & HIGHS
+}
+
+/// The high bit of each byte of `v` (seven-bit bytes) in `lo..=hi`. No byte borrows from its
+/// neighbour: `0x80 + v - lo` and `0x80 + hi - v` stay within one byte.
+#[inline(always)]
+fn in_range(v: u64, lo: u8, hi: u8) -> u64 {
+    ((v | HIGHS) - splat(lo)) & (splat(hi) | HIGHS).wrapping_sub(v) & HIGHS
+}
+
+/// Bit `i` set where byte `i` of `high_bits` has its high bit set.
+#[inline(always)]
+fn byte_mask(high_bits: u64) -> u64 {
+    ((high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
+}
+
+/// Eight name bytes at once: the case-folded bytes, and the high bit of each byte that is a dot
+/// or is not a name character (letters, digits, `-`, `_`, `.`).
+#[inline(always)]
+fn classify(word: u64) -> (u64, u64, u64) {
+    let ascii = word & !HIGHS;
+    let folded = ascii | splat(0x20);
+    let dots = zero_bytes(ascii ^ splat(b'.'));
+    let good = in_range(folded, b'a', b'z')
+        | in_range(ascii, b'0', b'9')
+        | dots
+        | zero_bytes(ascii ^ splat(b'-'))
+        | zero_bytes(ascii ^ splat(b'_'));
+    let bad = (!good | word) & HIGHS;
+    (folded, dots, bad)
+}
+
+/// A name of at most [`SHORT_NAME`] bytes (trailing dot removed), validated and case-folded a word
+/// at a time.
+struct Folded {
+    /// The folded name from offset [`PAD`] (`_` folds to 0x7F, as in [`hash_label`]).
+    bytes: [u8; PAD + SHORT_NAME],
+    /// Bit `i` set when byte `i` is a dot.
+    dots: u64,
+}
+
+impl Folded {
+    /// `None` unless `name` (1 to [`SHORT_NAME`] bytes) is a valid ASCII name: name characters
+    /// only, no empty label, no label over 63 octets.
+    #[inline(always)]
+    fn read(name: &[u8]) -> Option<Self> {
+        let len = name.len();
+        let mut bytes = [0u8; PAD + SHORT_NAME];
+        let mut dots = 0u64;
+        let mut bad = 0u64;
+        let mut take = |offset: usize, word: u64, valid: u64| {
+            let (folded, dot, wrong) = classify(word);
+            if let Some(to) = bytes.get_mut(PAD + offset..PAD + offset + 8) {
+                to.copy_from_slice(&folded.to_le_bytes());
+            }
+            dots |= byte_mask(dot) << offset;
+            bad |= wrong & valid;
+        };
+        if len >= 8 {
+            // Whole words, the last one ending at the end of the name (it may overlap the one before).
+            let words = if len <= 32 { 4 } else { 8 };
+            for i in 0..words {
+                let offset = (8 * i).min(len - 8);
+                let mut eight = [0u8; 8];
+                if let Some(from) = name.get(offset..offset + 8) {
+                    eight.copy_from_slice(from);
+                }
+                take(offset, u64::from_le_bytes(eight), u64::MAX);
+            }
+        } else if len > 0 {
+            let mut word = 0u64;
+            for (i, &b) in name.iter().enumerate() {
+                word |= u64::from(b) << (8 * i);
+            }
+            take(0, word, (1u64 << (8 * len)) - 1);
+        } else {
+            return None;
+        }
+        // An empty label: a dot first, last, or next to another; a label of 64: no dot in 64 bytes.
+        if bad != 0 || dots & 1 != 0 || (dots >> (len - 1)) & 1 != 0 || dots & (dots >> 1) != 0 {
+            return None;
+        }
+        if len == SHORT_NAME && dots == 0 {
+            return None;
+        }
+        Some(Folded { bytes, dots })
+    }
 }
 
 /// A validated ASCII name (trailing dot removed) and the positions of its dots.
@@ -634,6 +800,99 @@ mod tests {
                 proptest::prop_assert_eq!(checked, Some(name_hash(parsed.as_str().as_bytes())));
             }
         }
+    }
+
+    use proptest::strategy::Strategy;
+
+    /// A small set over names made of the bytes the word reader must tell apart.
+    fn small_set() -> DomainSet {
+        let mut builder = DomainSetBuilder::with_capacity(8);
+        for (i, (name, kind)) in [
+            ("a-b.c_d", NameKind::Subtree),
+            ("x.a-b.c_d", NameKind::Exact),
+            ("0z.a", NameKind::Subdomains),
+            ("abcdefghi.jk", NameKind::Subtree),
+            ("q.abcdefghijklmnopqrstuvwxyz0123456789-_.long", NameKind::Exact),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            builder.push(name, kind, i as u32);
+        }
+        builder.build(|&i| Some(Rank { allow: false, id: i64::from(i) }), |&i, _, _| i).0
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time reader accepts exactly what the byte-at-a-time one does, and both
+        /// answer alike: bytes at the edges of every character class, in any case, any length.
+        #[test]
+        fn word_reader_agrees_with_byte_reader(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(&[
+                        "a-b", "c_d", "x", "0z", "a", "abcdefghi", "jk", "q", "long", "ABCDEFGHI", "C_D", "-",
+                        "abcdefghijklmnopqrstuvwxyz0123456789-_", "Z", "9", "", ".",
+                    ][..]).prop_map(|s| s.as_bytes().to_vec()),
+                    proptest::sample::select(&[
+                        b'@', b'[', b'`', b'{', b'/', b':', b'^', b'~', 0, 0x0D, 0x0E, 0x10, 0x1F, 0x20, 0x2C,
+                        0x7F, 0x80, 0xAD, 0xC3, 0xFF, b'A', b'z',
+                    ][..]).prop_map(|b| vec![b]),
+                ],
+                0..24,
+            ),
+            dots in proptest::collection::vec(proptest::bool::ANY, 24),
+            trailing_dot in proptest::bool::ANY,
+        ) {
+            let set = small_set();
+            let mut input = Vec::new();
+            for (part, dot) in parts.iter().zip(&dots) {
+                input.extend_from_slice(part);
+                if *dot {
+                    input.push(b'.');
+                }
+            }
+            if trailing_dot {
+                input.push(b'.');
+            }
+            proptest::prop_assert_eq!(set.lookup_ascii(&input), set.lookup_long(&input), "{:?}", String::from_utf8_lossy(&input));
+        }
+    }
+
+    #[test]
+    fn word_reader_edges() {
+        let set = small_set();
+        for (input, expected) in [
+            (&b"x.a-b.c_d"[..], Some(1)),
+            (b"X.A-B.C_D.", Some(1)),
+            (b"y.x.a-b.c_d", Some(0)),
+            (b"c_d", Some(NO_ENTRY)),
+            (b"0z.a", Some(NO_ENTRY)),
+            (b"w.0z.a", Some(2)),
+            (b"www.abcdefghi.jk", Some(3)),
+            (b"q.abcdefghijklmnopqrstuvwxyz0123456789-_.long", Some(4)),
+            (b"Q.ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.LONG.", Some(4)),
+            (b"", None),
+            (b".", None),
+            (b"a..b", None),
+            (b".a", None),
+            (b"a.b..", None),
+            (b"a\rb.c_d", None),
+            (b"ab\x0e.a", None),
+            (b"abc@def.jk", None),
+            (b"abcdefgh[.jk", None),
+            (b"abcdefgh\xc3\xa9.jk", None),
+        ] {
+            assert_eq!(set.lookup_ascii(input), expected, "{:?}", String::from_utf8_lossy(input));
+        }
+        // Labels of 63 and 64 octets, names of 64 and 65 bytes (the long path).
+        let l63 = "a".repeat(63);
+        let l64 = "a".repeat(64);
+        assert_eq!(set.lookup_ascii(l63.as_bytes()), Some(NO_ENTRY));
+        assert_eq!(set.lookup_ascii(l64.as_bytes()), None);
+        assert_eq!(set.lookup_ascii(format!("{l63}.").as_bytes()), Some(NO_ENTRY));
+        assert_eq!(set.lookup_ascii(format!("{l63}.b").as_bytes()), Some(NO_ENTRY));
+        assert_eq!(set.lookup_ascii(format!("{l64}.b").as_bytes()), None);
+        assert_eq!(set.lookup_ascii(format!("q.{}.w.0z.a", "b".repeat(60)).as_bytes()), Some(2));
     }
 
     #[test]
