@@ -1,13 +1,72 @@
-//! Domain name parsing never panics, and a parsed name re-parses to itself.
+//! Domain name parsing never panics, and a parsed name re-parses to itself. The ruleset's
+//! lookups agree however a name arrives: the word-at-a-time reader of `lookup_domain`, the
+//! canonical name of `DomainName::parse`, and the batch walk of `lookup_domains` (the input
+//! alone, and among neighbours that walk further or stop at once).
 #![no_main]
-use bawaba_policy::DomainName;
+use std::sync::OnceLock;
+
+use bawaba_policy::*;
 use libfuzzer_sys::fuzz_target;
 
+fn ruleset() -> &'static Ruleset {
+    static RULESET: OnceLock<Ruleset> = OnceLock::new();
+    RULESET.get_or_init(|| {
+        let order = Order {
+            id: OrderId(1),
+            authority: "Court".into(),
+            reference: "CFI-1".into(),
+            issued_at: 0,
+            effective_from: 0,
+            expires_at: i64::MAX,
+            category: Category::Phishing,
+            summary: "fuzz".into(),
+            publishable: true,
+            appeal_contact: "appeals@example.test".into(),
+            status: OrderStatus::Approved,
+            proposed_by: "alice".into(),
+            approved_by: Some("bob".into()),
+            revoked: None,
+        };
+        let selectors = [
+            "a", "b.a", "*.c.b.a", "exact:x.y", "xn--mnchen-3ya.de", "a-b.c_d", "abcdefghijklmnop.q", "1.2.3.4",
+            "0.a", "_dmarc.e.f", "zz.abcdefghijklmnop.q", "longlabel0123456789.a",
+        ];
+        let rules = selectors
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Rule {
+                id: RuleId(i as i64 + 1),
+                order: OrderId(1),
+                selector: s.parse().expect("fuzz selectors parse"),
+                action: Action::Nxdomain,
+                forced: None,
+            })
+            .collect();
+        let allow = vec![AllowEntry { id: AllowId(1), selector: "exact:ok.b.a".parse().expect("parses"), reason: "fuzz".into() }];
+        PolicySnapshot { version: 1, taken_at: 0, orders: vec![order], rules, allow }.compile()
+    })
+}
+
+fn answer(m: Option<Match<'_>>) -> Option<Verdict> {
+    m.map(|m| m.verdict())
+}
+
 fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(name) = DomainName::parse(text) {
-            let again = DomainName::parse(name.as_str()).expect("a canonical name re-parses");
-            assert_eq!(again, name);
-        }
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let parsed = DomainName::parse(text);
+    if let Ok(name) = &parsed {
+        let again = DomainName::parse(name.as_str()).expect("a canonical name re-parses");
+        assert_eq!(&again, name);
+    }
+    let rules = ruleset();
+    let direct = rules.lookup_domain(text).map(answer);
+    assert_eq!(direct, parsed.as_ref().map(|n| answer(rules.lookup_name(n))).map_err(Clone::clone), "{text:?}");
+    let mut batch = Vec::new();
+    rules.lookup_domains([text], &mut batch);
+    assert_eq!(batch.pop().map(|a| a.map(answer)), Some(direct.clone()));
+    let crowd = ["zz.zz.abcdefghijklmnop.q", text, "nope", "ok.b.a", text, "c.b.a.", "x..y"];
+    rules.lookup_domains(crowd, &mut batch);
+    for (i, got) in [1, 4].map(|i| (i, batch[i].clone().map(answer))) {
+        assert_eq!(got, direct, "{text:?} at {i}");
     }
 });

@@ -168,18 +168,27 @@ impl Engine {
                 state.is_decided() && state.generation != self.generation
             })
             .collect();
-        // The server addresses go through the ruleset in batches, whose cache misses overlap: a
-        // reload with a million flows holds the packet path up for as short a time as it can.
+        // The server addresses and the names go through the ruleset in batches, whose cache
+        // misses overlap: a reload with a million flows holds the packet path up for as short a
+        // time as it can.
         let mut servers = Vec::with_capacity(REJUDGE_BATCH);
         let mut by_address = Vec::with_capacity(REJUDGE_BATCH);
+        let mut by_name = Vec::with_capacity(REJUDGE_BATCH);
         let mut newly_blocked = Vec::new();
         for ids in due.chunks(REJUDGE_BATCH) {
             servers.clear();
             servers.extend(ids.iter().map(|&id| server_of(self.flows.flow(id))));
             ruleset.lookup_ips(&servers, &mut by_address);
-            for (&id, &address_match) in ids.iter().zip(&by_address) {
+            // A flow without a whole name looks up "", which rejudge_with does not read.
+            ruleset.lookup_domains(
+                ids.iter().map(|&id| judged_name(&self.flows.flow(id).state).unwrap_or("")),
+                &mut by_name,
+            );
+            for ((&id, &address_match), name_found) in ids.iter().zip(&by_address).zip(by_name.drain(..)) {
                 let before = self.flows.flow(id).state.action;
-                self.rejudge_with(id, address_match, &ruleset, &mut Ignore);
+                let name_match =
+                    name_found.unwrap_or_else(|_| address_literal(&ruleset, self.flows.flow(id).state.stored_name()));
+                self.rejudge_with(id, address_match, Some(name_match), &ruleset, &mut Ignore);
                 let flow = self.flows.flow(id);
                 if before == FlowAction::Allow && flow.state.action != FlowAction::Allow {
                     let (client, server) = if flow.state.client_is_lo {
@@ -546,16 +555,17 @@ impl Engine {
     fn rejudge(&mut self, id: FlowId, observer: &mut impl Observer) {
         let ruleset = Arc::clone(&self.ruleset);
         let address_match = ruleset.lookup_ip(server_of(self.flows.flow(id)));
-        self.rejudge_with(id, address_match, &ruleset, observer);
+        self.rejudge_with(id, address_match, None, &ruleset, observer);
     }
 
     /// [`rejudge`](Self::rejudge) with the server address already looked up in `ruleset` (the
-    /// current one).
-    fn rejudge_with(
+    /// current one), and the flow's name too when `name_match` is given.
+    fn rejudge_with<'r>(
         &mut self,
         id: FlowId,
-        address_match: Option<Match<'_>>,
-        ruleset: &Ruleset,
+        address_match: Option<Match<'r>>,
+        name_match: Option<Option<Match<'r>>>,
+        ruleset: &'r Ruleset,
         observer: &mut impl Observer,
     ) {
         let flow = self.flows.flow(id);
@@ -571,8 +581,9 @@ impl Engine {
         let (basis, action, m) = if let Some(m) = by_address {
             let Verdict::Block { action, .. } = m.verdict() else { unreachable!("filtered to blocks") };
             (Basis::Address, FlowAction::for_rule(action, state.app, tcp), Some(m))
-        } else if state.name().is_some() && !state.name_cut() {
-            name_verdict(ruleset, state.stored_name(), state.app, tcp)
+        } else if let Some(name) = judged_name(state) {
+            let found = name_match.unwrap_or_else(|| lookup_name(ruleset, name));
+            found_verdict(found, state.app, tcp)
         } else {
             // Nothing to judge again: keep the verdict.
             self.flows.flow_mut(id).state.generation = self.generation;
@@ -639,11 +650,22 @@ fn name_verdict<'r>(
     app: AppProtocol,
     tcp: bool,
 ) -> (Basis, FlowAction, Option<Match<'r>>) {
-    let found = match ruleset.lookup_domain(name) {
-        Ok(found) => found,
-        // A Host header or SNI holding an address literal.
-        Err(_) => name.parse::<IpAddr>().ok().and_then(|a| ruleset.lookup_ip(a)),
-    };
+    found_verdict(lookup_name(ruleset, name), app, tcp)
+}
+
+/// What the ruleset says about a name read from a flow.
+fn lookup_name<'r>(ruleset: &'r Ruleset, name: &str) -> Option<Match<'r>> {
+    ruleset.lookup_domain(name).unwrap_or_else(|_| address_literal(ruleset, name))
+}
+
+/// A Host header or SNI holding an address literal is judged as that address; any other text
+/// that is not a name matches nothing.
+fn address_literal<'r>(ruleset: &'r Ruleset, name: &str) -> Option<Match<'r>> {
+    name.parse::<IpAddr>().ok().and_then(|a| ruleset.lookup_ip(a))
+}
+
+/// The decision a name match makes.
+fn found_verdict(found: Option<Match<'_>>, app: AppProtocol, tcp: bool) -> (Basis, FlowAction, Option<Match<'_>>) {
     match found {
         Some(m) => match m.verdict() {
             Verdict::Block { action, .. } => (Basis::Name, FlowAction::for_rule(action, app, tcp), Some(m)),
@@ -651,6 +673,11 @@ fn name_verdict<'r>(
         },
         None => (Basis::NoMatch, FlowAction::Allow, None),
     }
+}
+
+/// The name a flow is judged by again on a reload: read whole, not cut.
+fn judged_name(state: &FlowState) -> Option<&str> {
+    state.name().filter(|_| !state.name_cut()).map(|_| state.stored_name())
 }
 
 /// Records a decision and tells the observer.

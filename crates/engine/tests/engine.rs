@@ -382,6 +382,11 @@ fn rejudging_at_once_finds_every_newly_blocked_flow() {
             expected.push(server.parse::<IpAddr>().unwrap());
         }
     }
+    // TLS to an allowed server whose SNI is an address of the soon-blocked IPv6 /48 (not a valid
+    // name): judged again as that address.
+    let literal = Conn::new(CLIENT, "198.18.9.9", 21_000, 443);
+    assert_eq!(tcp_session(&mut e, &literal, &[(0, &hello("2001:db8:77::99"))])[2], PacketVerdict::Accept);
+    expected.push("198.18.9.9".parse().unwrap());
     let newly_blocked = e.set_ruleset_and_rejudge(ruleset(&[
         ("198.19.1.0/24", Action::Reset, 1),
         ("site7.test", Action::Reset, 2),
@@ -391,7 +396,7 @@ fn rejudging_at_once_finds_every_newly_blocked_flow() {
     got.sort();
     expected.sort();
     assert_eq!(got, expected);
-    assert!(newly_blocked.iter().all(|c| c.server.1 == 443 && c.protocol == 6));
+    assert!(newly_blocked.iter().all(|c| c.protocol == 6));
     assert_eq!(e.counters().rejudged_changed, expected.len() as u64);
 }
 

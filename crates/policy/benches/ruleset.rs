@@ -387,6 +387,14 @@ fn benches(c: &mut Criterion) {
             found
         })
     });
+    let mut answers = Vec::with_capacity(BATCH);
+    group.bench_function("bawaba_many", |b| {
+        b.iter(|| {
+            ruleset.lookup_domains((cursor..cursor + BATCH).map(|i| black_box(names.get(i))), &mut answers);
+            cursor = (cursor + BATCH) % POOL;
+            answers.iter().filter(|m| matches!(m, Ok(Some(_)))).count()
+        })
+    });
     group.bench_function("naive", |b| {
         b.iter(|| {
             let mut found = 0usize;
@@ -423,6 +431,16 @@ fn benches(c: &mut Criterion) {
             })
         });
     }
+    let mut cursor = 0usize;
+    let mut answers = Vec::with_capacity(BATCH);
+    group.bench_function("bawaba_many", |b| {
+        b.iter(|| {
+            let batch = zipf[cursor..cursor + BATCH].iter().map(|&i| black_box(names.get(i as usize)));
+            ruleset.lookup_domains(batch, &mut answers);
+            cursor = (cursor + BATCH) % (zipf.len() - BATCH);
+            answers.iter().filter(|m| matches!(m, Ok(Some(_)))).count()
+        })
+    });
     group.finish();
 
     for (family, pool) in [("lookup_ipv4", &v4_pool), ("lookup_ipv6", &v6_pool)] {

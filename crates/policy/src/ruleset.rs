@@ -39,7 +39,7 @@ pub(crate) mod ip_map;
 #[doc(hidden)]
 pub mod naive;
 
-use domain_set::{DomainSet, DomainSetBuilder, Dropped, NameKind, Rank};
+use domain_set::{DomainSet, DomainSetBuilder, Dropped, NameKind, Rank, NAME_LANES};
 use ip_map::{IntervalMap, LANES};
 
 /// The decision for a name or address that some rule or allow entry selects.
@@ -213,6 +213,38 @@ impl Ruleset {
             None => {
                 let name = DomainName::parse(name)?;
                 Ok(self.lookup_name(&name))
+            }
+        }
+    }
+
+    /// [`lookup_domain`](Self::lookup_domain) for many names at once: `out` is cleared and gets
+    /// one answer per name, in order.
+    ///
+    /// Faster per name than one call each on large rulesets: the lookups go side by side, so their
+    /// cache misses overlap (see `DomainSet::lookup_many`).
+    pub fn lookup_domains<'a, 'n>(
+        &'a self,
+        names: impl IntoIterator<Item = &'n str>,
+        out: &mut Vec<Result<Option<Match<'a>>, NameError>>,
+    ) {
+        out.clear();
+        let mut names = names.into_iter();
+        loop {
+            let mut chunk: [&[u8]; NAME_LANES] = [&[]; NAME_LANES];
+            let mut n = 0;
+            for (slot, name) in chunk.iter_mut().zip(names.by_ref()) {
+                *slot = name.as_bytes();
+                n += 1;
+            }
+            let mut found = [None; NAME_LANES];
+            self.domains.lookup_many(&chunk[..n], &mut found[..n]);
+            out.extend(chunk[..n].iter().zip(found).map(|(name, found)| match found {
+                Some(entry) => Ok(self.to_match(entry)),
+                // Not ASCII, or not a name: the bytes are the caller's `str`.
+                None => DomainName::parse(&String::from_utf8_lossy(name)).map(|name| self.lookup_name(&name)),
+            }));
+            if n < NAME_LANES {
+                return;
             }
         }
     }

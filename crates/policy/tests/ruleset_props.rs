@@ -148,11 +148,19 @@ proptest! {
     ) {
         let ruleset = snapshot.compile();
         let naive = NaiveRuleset::from_snapshot(&snapshot);
+        let mut forms = Vec::new();
         for (q, upper, dot) in queries {
             let q = query_form(q, upper, dot);
             let got = fast(ruleset.lookup_domain(&q).unwrap());
             let want = naive.lookup_domain(&q).unwrap();
             prop_assert_eq!(got, want, "query {}", q);
+            forms.push(q);
+        }
+        let mut answers = Vec::new();
+        ruleset.lookup_domains(forms.iter().map(String::as_str), &mut answers);
+        prop_assert_eq!(answers.len(), forms.len());
+        for (q, answer) in forms.iter().zip(answers) {
+            prop_assert_eq!(fast(answer.unwrap()), naive.lookup_domain(q).unwrap(), "batched {}", q);
         }
     }
 
@@ -196,10 +204,14 @@ proptest! {
     fn arbitrary_text_never_panics_and_agrees(snapshot in snapshot(), q in "[a-cA-C.\\-_ é]{0,12}") {
         let ruleset = snapshot.compile();
         let naive = NaiveRuleset::from_snapshot(&snapshot);
+        let mut batched = Vec::new();
+        ruleset.lookup_domains([q.as_str()], &mut batched);
         match (ruleset.lookup_domain(&q), naive.lookup_domain(&q)) {
             (Ok(got), Ok(want)) => prop_assert_eq!(fast(got), want),
             (Err(a), Err(b)) => prop_assert_eq!(a, b),
             (got, want) => prop_assert!(false, "query {:?}: {:?} vs {:?}", q, got.map(fast), want),
         }
+        let batched = batched.pop().map(|answer| answer.map(fast));
+        prop_assert_eq!(batched, Some(naive.lookup_domain(&q)));
     }
 }

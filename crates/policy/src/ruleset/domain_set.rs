@@ -22,6 +22,9 @@
 //! negatives, and a false positive only makes the walk go on. On the 2-vCPU VM we measured a random
 //! access into tens of megabytes at 200-300 ns (TLB miss and page walk); the filter (2 MiB for a
 //! million rules) is small enough to stay mostly in cache and within TLB reach.
+//!
+//! [`DomainSet::lookup_many`] walks many names side by side, round by round, with each memory
+//! access prefetched a round before it is read.
 
 use std::cmp::Ordering;
 use std::mem::size_of;
@@ -51,14 +54,12 @@ fn mix(h: u64, word: u64) -> u64 {
     (h ^ word).wrapping_mul(MUL).rotate_left(26)
 }
 
-/// Spreads the running value over all 64 bits (murmur3 `fmix64`).
+/// Spreads the running value over all 64 bits: one multiply, with the high half folded in before
+/// it and after it (the table and the filter read both halves).
 #[inline(always)]
-fn finish(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
-    h ^ (h >> 33)
+fn finish(h: u64) -> u64 {
+    let h = (h ^ (h >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 29)
 }
 
 /// Mixes the label `name[start..end]` into the running hash, eight bytes at a time from its end,
@@ -228,6 +229,74 @@ fn filter_bits(hash: u64, mask: usize) -> (usize, u64) {
     (word, bits)
 }
 
+/// Names that [`DomainSet::lookup_many`] walks side by side.
+pub(crate) const NAME_LANES: usize = 64;
+
+/// Table probes a name may note in [`DomainSet::lookup_many`]: one per suffix that passes the
+/// filter at a depth where selector names exist. A random miss notes none or one.
+const MAX_PROBES: usize = 4;
+
+/// Asks the CPU to start loading `item`'s cache line.
+#[inline(always)]
+fn prefetch<T>(item: &T) {
+    bawaba_wire::hint::prefetch((item as *const T).cast());
+}
+
+/// Where a lane of [`DomainSet::lookup_many`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LaneState {
+    /// Not a valid ASCII name (also an empty lane).
+    Invalid,
+    /// Walking its suffixes.
+    Walking,
+    /// The walk has stopped; the probes decide.
+    Stopped,
+    /// Looked up on its own, by [`DomainSet::lookup_ascii`]: too long, or too many probes.
+    Alone,
+}
+
+/// A suffix to look up in the table once the walk has stopped.
+#[derive(Debug, Clone, Copy, Default)]
+struct PendingProbe {
+    hash: u64,
+    /// Where the suffix starts in the name.
+    start: u8,
+}
+
+/// One name in [`DomainSet::lookup_many`].
+#[derive(Debug, Clone, Copy)]
+struct Lane {
+    state: LaneState,
+    /// Dots of the labels not yet hashed.
+    dots: u64,
+    /// End of the next label to hash.
+    end: usize,
+    /// Running hash, and the finished hash of the current suffix (whose filter word was
+    /// prefetched), its start and its depth in labels.
+    h: u64,
+    hash: u64,
+    start: u8,
+    depth: u8,
+    probes: [PendingProbe; MAX_PROBES],
+    probe_count: u8,
+}
+
+impl Default for Lane {
+    fn default() -> Self {
+        Lane {
+            state: LaneState::Invalid,
+            dots: 0,
+            end: 0,
+            h: SEED,
+            hash: 0,
+            start: 0,
+            depth: 0,
+            probes: [PendingProbe::default(); MAX_PROBES],
+            probe_count: 0,
+        }
+    }
+}
+
 /// What the table holds for one suffix.
 enum Probe {
     /// Neither a selector name nor an ancestor of one: the walk can stop.
@@ -253,22 +322,149 @@ impl DomainSet {
         if name.len() > SHORT_NAME {
             return self.lookup_long(input);
         }
-        let folded = Folded::read(name)?;
-        let mut dots = folded.dots;
-        // Label starts from the last label's to 0: one past each dot, highest first.
-        let starts = std::iter::from_fn(move || match dots {
-            u64::MAX => None,
-            0 => {
-                dots = u64::MAX;
-                Some(0)
-            }
-            _ => {
-                let top = 63 - dots.leading_zeros() as usize;
-                dots &= !(1 << top);
-                Some(top + 1)
-            }
+        let mut buf = [0u8; PAD + SHORT_NAME];
+        let mut dots = fold_short(name, &mut buf)?;
+        // Label starts from the last label's to 0.
+        let mut done = false;
+        let starts = std::iter::from_fn(move || {
+            let start = (!done).then(|| pop_label_start(&mut dots))?;
+            done = start == 0;
+            Some(start)
         });
-        Some(self.walk(name, &folded.bytes, starts))
+        Some(self.walk(name, &buf, starts))
+    }
+
+    /// [`lookup_ascii`](Self::lookup_ascii) for many names: `out[i]` gets the answer for
+    /// `inputs[i]` (`out` as long as `inputs`; extra names or slots are left alone).
+    ///
+    /// The names go in groups of [`NAME_LANES`] *lanes*, walked round by round: in each round
+    /// every lane still walking checks the filter word of its current suffix, notes a table probe
+    /// for it when selector names have its depth, and hashes its next suffix. Each memory access
+    /// is asked for (prefetched) a round before it is read, so the cache misses of a group overlap
+    /// with each other and with the hashing, instead of each lookup waiting for its own. A probe
+    /// never changes where the walk goes (only the filter stops it), so the probes wait until
+    /// every lane has stopped; their slots, then the stored names that a fingerprint matches, are
+    /// read after that, again prefetched a step ahead. A name that is long or needs more than
+    /// [`MAX_PROBES`] probes takes [`lookup_ascii`](Self::lookup_ascii).
+    pub(crate) fn lookup_many(&self, inputs: &[&[u8]], out: &mut [Option<u32>]) {
+        let mut bufs = [[0u8; PAD + SHORT_NAME]; NAME_LANES];
+        for (inputs, out) in inputs.chunks(NAME_LANES).zip(out.chunks_mut(NAME_LANES)) {
+            let mut lanes = [Lane::default(); NAME_LANES];
+            // The lanes still walking, so that a round skips the ones that have stopped.
+            let mut walking = [0u8; NAME_LANES];
+            let mut still = 0;
+            for (i, ((lane, buf), input)) in lanes.iter_mut().zip(&mut bufs).zip(inputs).enumerate() {
+                let name = match input.split_last() {
+                    Some((b'.', rest)) => rest,
+                    _ => input,
+                };
+                if name.len() > SHORT_NAME {
+                    lane.state = LaneState::Alone;
+                    continue;
+                }
+                let Some(dots) = fold_short(name, buf) else { continue };
+                *lane = Lane { dots, end: name.len(), state: LaneState::Walking, ..Lane::default() };
+                self.next_suffix(lane, buf);
+                walking[still] = i as u8;
+                still += 1;
+            }
+            while still > 0 {
+                let mut kept = 0;
+                for k in 0..still {
+                    let i = usize::from(walking[k]);
+                    let (Some(lane), Some(buf)) = (lanes.get_mut(i), bufs.get(i)) else { continue };
+                    if self.step(lane) {
+                        self.next_suffix(lane, buf);
+                        walking[kept] = i as u8;
+                        kept += 1;
+                    }
+                }
+                still = kept;
+            }
+            for lane in &lanes {
+                for probe in lane.probes.iter().take(usize::from(lane.probe_count)) {
+                    let home = self.slots.get((probe.hash >> self.shift) as usize).unwrap_or(&EMPTY_SLOT);
+                    if home.name != EMPTY && home.tag == probe.hash as u32 {
+                        if let Some(stored) = self.arena.get(home.name as usize) {
+                            prefetch(stored);
+                        }
+                    }
+                }
+            }
+            for ((out, input), lane) in out.iter_mut().zip(inputs).zip(&lanes) {
+                *out = match lane.state {
+                    LaneState::Invalid => None,
+                    LaneState::Alone => self.lookup_ascii(input),
+                    LaneState::Walking | LaneState::Stopped => Some(self.decide(input, lane)),
+                };
+            }
+        }
+    }
+
+    /// Hashes the lane's next suffix and prefetches its filter word.
+    #[inline(always)]
+    fn next_suffix(&self, lane: &mut Lane, buf: &FoldBuf) {
+        let start = pop_label_start(&mut lane.dots);
+        lane.h = hash_folded_label(lane.h, buf, start, lane.end);
+        lane.hash = finish(lane.h);
+        lane.start = start as u8;
+        lane.depth += 1;
+        if let Some(word) = self.filter.get(filter_bits(lane.hash, self.filter_mask).0) {
+            prefetch(word);
+        }
+    }
+
+    /// One round for a walking lane: checks the filter for its current suffix and notes a probe.
+    /// True when the walk goes on to the next suffix.
+    #[inline(always)]
+    fn step(&self, lane: &mut Lane) -> bool {
+        if !self.filter_has(lane.hash) {
+            lane.state = LaneState::Stopped;
+            return false;
+        }
+        if (self.node_depths >> lane.depth) & 1 != 0 {
+            let Some(probe) = lane.probes.get_mut(usize::from(lane.probe_count)) else {
+                lane.state = LaneState::Alone;
+                return false;
+            };
+            *probe = PendingProbe { hash: lane.hash, start: lane.start };
+            lane.probe_count += 1;
+            if let Some(home) = self.slots.get((lane.hash >> self.shift) as usize) {
+                prefetch(home);
+            }
+        }
+        if lane.start == 0 {
+            lane.state = LaneState::Stopped;
+            return false;
+        }
+        lane.end = usize::from(lane.start) - 1;
+        true
+    }
+
+    /// The deciding entry of a lane whose walk has stopped, from its probes (shortest suffix
+    /// first), as [`walk`](Self::walk) decides.
+    #[inline(always)]
+    fn decide(&self, input: &[u8], lane: &Lane) -> u32 {
+        let mut best = NO_ENTRY;
+        for probe in lane.probes.iter().take(usize::from(lane.probe_count)) {
+            let suffix = input.get(usize::from(probe.start)..).unwrap_or_default();
+            let suffix = match suffix.split_last() {
+                Some((b'.', rest)) => rest,
+                _ => suffix,
+            };
+            match self.probe_table(probe.hash, suffix) {
+                Probe::Node(node) if probe.start == 0 => {
+                    return if node.at_self != NO_ENTRY { node.at_self } else { best };
+                }
+                Probe::Node(node) => {
+                    if node.below != NO_ENTRY {
+                        best = node.below;
+                    }
+                }
+                Probe::Absent | Probe::NotNode => {}
+            }
+        }
+        best
     }
 
     /// [`lookup_ascii`](Self::lookup_ascii) for names longer than [`SHORT_NAME`]: a byte at a
@@ -318,13 +514,25 @@ impl DomainSet {
     /// filter is asked.
     #[inline(always)]
     fn find(&self, hash: u64, name: &[u8], nodes_here: bool) -> Probe {
-        let (word, bits) = filter_bits(hash, self.filter_mask);
-        if self.filter.get(word).is_none_or(|&w| w & bits != bits) {
+        if !self.filter_has(hash) {
             return Probe::Absent;
         }
         if !nodes_here {
             return Probe::NotNode;
         }
+        self.probe_table(hash, name)
+    }
+
+    /// Whether the filter may know `hash`.
+    #[inline(always)]
+    fn filter_has(&self, hash: u64) -> bool {
+        let (word, bits) = filter_bits(hash, self.filter_mask);
+        self.filter.get(word).is_some_and(|&w| w & bits == bits)
+    }
+
+    /// The table's answer for `name`: a node, or not one.
+    #[inline(always)]
+    fn probe_table(&self, hash: u64, name: &[u8]) -> Probe {
         let tag = hash as u32;
         let mut pos = (hash >> self.shift) as usize;
         loop {
@@ -407,61 +615,66 @@ fn classify(word: u64) -> (u64, u64, u64) {
     (folded, dots, bad)
 }
 
-/// A name of at most [`SHORT_NAME`] bytes (trailing dot removed), validated and case-folded a word
-/// at a time.
-struct Folded {
-    /// The folded name from offset [`PAD`] (`_` folds to 0x7F, as in [`hash_label`]).
-    bytes: [u8; PAD + SHORT_NAME],
-    /// Bit `i` set when byte `i` is a dot.
-    dots: u64,
+/// A buffer for a case-folded name of at most [`SHORT_NAME`] bytes, from offset [`PAD`].
+type FoldBuf = [u8; PAD + SHORT_NAME];
+
+/// Validates `name` (1 to [`SHORT_NAME`] bytes, trailing dot removed) a word at a time and
+/// case-folds it into `buf` from offset [`PAD`] (`_` folds to 0x7F, as in [`hash_label`]); returns
+/// the mask of its dots (bit `i` for byte `i`), or `None` unless it is a valid ASCII name: name
+/// characters only, no empty label, no label over 63 octets.
+#[inline(always)]
+fn fold_short(name: &[u8], buf: &mut FoldBuf) -> Option<u64> {
+    let len = name.len();
+    let mut dots = 0u64;
+    let mut bad = 0u64;
+    let mut take = |offset: usize, word: u64, valid: u64| {
+        let (folded, dot, wrong) = classify(word);
+        if let Some(to) = buf.get_mut(PAD + offset..PAD + offset + 8) {
+            to.copy_from_slice(&folded.to_le_bytes());
+        }
+        dots |= byte_mask(dot) << offset;
+        bad |= wrong & valid;
+    };
+    if len >= 8 {
+        // Whole words, the last one ending at the end of the name (it may overlap the one before).
+        let words = if len <= 32 { 4 } else { 8 };
+        for i in 0..words {
+            let offset = (8 * i).min(len - 8);
+            let mut eight = [0u8; 8];
+            if let Some(from) = name.get(offset..offset + 8) {
+                eight.copy_from_slice(from);
+            }
+            take(offset, u64::from_le_bytes(eight), u64::MAX);
+        }
+    } else if len > 0 {
+        let mut word = 0u64;
+        for (i, &b) in name.iter().enumerate() {
+            word |= u64::from(b) << (8 * i);
+        }
+        take(0, word, (1u64 << (8 * len)) - 1);
+    } else {
+        return None;
+    }
+    // An empty label: a dot first, last, or next to another; a label of 64: no dot in 64 bytes.
+    if bad != 0 || dots & 1 != 0 || (dots >> (len - 1)) & 1 != 0 || dots & (dots >> 1) != 0 {
+        return None;
+    }
+    if len == SHORT_NAME && dots == 0 {
+        return None;
+    }
+    Some(dots)
 }
 
-impl Folded {
-    /// `None` unless `name` (1 to [`SHORT_NAME`] bytes) is a valid ASCII name: name characters
-    /// only, no empty label, no label over 63 octets.
-    #[inline(always)]
-    fn read(name: &[u8]) -> Option<Self> {
-        let len = name.len();
-        let mut bytes = [0u8; PAD + SHORT_NAME];
-        let mut dots = 0u64;
-        let mut bad = 0u64;
-        let mut take = |offset: usize, word: u64, valid: u64| {
-            let (folded, dot, wrong) = classify(word);
-            if let Some(to) = bytes.get_mut(PAD + offset..PAD + offset + 8) {
-                to.copy_from_slice(&folded.to_le_bytes());
-            }
-            dots |= byte_mask(dot) << offset;
-            bad |= wrong & valid;
-        };
-        if len >= 8 {
-            // Whole words, the last one ending at the end of the name (it may overlap the one before).
-            let words = if len <= 32 { 4 } else { 8 };
-            for i in 0..words {
-                let offset = (8 * i).min(len - 8);
-                let mut eight = [0u8; 8];
-                if let Some(from) = name.get(offset..offset + 8) {
-                    eight.copy_from_slice(from);
-                }
-                take(offset, u64::from_le_bytes(eight), u64::MAX);
-            }
-        } else if len > 0 {
-            let mut word = 0u64;
-            for (i, &b) in name.iter().enumerate() {
-                word |= u64::from(b) << (8 * i);
-            }
-            take(0, word, (1u64 << (8 * len)) - 1);
-        } else {
-            return None;
-        }
-        // An empty label: a dot first, last, or next to another; a label of 64: no dot in 64 bytes.
-        if bad != 0 || dots & 1 != 0 || (dots >> (len - 1)) & 1 != 0 || dots & (dots >> 1) != 0 {
-            return None;
-        }
-        if len == SHORT_NAME && dots == 0 {
-            return None;
-        }
-        Some(Folded { bytes, dots })
+/// Takes the last label start out of a dot mask: one past the highest dot, or 0 when no dot is
+/// left.
+#[inline(always)]
+fn pop_label_start(dots: &mut u64) -> usize {
+    if *dots == 0 {
+        return 0;
     }
+    let top = 63 - dots.leading_zeros() as usize;
+    *dots &= !(1 << top);
+    top + 1
 }
 
 /// A validated ASCII name (trailing dot removed) and the positions of its dots.
@@ -822,6 +1035,29 @@ mod tests {
         builder.build(|&i| Some(Rank { allow: false, id: i64::from(i) }), |&i, _, _| i).0
     }
 
+    /// [`small_set`] plus a chain of nested names, so that a walk notes more probes than a lane
+    /// holds.
+    fn deep_set() -> DomainSet {
+        let mut builder = DomainSetBuilder::with_capacity(16);
+        let mut names: Vec<(String, NameKind)> = vec![
+            ("a-b.c_d".into(), NameKind::Subtree),
+            ("x.a-b.c_d".into(), NameKind::Exact),
+            ("0z.a".into(), NameKind::Subdomains),
+            ("abcdefghi.jk".into(), NameKind::Subtree),
+            ("q.abcdefghijklmnopqrstuvwxyz0123456789-_.long".into(), NameKind::Exact),
+        ];
+        let labels = ["j", "i", "h", "g", "f", "e", "d", "c", "b", "a"];
+        for depth in 1..=labels.len() {
+            let name = labels[..depth].iter().rev().copied().collect::<Vec<_>>().join(".");
+            names.push((name, if depth % 2 == 0 { NameKind::Subtree } else { NameKind::Exact }));
+        }
+        names.push(("w.v.a-b.c_d".into(), NameKind::Subtree));
+        for (i, (name, kind)) in names.iter().enumerate() {
+            builder.push(name, *kind, i as u32);
+        }
+        builder.build(|&i| Some(Rank { allow: false, id: i64::from(i) }), |&i, _, _| i).0
+    }
+
     proptest::proptest! {
         /// The word-at-a-time reader accepts exactly what the byte-at-a-time one does, and both
         /// answer alike: bytes at the edges of every character class, in any case, any length.
@@ -855,6 +1091,29 @@ mod tests {
                 input.push(b'.');
             }
             proptest::prop_assert_eq!(set.lookup_ascii(&input), set.lookup_long(&input), "{:?}", String::from_utf8_lossy(&input));
+        }
+
+        /// The lanes of `lookup_many` answer as `lookup_ascii` does, whatever their neighbours:
+        /// names that stop early, walk far, need many probes, are too long or are not names.
+        #[test]
+        fn lookup_many_agrees_with_lookup_ascii(
+            names in proptest::collection::vec(
+                proptest::sample::select(&[
+                    "x.a-b.c_d", "X.A-B.C_D.", "y.x.a-b.c_d", "c_d", "0z.a", "w.0z.a", "www.abcdefghi.jk",
+                    "q.abcdefghijklmnopqrstuvwxyz0123456789-_.long", "a.b.c.d.e.f.g.h.i.j", "", ".", "a..b",
+                    "nope.example", "a@b.c_d", "\u{e9}.jk",
+                    "b.q.abcdefghijklmnopqrstuvwxyz0123456789-_.long", "z.y.x.w.v.a-b.c_d",
+                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.www.abcdefghi.jk",
+                ][..]),
+                0..100,
+            ),
+        ) {
+            let set = deep_set();
+            let inputs: Vec<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+            let mut many = vec![Some(7); inputs.len()];
+            set.lookup_many(&inputs, &mut many);
+            let one: Vec<Option<u32>> = inputs.iter().map(|i| set.lookup_ascii(i)).collect();
+            proptest::prop_assert_eq!(many, one);
         }
     }
 
