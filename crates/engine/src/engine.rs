@@ -124,7 +124,8 @@ const MIDSTREAM_WAIT: u8 = 8;
 /// Scratch space: a decrypted QUIC Initial, or a ClientHello joined from several TLS records.
 const SCRATCH: usize = 1 << 16;
 
-/// Flows whose server addresses [`Engine::set_ruleset_and_rejudge`] looks up in one batch.
+/// Flows whose server addresses and names [`Engine::set_ruleset_and_rejudge`] looks up in one
+/// batch.
 const REJUDGE_BATCH: usize = 256;
 
 impl Engine {
@@ -160,42 +161,38 @@ impl Engine {
     pub fn set_ruleset_and_rejudge(&mut self, ruleset: Arc<Ruleset>) -> Vec<Connection> {
         self.set_ruleset(ruleset);
         let ruleset = Arc::clone(&self.ruleset);
-        let due: Vec<FlowId> = self
-            .flows
-            .ids()
-            .filter(|&id| {
-                let state = &self.flows.flow(id).state;
-                state.is_decided() && state.generation != self.generation
-            })
-            .collect();
-        // The server addresses and the names go through the ruleset in batches, whose cache
-        // misses overlap: a reload with a million flows holds the packet path up for as short a
-        // time as it can.
+        // The flows go through the ruleset in batches, server addresses first, then the names
+        // still to judge: the lookups of a batch overlap their cache misses, so that a reload with
+        // a million flows holds the packet path up for as short a time as it can.
+        let mut due = Vec::with_capacity(REJUDGE_BATCH);
         let mut servers = Vec::with_capacity(REJUDGE_BATCH);
         let mut by_address = Vec::with_capacity(REJUDGE_BATCH);
         let mut by_name = Vec::with_capacity(REJUDGE_BATCH);
         let mut newly_blocked = Vec::new();
-        for ids in due.chunks(REJUDGE_BATCH) {
+        let all = self.flows.ids();
+        for first in all.clone().step_by(REJUDGE_BATCH) {
+            due.clear();
+            due.extend((first..all.end.min(first.saturating_add(REJUDGE_BATCH as FlowId))).filter(|&id| {
+                let state = &self.flows.flow(id).state;
+                state.is_decided() && state.generation != self.generation
+            }));
             servers.clear();
-            servers.extend(ids.iter().map(|&id| server_of(self.flows.flow(id))));
+            servers.extend(due.iter().map(|&id| endpoints(self.flows.flow(id)).1 .0));
             ruleset.lookup_ips(&servers, &mut by_address);
-            // A flow without a whole name looks up "", which rejudge_with does not read.
-            ruleset.lookup_domains(
-                ids.iter().map(|&id| judged_name(&self.flows.flow(id).state).unwrap_or("")),
-                &mut by_name,
-            );
-            for ((&id, &address_match), name_found) in ids.iter().zip(&by_address).zip(by_name.drain(..)) {
-                let before = self.flows.flow(id).state.action;
+            let names = due.iter().zip(&by_address).filter_map(|(&id, m)| name_to_judge(&self.flows.flow(id).state, m));
+            ruleset.lookup_domains(names, &mut by_name);
+            let mut names_found = by_name.drain(..);
+            for (&id, &address_match) in due.iter().zip(&by_address) {
                 let name_match =
-                    name_found.unwrap_or_else(|_| address_literal(&ruleset, self.flows.flow(id).state.stored_name()));
-                self.rejudge_with(id, address_match, Some(name_match), &ruleset, &mut Ignore);
+                    name_to_judge(&self.flows.flow(id).state, &address_match).map(|name| match names_found.next() {
+                        Some(Ok(found)) => found,
+                        _ => address_literal(&ruleset, name),
+                    });
+                let before = self.flows.flow(id).state.action;
+                self.rejudge_with(id, address_match, name_match, &ruleset, &mut Ignore);
                 let flow = self.flows.flow(id);
                 if before == FlowAction::Allow && flow.state.action != FlowAction::Allow {
-                    let (client, server) = if flow.state.client_is_lo {
-                        (flow.key.lo(), flow.key.hi())
-                    } else {
-                        (flow.key.hi(), flow.key.lo())
-                    };
+                    let (client, server) = endpoints(flow);
                     newly_blocked.push(Connection { client, server, protocol: flow.key.protocol });
                 }
             }
@@ -554,7 +551,7 @@ impl Engine {
     /// Judges a decided flow again under the current ruleset.
     fn rejudge(&mut self, id: FlowId, observer: &mut impl Observer) {
         let ruleset = Arc::clone(&self.ruleset);
-        let address_match = ruleset.lookup_ip(server_of(self.flows.flow(id)));
+        let address_match = ruleset.lookup_ip(endpoints(self.flows.flow(id)).1 .0);
         self.rejudge_with(id, address_match, None, &ruleset, observer);
     }
 
@@ -677,7 +674,15 @@ fn found_verdict(found: Option<Match<'_>>, app: AppProtocol, tcp: bool) -> (Basi
 
 /// The name a flow is judged by again on a reload: read whole, not cut.
 fn judged_name(state: &FlowState) -> Option<&str> {
-    state.name().filter(|_| !state.name_cut()).map(|_| state.stored_name())
+    state.name().filter(|_| !state.name_cut())
+}
+
+/// The name a reload must look up for a flow: none for DNS flows (judged query by query) or when
+/// the server's address already blocks (`rejudge_with` decides by the address then).
+fn name_to_judge<'s>(state: &'s FlowState, address_match: &Option<Match<'_>>) -> Option<&'s str> {
+    let judged_by_queries = state.app == AppProtocol::Dns && state.basis != Basis::Address;
+    let address_blocks = address_match.is_some_and(|m| m.verdict().is_block());
+    judged_name(state).filter(|_| !judged_by_queries && !address_blocks)
 }
 
 /// Records a decision and tells the observer.
@@ -703,8 +708,7 @@ fn decide(
     state.order = order.map(|o| o.id);
     state.rule = rule;
     counters.flow_decided(action, order.filter(|_| action != FlowAction::Allow).map(|o| (o.id, o.category)));
-    let key = flow.key;
-    let (client, server) = if state.client_is_lo { (key.lo(), key.hi()) } else { (key.hi(), key.lo()) };
+    let (client, server) = endpoints(flow);
     observer.decided(&Decided { key: &flow.key, client, server, state: &flow.state, order });
 }
 
@@ -726,12 +730,12 @@ fn end_flow(
     observer.ended(&flow, why);
 }
 
-/// The server's address of a flow.
-fn server_of(flow: &Flow<FlowState>) -> IpAddr {
+/// The client's and the server's end (address, port) of a flow.
+fn endpoints(flow: &Flow<FlowState>) -> ((IpAddr, u16), (IpAddr, u16)) {
     if flow.state.client_is_lo {
-        flow.key.hi().0
+        (flow.key.lo(), flow.key.hi())
     } else {
-        flow.key.lo().0
+        (flow.key.hi(), flow.key.lo())
     }
 }
 

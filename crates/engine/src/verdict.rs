@@ -189,10 +189,4 @@ impl FlowState {
         self.name[..keep].copy_from_slice(&bytes[..keep]);
         self.name_len = if bytes.len() > NAME_CAPACITY { u8::MAX } else { keep as u8 };
     }
-
-    /// The kept name bytes even if cut.
-    pub(crate) fn stored_name(&self) -> &str {
-        let n = &self.name[..usize::from(self.name_len).min(NAME_CAPACITY)];
-        std::str::from_utf8(n).unwrap_or("")
-    }
 }

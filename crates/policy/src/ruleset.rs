@@ -205,8 +205,8 @@ impl Ruleset {
     /// Looks up a name as it arrives (a DNS question, an SNI, a Host header): any case, optional
     /// trailing dot; non-ASCII names are converted to A-labels first (IDNA).
     ///
-    /// The ASCII path validates, case-folds and hashes in one pass and does not allocate. A malformed
-    /// name is an error, with the same detail as [`DomainName::parse`].
+    /// The ASCII path validates and case-folds a word at a time, then hashes, and does not
+    /// allocate. A malformed name is an error, with the same detail as [`DomainName::parse`].
     pub fn lookup_domain(&self, name: &str) -> Result<Option<Match<'_>>, NameError> {
         match self.domains.lookup_ascii(name.as_bytes()) {
             Some(entry) => Ok(self.to_match(entry)),
@@ -230,18 +230,23 @@ impl Ruleset {
         out.clear();
         let mut names = names.into_iter();
         loop {
-            let mut chunk: [&[u8]; NAME_LANES] = [&[]; NAME_LANES];
+            let mut chunk: [&str; NAME_LANES] = [""; NAME_LANES];
             let mut n = 0;
             for (slot, name) in chunk.iter_mut().zip(names.by_ref()) {
-                *slot = name.as_bytes();
+                *slot = name;
                 n += 1;
             }
+            let chunk = &chunk[..n];
+            let mut bytes: [&[u8]; NAME_LANES] = [&[]; NAME_LANES];
+            for (bytes, name) in bytes.iter_mut().zip(chunk) {
+                *bytes = name.as_bytes();
+            }
             let mut found = [None; NAME_LANES];
-            self.domains.lookup_many(&chunk[..n], &mut found[..n]);
-            out.extend(chunk[..n].iter().zip(found).map(|(name, found)| match found {
+            self.domains.lookup_many(&bytes[..n], &mut found[..n]);
+            out.extend(chunk.iter().zip(found).map(|(name, found)| match found {
                 Some(entry) => Ok(self.to_match(entry)),
-                // Not ASCII, or not a name: the bytes are the caller's `str`.
-                None => DomainName::parse(&String::from_utf8_lossy(name)).map(|name| self.lookup_name(&name)),
+                // Not ASCII, or not a name: convert (IDNA) or report as `lookup_domain` does.
+                None => DomainName::parse(name).map(|name| self.lookup_name(&name)),
             }));
             if n < NAME_LANES {
                 return;
@@ -252,7 +257,9 @@ impl Ruleset {
     /// Looks up a canonical name.
     pub fn lookup_name(&self, name: &DomainName) -> Option<Match<'_>> {
         // A canonical name always passes the ASCII path; `NO_ENTRY` is only a fallback.
-        self.to_match(self.domains.lookup_ascii(name.as_str().as_bytes()).unwrap_or(NO_ENTRY))
+        let found = self.domains.lookup_ascii(name.as_str().as_bytes());
+        debug_assert!(found.is_some(), "the ASCII path refused the canonical name {name}");
+        self.to_match(found.unwrap_or(NO_ENTRY))
     }
 
     /// Looks up an address: longest prefix match. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is

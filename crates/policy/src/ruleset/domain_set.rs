@@ -5,7 +5,7 @@
 //! entry that decides for names strictly below it (`Subtree` and `Subdomains`, allow before block,
 //! then lowest id). A lookup reads the query eight bytes at a time (names up to 64 bytes; longer
 //! ones a byte at a time): each word is checked for name characters, case-folded into a small
-//! buffer and its dots noted in a bit mask, all without branches. It then hashes the label suffixes
+//! buffer and its dots noted in a bit mask, with no branch per byte. It then hashes the label suffixes
 //! right to left and walks them from the shortest; the deepest selector name found decides.
 //!
 //! The table holds 16-byte slots: the low 32 bits of the suffix hash as a fingerprint, the offset
@@ -62,17 +62,29 @@ fn finish(h: u64) -> u64 {
     h ^ (h >> 29)
 }
 
-/// Mixes the label `name[start..end]` into the running hash, eight bytes at a time from its end,
-/// ASCII-lowercased. The caller has validated the name: on label characters `| 0x20` is a lowercase
-/// fold that keeps distinct characters distinct (`_` becomes 0x7F, nothing else does).
+/// Mixes a label of `start..end` into the running hash, eight bytes at a time from its end:
+/// `word_before(end, n)` gives the `n` (1 to 8) case-folded bytes before `end`, the first in the
+/// lowest position, upper bytes zero. The builder and the lookup read their words differently
+/// (see [`hash_label`], [`hash_folded_label`]); this is the one place that mixes them.
 #[inline(always)]
-fn hash_label(mut h: u64, name: &[u8], start: usize, end: usize) -> u64 {
+fn mix_label(mut h: u64, start: usize, end: usize, word_before: impl Fn(usize, usize) -> u64) -> u64 {
     h = mix(h, (end - start) as u64);
     let mut end = end;
     while end > start {
         let n = (end - start).min(8);
+        h = mix(h, word_before(end, n));
+        end -= n;
+    }
+    h
+}
+
+/// Mixes the label `name[start..end]` into the running hash, ASCII-lowercased. The caller has
+/// validated the name: on label characters `| 0x20` is a lowercase fold that keeps distinct
+/// characters distinct (`_` becomes 0x7F, nothing else does).
+#[inline(always)]
+fn hash_label(h: u64, name: &[u8], start: usize, end: usize) -> u64 {
+    mix_label(h, start, end, |end, n| {
         let shift = 64 - 8 * n as u32;
-        // The `n` bytes before `end`, the first in the lowest position, upper bytes zero.
         let word = match end.checked_sub(8).and_then(|from| name.get(from..end)) {
             Some(eight) => {
                 let mut buf = [0u8; 8];
@@ -81,30 +93,23 @@ fn hash_label(mut h: u64, name: &[u8], start: usize, end: usize) -> u64 {
             }
             None => name.get(end - n..end).unwrap_or_default().iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b)),
         };
-        h = mix(h, word | (0x2020_2020_2020_2020 >> shift));
-        end -= n;
-    }
-    h
+        word | (0x2020_2020_2020_2020 >> shift)
+    })
 }
 
 /// [`hash_label`] over a name already case-folded into `folded` from offset [`PAD`]: the label
 /// `name[start..end]` is `folded[PAD + start..PAD + end]`, and a word ending at the label's end can
 /// always be read whole.
 #[inline(always)]
-fn hash_folded_label(mut h: u64, folded: &[u8], start: usize, end: usize) -> u64 {
-    h = mix(h, (end - start) as u64);
-    let mut end = end;
-    while end > start {
-        let n = (end - start).min(8);
+fn hash_folded_label(h: u64, folded: &[u8], start: usize, end: usize) -> u64 {
+    mix_label(h, start, end, |end, n| {
         // `folded[end..end + 8]` is the eight name bytes before `end` (PAD is 8).
         let mut eight = [0u8; 8];
         if let Some(bytes) = folded.get(end..end + 8) {
             eight.copy_from_slice(bytes);
         }
-        h = mix(h, u64::from_le_bytes(eight) >> (64 - 8 * n as u32));
-        end -= n;
-    }
-    h
+        u64::from_le_bytes(eight) >> (64 - 8 * n as u32)
+    })
 }
 
 /// Hash of a whole canonical name, equal to the suffix hash the lookup computes for it.
@@ -315,10 +320,7 @@ impl DomainSet {
     /// or [`NO_ENTRY`]. Does not allocate.
     #[inline]
     pub(crate) fn lookup_ascii(&self, input: &[u8]) -> Option<u32> {
-        let name = match input.split_last() {
-            Some((b'.', rest)) => rest,
-            _ => input,
-        };
+        let name = strip_root(input);
         if name.len() > SHORT_NAME {
             return self.lookup_long(input);
         }
@@ -354,10 +356,7 @@ impl DomainSet {
             let mut walking = [0u8; NAME_LANES];
             let mut still = 0;
             for (i, ((lane, buf), input)) in lanes.iter_mut().zip(&mut bufs).zip(inputs).enumerate() {
-                let name = match input.split_last() {
-                    Some((b'.', rest)) => rest,
-                    _ => input,
-                };
+                let name = strip_root(input);
                 if name.len() > SHORT_NAME {
                     lane.state = LaneState::Alone;
                     continue;
@@ -448,10 +447,7 @@ impl DomainSet {
         let mut best = NO_ENTRY;
         for probe in lane.probes.iter().take(usize::from(lane.probe_count)) {
             let suffix = input.get(usize::from(probe.start)..).unwrap_or_default();
-            let suffix = match suffix.split_last() {
-                Some((b'.', rest)) => rest,
-                _ => suffix,
-            };
+            let suffix = strip_root(suffix);
             match self.probe_table(probe.hash, suffix) {
                 Probe::Node(node) if probe.start == 0 => {
                     return if node.at_self != NO_ENTRY { node.at_self } else { best };
@@ -615,6 +611,15 @@ fn classify(word: u64) -> (u64, u64, u64) {
     (folded, dots, bad)
 }
 
+/// `input` without its trailing dot (the root label), if it has one.
+#[inline(always)]
+fn strip_root(input: &[u8]) -> &[u8] {
+    match input.split_last() {
+        Some((b'.', rest)) => rest,
+        _ => input,
+    }
+}
+
 /// A buffer for a case-folded name of at most [`SHORT_NAME`] bytes, from offset [`PAD`].
 type FoldBuf = [u8; PAD + SHORT_NAME];
 
@@ -689,10 +694,7 @@ impl<'a> Labels<'a> {
     /// a valid ASCII name.
     #[inline(always)]
     fn split(input: &'a [u8]) -> Option<Self> {
-        let name = match input.split_last() {
-            Some((b'.', rest)) => rest,
-            _ => input,
-        };
+        let name = strip_root(input);
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return None;
         }
@@ -1018,44 +1020,42 @@ mod tests {
     use proptest::strategy::Strategy;
 
     /// A small set over names made of the bytes the word reader must tell apart.
-    fn small_set() -> DomainSet {
-        let mut builder = DomainSetBuilder::with_capacity(8);
-        for (i, (name, kind)) in [
-            ("a-b.c_d", NameKind::Subtree),
-            ("x.a-b.c_d", NameKind::Exact),
-            ("0z.a", NameKind::Subdomains),
-            ("abcdefghi.jk", NameKind::Subtree),
-            ("q.abcdefghijklmnopqrstuvwxyz0123456789-_.long", NameKind::Exact),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+    /// Selector names made of the bytes the word reader must tell apart.
+    const SMALL: [(&str, NameKind); 5] = [
+        ("a-b.c_d", NameKind::Subtree),
+        ("x.a-b.c_d", NameKind::Exact),
+        ("0z.a", NameKind::Subdomains),
+        ("abcdefghi.jk", NameKind::Subtree),
+        ("q.abcdefghijklmnopqrstuvwxyz0123456789-_.long", NameKind::Exact),
+    ];
+
+    fn set_of<'n>(names: impl IntoIterator<Item = (&'n str, NameKind)>) -> DomainSet {
+        let mut builder = DomainSetBuilder::with_capacity(16);
+        for (i, (name, kind)) in names.into_iter().enumerate() {
             builder.push(name, kind, i as u32);
         }
         builder.build(|&i| Some(Rank { allow: false, id: i64::from(i) }), |&i, _, _| i).0
     }
 
-    /// [`small_set`] plus a chain of nested names, so that a walk notes more probes than a lane
-    /// holds.
+    fn small_set() -> DomainSet {
+        set_of(SMALL)
+    }
+
+    /// [`SMALL`] plus a chain of nested names, so that a walk notes more probes than a lane holds.
     fn deep_set() -> DomainSet {
-        let mut builder = DomainSetBuilder::with_capacity(16);
-        let mut names: Vec<(String, NameKind)> = vec![
-            ("a-b.c_d".into(), NameKind::Subtree),
-            ("x.a-b.c_d".into(), NameKind::Exact),
-            ("0z.a".into(), NameKind::Subdomains),
-            ("abcdefghi.jk".into(), NameKind::Subtree),
-            ("q.abcdefghijklmnopqrstuvwxyz0123456789-_.long".into(), NameKind::Exact),
-        ];
         let labels = ["j", "i", "h", "g", "f", "e", "d", "c", "b", "a"];
-        for depth in 1..=labels.len() {
-            let name = labels[..depth].iter().rev().copied().collect::<Vec<_>>().join(".");
-            names.push((name, if depth % 2 == 0 { NameKind::Subtree } else { NameKind::Exact }));
-        }
-        names.push(("w.v.a-b.c_d".into(), NameKind::Subtree));
-        for (i, (name, kind)) in names.iter().enumerate() {
-            builder.push(name, *kind, i as u32);
-        }
-        builder.build(|&i| Some(Rank { allow: false, id: i64::from(i) }), |&i, _, _| i).0
+        let chain: Vec<(String, NameKind)> = (1..=labels.len())
+            .map(|depth| {
+                let name = labels[..depth].iter().rev().copied().collect::<Vec<_>>().join(".");
+                (name, if depth % 2 == 0 { NameKind::Subtree } else { NameKind::Exact })
+            })
+            .collect();
+        set_of(
+            SMALL
+                .into_iter()
+                .chain(chain.iter().map(|(name, kind)| (name.as_str(), *kind)))
+                .chain([("w.v.a-b.c_d", NameKind::Subtree)]),
+        )
     }
 
     proptest::proptest! {
@@ -1091,6 +1091,34 @@ mod tests {
                 input.push(b'.');
             }
             proptest::prop_assert_eq!(set.lookup_ascii(&input), set.lookup_long(&input), "{:?}", String::from_utf8_lossy(&input));
+        }
+
+        /// The same on valid names of any case and length up to the long path (most random byte
+        /// strings are not names), against the selectors above and their subdomains.
+        #[test]
+        fn word_reader_agrees_on_valid_names(
+            labels in proptest::collection::vec("[a-zA-Z0-9_-]{1,20}", 1..6),
+            base in proptest::sample::select(&SMALL[..]),
+            below in proptest::bool::ANY,
+            upper in proptest::bool::ANY,
+            trailing_dot in proptest::bool::ANY,
+        ) {
+            let set = small_set();
+            let mut name = labels.join(".");
+            if below {
+                name = format!("{name}.{}", base.0);
+            }
+            if upper {
+                name = name.to_ascii_uppercase();
+            }
+            if trailing_dot {
+                name.push('.');
+            }
+            let input = name.as_bytes();
+            let by_word = set.lookup_ascii(input);
+            proptest::prop_assert_eq!(by_word, set.lookup_long(input), "{}", name);
+            let valid = crate::name::validate_ascii(strip_root(input)).is_ok();
+            proptest::prop_assert_eq!(by_word.is_some(), valid, "{}", name);
         }
 
         /// The lanes of `lookup_many` answer as `lookup_ascii` does, whatever their neighbours:

@@ -182,13 +182,15 @@ impl<K: Key> IntervalMap<K> {
             }
             index.push(below as u32);
         }
-        // A bucket without a start of its own lies inside one interval: store its entry. (Entry
-        // indexes and bound counts stay far below 2^31; one that did not would stay a count.)
+        // A bucket without a start of its own lies inside one interval: store its entry, when the
+        // entry has a direct form (all do below 2^31 - 1 entries, 48 GiB of them); otherwise the
+        // count stays. Counts are below 2^31 as well: there are at most two bounds per prefix.
+        debug_assert!(starts.len() < DIRECT as usize, "{} interval bounds", starts.len());
         for b in 0..buckets {
             let (below, next) = (index[b], index[b + 1]);
             if below == next {
                 let entry = values[below as usize - 1];
-                if entry == NO_ENTRY || entry < DIRECT {
+                if entry == NO_ENTRY || entry < DIRECT - 1 {
                     index[b] = DIRECT | entry;
                 }
             }
@@ -229,16 +231,17 @@ impl<K: Key> IntervalMap<K> {
         }
     }
 
-    /// The index word for `key` (see [`IntervalMap::index`]); keys below `lo` or from `hi` on get
-    /// the entry of the first or last interval.
+    /// The index word for `key` (see [`IntervalMap::index`]). Keys below `lo` or from `hi` on get a
+    /// count that leads [`resolve`](Self::resolve) to the first or the last interval: counting from
+    /// bound 0 (which starts at 0) a key below `lo` passes only bound 0, and counting from the last
+    /// bound a key from `hi` on passes only that one.
     #[inline(always)]
     fn index_word(&self, key: K) -> u32 {
-        let end = |b: Option<&(K, u32)>| b.map_or(NO_ENTRY, |b| DIRECT | b.1);
         if key < self.lo {
-            return end(self.bounds.first());
+            return 0;
         }
         if key >= self.hi {
-            return end(self.bounds.last());
+            return self.bounds.len().saturating_sub(1) as u32;
         }
         self.index.get(key.bucket(self.lo, self.shift)).copied().unwrap_or(NO_ENTRY)
     }
@@ -257,7 +260,8 @@ impl<K: Key> IntervalMap<K> {
         if word & DIRECT != 0 {
             return if word == NO_ENTRY { NO_ENTRY } else { word & !DIRECT };
         }
-        // Starts from `word` on: those in this bucket, then later ones, which are above `key`.
+        // Starts from `word` on: those in this bucket (or the edge bound), then later ones, which
+        // are above `key`.
         let from = word as usize;
         // Branch-free over a window of four: the bucket's length varies from key to key, and a
         // loop over it mispredicts its exit.
@@ -274,8 +278,9 @@ impl<K: Key> IntervalMap<K> {
             let rest = self.bounds.get(from + step..(from + 2 * step).min(self.bounds.len())).unwrap_or_default();
             within = step + rest.partition_point(|b| b.0 <= key);
         }
-        // `from` is at least 1, so the start before the window is at or below the key.
-        self.bounds.get(from + within - 1).map_or(NO_ENTRY, |b| b.1)
+        // A bucket's count is at least 1 (bound 0 starts at 0, below any bucket), and the edge
+        // words count from a bound at or below the key, so `within` or `from` is at least 1.
+        self.bounds.get((from + within).wrapping_sub(1)).map_or(NO_ENTRY, |b| b.1)
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
