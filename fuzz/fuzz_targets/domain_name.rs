@@ -14,39 +14,13 @@ use libfuzzer_sys::fuzz_target;
 fn rulesets() -> &'static (Ruleset, NaiveRuleset) {
     static RULESETS: OnceLock<(Ruleset, NaiveRuleset)> = OnceLock::new();
     RULESETS.get_or_init(|| {
-        let order = Order {
-            id: OrderId(1),
-            authority: "Court".into(),
-            reference: "CFI-1".into(),
-            issued_at: 0,
-            effective_from: 0,
-            expires_at: i64::MAX,
-            category: Category::Phishing,
-            summary: "fuzz".into(),
-            publishable: true,
-            appeal_contact: "appeals@example.test".into(),
-            status: OrderStatus::Approved,
-            proposed_by: "alice".into(),
-            approved_by: Some("bob".into()),
-            revoked: None,
-        };
         let selectors = [
-            "a", "b.a", "*.c.b.a", "exact:x.y", "xn--mnchen-3ya.de", "a-b.c_d", "abcdefghijklmnop.q", "1.2.3.4",
+            "a", "b.a", "*.c.b.a", "exact:x.y", "xn--mnchen-3ya.de", "a-b.c_d", "abcdefghijklmnop.q", "198.18.0.1",
             "0.a", "_dmarc.e.f", "zz.abcdefghijklmnop.q", "longlabel0123456789.a",
         ];
-        let rules = selectors
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Rule {
-                id: RuleId(i as i64 + 1),
-                order: OrderId(1),
-                selector: s.parse().expect("fuzz selectors parse"),
-                action: Action::Nxdomain,
-                forced: None,
-            })
-            .collect();
-        let allow = vec![AllowEntry { id: AllowId(1), selector: "exact:ok.b.a".parse().expect("parses"), reason: "fuzz".into() }];
-        let snapshot = PolicySnapshot { version: 1, taken_at: 0, orders: vec![order], rules, allow };
+        let rules: Vec<(&str, Action, i64)> = selectors.iter().map(|&s| (s, Action::Nxdomain, 1)).collect();
+        let orders = vec![bawaba_testkit::policy::order(1, "CFI-1", Category::Phishing, true)];
+        let snapshot = bawaba_testkit::policy::snapshot(orders, &rules, &["exact:ok.b.a"]);
         (snapshot.compile(), NaiveRuleset::from_snapshot(&snapshot))
     })
 }

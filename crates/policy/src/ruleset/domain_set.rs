@@ -1019,7 +1019,6 @@ mod tests {
 
     use proptest::strategy::Strategy;
 
-    /// A small set over names made of the bytes the word reader must tell apart.
     /// Selector names made of the bytes the word reader must tell apart.
     const SMALL: [(&str, NameKind); 5] = [
         ("a-b.c_d", NameKind::Subtree),
@@ -1029,6 +1028,7 @@ mod tests {
         ("q.abcdefghijklmnopqrstuvwxyz0123456789-_.long", NameKind::Exact),
     ];
 
+    /// A set of these names, each its own entry.
     fn set_of<'n>(names: impl IntoIterator<Item = (&'n str, NameKind)>) -> DomainSet {
         let mut builder = DomainSetBuilder::with_capacity(16);
         for (i, (name, kind)) in names.into_iter().enumerate() {
