@@ -179,15 +179,21 @@ impl Engine {
             servers.clear();
             servers.extend(due.iter().map(|&id| endpoints(self.flows.flow(id)).1 .0));
             ruleset.lookup_ips(&servers, &mut by_address);
-            let names = due.iter().zip(&by_address).filter_map(|(&id, m)| name_to_judge(&self.flows.flow(id).state, m));
+            // Address literals are looked up one by one below, as `lookup_name` does.
+            let names = due
+                .iter()
+                .zip(&by_address)
+                .filter_map(|(&id, m)| name_to_judge(&self.flows.flow(id).state, m))
+                .filter(|name| name.parse::<IpAddr>().is_err());
             ruleset.lookup_domains(names, &mut by_name);
             let mut names_found = by_name.drain(..);
             for (&id, &address_match) in due.iter().zip(&by_address) {
-                let name_match =
-                    name_to_judge(&self.flows.flow(id).state, &address_match).map(|name| match names_found.next() {
-                        Some(Ok(found)) => found,
-                        _ => address_literal(&ruleset, name),
-                    });
+                let name_match = name_to_judge(&self.flows.flow(id).state, &address_match).map(|name| {
+                    match name.parse::<IpAddr>() {
+                        Ok(literal) => ruleset.lookup_ip(literal),
+                        Err(_) => names_found.next().and_then(Result::ok).flatten(),
+                    }
+                });
                 let before = self.flows.flow(id).state.action;
                 self.rejudge_with(id, address_match, name_match, &ruleset, &mut Ignore);
                 let flow = self.flows.flow(id);
@@ -650,15 +656,14 @@ fn name_verdict<'r>(
     found_verdict(lookup_name(ruleset, name), app, tcp)
 }
 
-/// What the ruleset says about a name read from a flow.
+/// What the ruleset says about a name read from a flow. A Host header or SNI holding an address
+/// literal is judged as that address (an IPv4 literal is also a well-formed name, so the literal
+/// goes first); other text that is not a name matches nothing.
 fn lookup_name<'r>(ruleset: &'r Ruleset, name: &str) -> Option<Match<'r>> {
-    ruleset.lookup_domain(name).unwrap_or_else(|_| address_literal(ruleset, name))
-}
-
-/// A Host header or SNI holding an address literal is judged as that address; any other text
-/// that is not a name matches nothing.
-fn address_literal<'r>(ruleset: &'r Ruleset, name: &str) -> Option<Match<'r>> {
-    name.parse::<IpAddr>().ok().and_then(|a| ruleset.lookup_ip(a))
+    match name.parse::<IpAddr>() {
+        Ok(literal) => ruleset.lookup_ip(literal),
+        Err(_) => ruleset.lookup_domain(name).unwrap_or(None),
+    }
 }
 
 /// The decision a name match makes.

@@ -198,6 +198,18 @@ fn http_host_block_page_redirects_and_other_hosts_pass() {
     let c = Conn::new(CLIENT, SERVER, 40033, 80);
     let req = b"GET / HTTP/1.1\r\nHost: fine.test\r\n\r\n";
     assert_eq!(tcp_session(&mut e, &c, &[(0, req)])[2], PacketVerdict::Accept);
+    // An address literal in Host is judged as that address, IPv4 (also a well-formed name) as
+    // IPv6: here inside the blocked 198.18.66.0/24 (drop) and 2001:db8:66::/48 (reset).
+    for (port, host, verdict) in [
+        (40034, "198.18.66.7", PacketVerdict::Drop),
+        (40035, "198.18.66.7:8080", PacketVerdict::Drop),
+        (40036, "[2001:db8:66::5]:80", PacketVerdict::Reset { first: true }),
+        (40037, "198.18.67.7", PacketVerdict::Accept),
+    ] {
+        let c = Conn::new(CLIENT, SERVER, port, 80);
+        let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_eq!(tcp_session(&mut e, &c, &[(0, req.as_bytes())])[2], verdict, "Host: {host}");
+    }
 }
 
 #[test]
@@ -387,6 +399,12 @@ fn rejudging_at_once_finds_every_newly_blocked_flow() {
     let literal = Conn::new(CLIENT, "198.18.9.9", 21_000, 443);
     assert_eq!(tcp_session(&mut e, &literal, &[(0, &hello("2001:db8:77::99"))])[2], PacketVerdict::Accept);
     expected.push("198.18.9.9".parse().unwrap());
+    // Plain HTTP naming an address of the soon-blocked /24 in its Host header (an IPv4 literal,
+    // which is also a well-formed name).
+    let literal = Conn::new(CLIENT, "198.18.9.10", 21_001, 80);
+    let req = b"GET / HTTP/1.1\r\nHost: 198.19.1.77\r\n\r\n";
+    assert_eq!(tcp_session(&mut e, &literal, &[(0, req)])[2], PacketVerdict::Accept);
+    expected.push("198.18.9.10".parse().unwrap());
     let newly_blocked = e.set_ruleset_and_rejudge(ruleset(&[
         ("198.19.1.0/24", Action::Reset, 1),
         ("site7.test", Action::Reset, 2),
