@@ -6,34 +6,62 @@
 //! the entries that expire soonest (one sweep frees a tenth), never growing past the bound under a
 //! random-subdomain flood.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bawaba_wire::dns::{Message, Rcode, Type};
 
-/// What identifies a cacheable question: lowercased wire name, type, class and the DO and CD
-/// bits (answers differ with them).
+/// What identifies a cacheable question: the DO and CD bits (answers differ with them), type and
+/// class, then the lowercased wire name, in one byte string. A lookup can key the cache with the
+/// bytes alone ([`CacheKey::write`]), so a hit allocates no key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey {
-    name: Box<[u8]>,
-    qtype: u16,
-    qclass: u16,
-    bits: u8,
-}
+pub struct CacheKey(Box<[u8]>);
 
 impl CacheKey {
     /// The key of a query's question, or `None` when it has none.
     pub fn of(query: &Message<'_>, dnssec_ok: bool, checking_disabled: bool) -> Option<CacheKey> {
-        let q = query.question()?;
-        let mut name = Vec::with_capacity(64);
-        q.name.write_wire_lower(&mut name);
-        Some(CacheKey {
-            name: name.into_boxed_slice(),
-            qtype: q.qtype.0,
-            qclass: q.qclass.0,
-            bits: u8::from(dnssec_ok) | (u8::from(checking_disabled) << 1),
-        })
+        let mut bytes = Vec::with_capacity(64);
+        CacheKey::write(query, dnssec_ok, checking_disabled, &mut bytes).then(|| CacheKey::from(&bytes[..]))
+    }
+
+    /// Writes the key bytes of a query's question into `out` (cleared first); false when it has
+    /// none.
+    pub fn write(query: &Message<'_>, dnssec_ok: bool, checking_disabled: bool, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        let Some(q) = query.question() else { return false };
+        out.push(u8::from(dnssec_ok) | (u8::from(checking_disabled) << 1));
+        out.extend_from_slice(&q.qtype.0.to_be_bytes());
+        out.extend_from_slice(&q.qclass.0.to_be_bytes());
+        q.name.write_wire_lower(out);
+        true
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// An owned key from bytes [`CacheKey::write`] wrote.
+impl From<&[u8]> for CacheKey {
+    fn from(bytes: &[u8]) -> Self {
+        CacheKey(bytes.into())
+    }
+}
+
+/// Lookups by the bytes alone: the derived `Hash` of a one-field struct hashes the field, as
+/// `[u8]` hashes itself.
+impl Borrow<[u8]> for CacheKey {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for CacheKey {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 
@@ -81,18 +109,34 @@ impl Cache {
         Cache { limits, shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
     }
 
-    fn shard(&self, key: &CacheKey) -> &Mutex<HashMap<CacheKey, Entry>> {
-        // FNV-1a over the name picks the shard; the map hashes again with its own hasher.
+    fn shard(&self, key: &[u8]) -> &Mutex<HashMap<CacheKey, Entry>> {
+        // FNV-1a over the key picks the shard; the map hashes again with its own hasher.
         let mut h: u32 = 0x811c_9dc5;
-        for &b in key.name.iter() {
+        for &b in key {
             h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
         }
-        &self.shards[(h as usize ^ key.qtype as usize) % SHARDS]
+        &self.shards[h as usize % SHARDS]
     }
 
     /// Looks up `key`; rewrites the id to `id`. With `allow_stale`, an expired answer within the
     /// stale window is returned (marked stale).
-    pub fn get(&self, key: &CacheKey, id: u16, now: Instant, allow_stale: bool) -> Option<Cached> {
+    pub fn get(&self, key: &(impl AsRef<[u8]> + ?Sized), id: u16, now: Instant, allow_stale: bool) -> Option<Cached> {
+        let mut bytes = Vec::new();
+        let stale = self.get_into(key, id, now, allow_stale, &mut bytes)?;
+        Some(Cached { bytes, stale })
+    }
+
+    /// [`get`](Self::get) into a buffer the caller keeps (cleared first), so that a hit need not
+    /// allocate; returns whether the answer is stale.
+    pub fn get_into(
+        &self,
+        key: &(impl AsRef<[u8]> + ?Sized),
+        id: u16,
+        now: Instant,
+        allow_stale: bool,
+        out: &mut Vec<u8>,
+    ) -> Option<bool> {
+        let key = key.as_ref();
         let shard = self.shard(key).lock().ok()?;
         let entry = shard.get(key)?;
         let stale = if now < entry.expires {
@@ -103,17 +147,20 @@ impl Cache {
             return None;
         };
         let elapsed = u32::try_from(now.saturating_duration_since(entry.stored).as_secs()).unwrap_or(u32::MAX);
-        let mut bytes = entry.bytes.to_vec();
+        out.clear();
+        out.extend_from_slice(&entry.bytes);
         for &off in entry.ttl_offsets.iter() {
             let off = off as usize;
-            let Some(field) = bytes.get_mut(off..off + 4) else { continue };
+            let Some(field) = out.get_mut(off..off + 4) else { continue };
             let original = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
             let ttl = if stale { 30 } else { original.saturating_sub(elapsed) };
             field.copy_from_slice(&ttl.to_be_bytes());
         }
         drop(shard);
-        bytes[0..2].copy_from_slice(&id.to_be_bytes());
-        Some(Cached { bytes, stale })
+        if let Some(header_id) = out.get_mut(0..2) {
+            header_id.copy_from_slice(&id.to_be_bytes());
+        }
+        Some(stale)
     }
 
     /// Stores a response for `key`, if it is cacheable: NOERROR with answers, or a negative
@@ -126,7 +173,7 @@ impl Cache {
         let ttl_offsets: Box<[u32]> =
             response.records().filter(|r| r.rtype != Type::OPT).map(|r| r.ttl_offset as u32).collect();
         let entry = Entry { bytes: response.bytes().into(), ttl_offsets, stored: now, expires: now + ttl };
-        let Ok(mut shard) = self.shard(&key).lock() else { return };
+        let Ok(mut shard) = self.shard(key.as_bytes()).lock() else { return };
         let per_shard = (self.limits.max_entries / SHARDS).max(1);
         if shard.len() >= per_shard && !shard.contains_key(&key) {
             evict(&mut shard, per_shard / 10 + 1, now);
@@ -253,6 +300,27 @@ mod tests {
         assert!(stale.stale);
         assert_eq!(Message::parse(&stale.bytes).unwrap().answers().next().unwrap().ttl, 30);
         assert!(cache.get(&key(&a), 1, t0 + Duration::from_secs(400), true).is_none());
+    }
+
+    #[test]
+    fn written_key_bytes_find_what_the_owned_key_stored() {
+        let cache = Cache::new(limits());
+        let t0 = Instant::now();
+        let a = answer("www.example.test", 300);
+        let m = Message::parse(&a).unwrap();
+        cache.insert(key(&a), &m, t0);
+        let mut buf = vec![0xFF; 3];
+        assert!(CacheKey::write(&m, false, false, &mut buf));
+        assert_eq!(CacheKey::from(&buf[..]), key(&a));
+        let mut out = b"an answer sent earlier".to_vec();
+        assert_eq!(cache.get_into(&buf[..], 7, t0, false, &mut out), Some(false));
+        assert_eq!(Message::parse(&out).unwrap().header().id, 7);
+        assert_eq!(out[2..], a[2..]);
+        // The DO and CD bits are part of the key.
+        for (dnssec_ok, checking_disabled) in [(true, false), (false, true)] {
+            assert!(CacheKey::write(&m, dnssec_ok, checking_disabled, &mut buf));
+            assert!(cache.get(&buf[..], 1, t0, false).is_none());
+        }
     }
 
     #[test]
