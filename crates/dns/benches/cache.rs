@@ -55,8 +55,9 @@ fn benches(c: &mut Criterion) {
             bytes
         })
     });
-    // An owned key and a new answer per query, as before 29 Nov 2026 (a miss still makes an owned
-    // key, which it forwards).
+    // An owned key and a new answer per query, as the server did before 29 Nov 2026 except that
+    // the key then also shrank its `Vec` into a `Box` (a miss still makes an owned key, which it
+    // forwards).
     group.bench_function("parse_owned_key_get", |b| {
         b.iter(|| {
             let mut bytes = 0usize;

@@ -316,11 +316,18 @@ mod tests {
         assert_eq!(cache.get_into(&buf[..], 7, t0, false, &mut out), Some(false));
         assert_eq!(Message::parse(&out).unwrap().header().id, 7);
         assert_eq!(out[2..], a[2..]);
-        // The DO and CD bits are part of the key.
+        // The DO and CD bits are part of the key, and so are the type and the class.
         for (dnssec_ok, checking_disabled) in [(true, false), (false, true)] {
             assert!(CacheKey::write(&m, dnssec_ok, checking_disabled, &mut buf));
             assert!(cache.get(&buf[..], 1, t0, false).is_none());
         }
+        let aaaa = build_query(1, "www.example.test", Type::AAAA, true, None);
+        assert!(cache.get(&key(&aaaa), 1, t0, false).is_none());
+        let mut chaos = build_query(1, "www.example.test", Type::A, true, None);
+        let class_at = chaos.len() - 2;
+        chaos[class_at..].copy_from_slice(&3u16.to_be_bytes());
+        assert_ne!(key(&chaos), key(&a));
+        assert!(cache.get(&key(&chaos), 1, t0, false).is_none());
     }
 
     #[test]

@@ -159,7 +159,8 @@ const MAX_QUERY: usize = 4096;
 thread_local! {
     /// The cache key of the query being answered on this thread (see `Resolver::fast_path`).
     static KEY: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(5 + 255));
-    /// An answer buffer that has been sent, kept for the next cache hit on this thread.
+    /// An answer buffer already copied into the send batch, kept for the next cache hit on this
+    /// thread.
     static SPARE_ANSWER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
@@ -377,7 +378,8 @@ impl Resolver {
         }
         let edns = query.edns();
         // The key is written into a buffer the thread keeps, and a hit is copied into a spare
-        // buffer the UDP loop hands back after sending: a cache hit allocates nothing.
+        // buffer the UDP loop hands back once it has copied the answer into its send batch: a
+        // cache hit allocates nothing.
         let hit = KEY.with_borrow_mut(|key| {
             if !CacheKey::write(&query, edns.is_some_and(|e| e.dnssec_ok), header.has(flags::CD), key) {
                 return Err(None);

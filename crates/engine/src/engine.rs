@@ -184,16 +184,15 @@ impl Engine {
                 .iter()
                 .zip(&by_address)
                 .filter_map(|(&id, m)| name_to_judge(&self.flows.flow(id).state, m))
-                .filter(|name| name.parse::<IpAddr>().is_err());
+                .filter(|name| address_literal(name).is_none());
             ruleset.lookup_domains(names, &mut by_name);
             let mut names_found = by_name.drain(..);
             for (&id, &address_match) in due.iter().zip(&by_address) {
-                let name_match = name_to_judge(&self.flows.flow(id).state, &address_match).map(|name| {
-                    match name.parse::<IpAddr>() {
-                        Ok(literal) => ruleset.lookup_ip(literal),
-                        Err(_) => names_found.next().and_then(Result::ok).flatten(),
-                    }
-                });
+                let name_match =
+                    name_to_judge(&self.flows.flow(id).state, &address_match).map(|name| match address_literal(name) {
+                        Some(literal) => ruleset.lookup_ip(literal),
+                        None => names_found.next().and_then(Result::ok).flatten(),
+                    });
                 let before = self.flows.flow(id).state.action;
                 self.rejudge_with(id, address_match, name_match, &ruleset, &mut Ignore);
                 let flow = self.flows.flow(id);
@@ -660,10 +659,16 @@ fn name_verdict<'r>(
 /// literal is judged as that address (an IPv4 literal is also a well-formed name, so the literal
 /// goes first); other text that is not a name matches nothing.
 fn lookup_name<'r>(ruleset: &'r Ruleset, name: &str) -> Option<Match<'r>> {
-    match name.parse::<IpAddr>() {
-        Ok(literal) => ruleset.lookup_ip(literal),
-        Err(_) => ruleset.lookup_domain(name).unwrap_or(None),
+    match address_literal(name) {
+        Some(literal) => ruleset.lookup_ip(literal),
+        None => ruleset.lookup_domain(name).unwrap_or(None),
     }
+}
+
+/// The address a name read from a flow spells, if it is an address literal (with or without the
+/// trailing dot that names may carry).
+fn address_literal(name: &str) -> Option<IpAddr> {
+    name.strip_suffix('.').unwrap_or(name).parse().ok()
 }
 
 /// The decision a name match makes.

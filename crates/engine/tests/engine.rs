@@ -203,6 +203,7 @@ fn http_host_block_page_redirects_and_other_hosts_pass() {
     for (port, host, verdict) in [
         (40034, "198.18.66.7", PacketVerdict::Drop),
         (40035, "198.18.66.7:8080", PacketVerdict::Drop),
+        (40038, "198.18.66.7.", PacketVerdict::Drop),
         (40036, "[2001:db8:66::5]:80", PacketVerdict::Reset { first: true }),
         (40037, "198.18.67.7", PacketVerdict::Accept),
     ] {
@@ -381,6 +382,19 @@ fn rejudging_at_once_finds_every_newly_blocked_flow() {
     // IPv6 /48. The server addresses are looked up in batches of 256, so the flows span several.
     let mut e = Engine::new(policy(), EngineConfig::default());
     let mut expected = Vec::new();
+    // Two flows judged by an address literal, first in the first batch, so that the batch's name
+    // results must line up with the flows after them.
+    // TLS to an allowed server whose SNI is an address of the soon-blocked IPv6 /48 (not a valid
+    // name): judged again as that address.
+    let literal = Conn::new(CLIENT, "198.18.9.9", 21_000, 443);
+    assert_eq!(tcp_session(&mut e, &literal, &[(0, &hello("2001:db8:77::99"))])[2], PacketVerdict::Accept);
+    expected.push("198.18.9.9".parse().unwrap());
+    // Plain HTTP naming an address of the soon-blocked /24 in its Host header (an IPv4 literal,
+    // which is also a well-formed name).
+    let literal = Conn::new(CLIENT, "198.18.9.10", 21_001, 80);
+    let req = b"GET / HTTP/1.1\r\nHost: 198.19.1.77\r\n\r\n";
+    assert_eq!(tcp_session(&mut e, &literal, &[(0, req)])[2], PacketVerdict::Accept);
+    expected.push("198.18.9.10".parse().unwrap());
     for i in 0..660u32 {
         let (client, server) = if i < 600 {
             (CLIENT.to_string(), format!("198.19.{}.{}", i / 200, i % 200 + 1))
@@ -394,17 +408,6 @@ fn rejudging_at_once_finds_every_newly_blocked_flow() {
             expected.push(server.parse::<IpAddr>().unwrap());
         }
     }
-    // TLS to an allowed server whose SNI is an address of the soon-blocked IPv6 /48 (not a valid
-    // name): judged again as that address.
-    let literal = Conn::new(CLIENT, "198.18.9.9", 21_000, 443);
-    assert_eq!(tcp_session(&mut e, &literal, &[(0, &hello("2001:db8:77::99"))])[2], PacketVerdict::Accept);
-    expected.push("198.18.9.9".parse().unwrap());
-    // Plain HTTP naming an address of the soon-blocked /24 in its Host header (an IPv4 literal,
-    // which is also a well-formed name).
-    let literal = Conn::new(CLIENT, "198.18.9.10", 21_001, 80);
-    let req = b"GET / HTTP/1.1\r\nHost: 198.19.1.77\r\n\r\n";
-    assert_eq!(tcp_session(&mut e, &literal, &[(0, req)])[2], PacketVerdict::Accept);
-    expected.push("198.18.9.10".parse().unwrap());
     let newly_blocked = e.set_ruleset_and_rejudge(ruleset(&[
         ("198.19.1.0/24", Action::Reset, 1),
         ("site7.test", Action::Reset, 2),
