@@ -574,12 +574,13 @@ impl Engine {
         let state = &flow.state;
         let before = state.action;
         let tcp = flow.key.protocol == bawaba_wire::packet::protocol::TCP;
-        if state.app == AppProtocol::Dns && state.basis != Basis::Address {
-            // Judged query by query, never as a flow.
+        let by_address = address_match.filter(|m| m.verdict().is_block());
+        if state.app == AppProtocol::Dns && state.basis != Basis::Address && by_address.is_none() {
+            // Judged query by query, never as a flow, unless its server's address is blocked
+            // now (as a new flow to it would be).
             self.flows.flow_mut(id).state.generation = self.generation;
             return;
         }
-        let by_address = address_match.filter(|m| m.verdict().is_block());
         let (basis, action, m) = if let Some(m) = by_address {
             let Verdict::Block { action, .. } = m.verdict() else { unreachable!("filtered to blocks") };
             (Basis::Address, FlowAction::for_rule(action, state.app, tcp), Some(m))

@@ -331,6 +331,36 @@ fn dns_queries_are_judged_one_by_one() {
 }
 
 #[test]
+fn a_reload_that_blocks_a_resolver_cuts_its_open_dns_flows() {
+    // A DNS flow judged query by query, to a resolver whose address a reload then blocks: cut
+    // like a new flow to it would be, on its next packet or at once.
+    for at_once in [false, true] {
+        let mut e = engine();
+        let c = Conn::new(CLIENT, "198.18.77.53", 53002, 53);
+        let mut obs = Ended::default();
+        assert_eq!(run(&mut e, &c.udp(true, &dns_query("fine.test")), 1, &mut obs), PacketVerdict::Accept);
+        let reloaded = ruleset(&[("blocked.test", Action::Reset, 1), ("198.18.77.0/24", Action::Drop, 2)]);
+        if at_once {
+            let cut = e.set_ruleset_and_rejudge(reloaded);
+            let resolver: IpAddr = "198.18.77.53".parse().unwrap();
+            assert_eq!(cut.iter().map(|c| c.server).collect::<Vec<_>>(), [(resolver, 53)]);
+        } else {
+            e.set_ruleset(reloaded);
+        }
+        assert_eq!(
+            run(&mut e, &c.udp(true, &dns_query("fine.test")), 2, &mut obs),
+            PacketVerdict::Drop,
+            "at once: {at_once}"
+        );
+        assert_eq!(e.counters().rejudged_changed, 1);
+        // A resolver the reload leaves alone keeps answering query by query.
+        let other = Conn::new(CLIENT, "198.18.9.9", 53003, 53);
+        assert_eq!(run(&mut e, &other.udp(true, &dns_query("fine.test")), 3, &mut obs), PacketVerdict::Accept);
+        assert_eq!(run(&mut e, &other.udp(true, &dns_query("blocked.test")), 4, &mut obs), PacketVerdict::Drop);
+    }
+}
+
+#[test]
 fn unrecognised_traffic_is_allowed_within_the_budget() {
     let mut e = engine();
     let c = Conn::new(CLIENT, SERVER, 40050, 22);
