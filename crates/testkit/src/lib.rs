@@ -13,6 +13,7 @@ pub mod webdriver;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A tool on the PATH or in the sbin directories (unbound and named live in /usr/sbin).
 pub fn find_tool(name: &str) -> Option<PathBuf> {
@@ -39,16 +40,26 @@ pub fn require_tools(test: &str, names: &[&str]) -> Option<Vec<PathBuf>> {
     None
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1 right now.
+/// A port free for both UDP and TCP on 127.0.0.1 right now, and never the same twice in one
+/// process.
+///
+/// The ports come from 20000-31999, below the kernel's ephemeral range (32768-60999 by default):
+/// a port taken from that range by binding port 0 could be handed out again, to another test's
+/// client or probe, before the test that asked for it has started its server. Tests within one
+/// binary run in parallel threads and share the counter; each process starts at its own place in
+/// the range, so that two suites run at once on one machine rarely meet (a taken port is skipped).
 pub fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket on 127.0.0.1");
-        let port = udp.local_addr().expect("a bound socket has an address").port();
-        if port > 1024 && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % 600 * 20;
+    for _ in 0..SPAN {
+        let port = (FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() && TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
-    panic!("no free port on 127.0.0.1");
+    panic!("no free port on 127.0.0.1 in {FIRST}-{}", FIRST + SPAN - 1);
 }
 
 /// A child process (a peer server) that is killed by its PID and reaped when dropped, so a
@@ -192,4 +203,15 @@ pub fn dns_rcode(server: std::net::SocketAddr, name: &str) -> Option<u8> {
     let mut buf = [0u8; 1500];
     let (n, _) = socket.recv_from(&mut buf).ok()?;
     (n >= 12 && buf[..2] == [0x12, 0x34]).then_some(buf[3] & 0xf)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_ports_are_distinct_and_below_the_ephemeral_range() {
+        let ports: Vec<u16> = (0..200).map(|_| super::free_port()).collect();
+        let distinct: std::collections::HashSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+        assert!(ports.iter().all(|p| (20_000..32_000).contains(p)), "{ports:?}");
+    }
 }
