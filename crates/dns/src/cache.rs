@@ -37,11 +37,6 @@ impl CacheKey {
         q.name.write_wire_lower(out);
         true
     }
-
-    /// The key's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
 }
 
 /// An owned key from bytes [`CacheKey::write`] wrote.
@@ -173,7 +168,7 @@ impl Cache {
         let ttl_offsets: Box<[u32]> =
             response.records().filter(|r| r.rtype != Type::OPT).map(|r| r.ttl_offset as u32).collect();
         let entry = Entry { bytes: response.bytes().into(), ttl_offsets, stored: now, expires: now + ttl };
-        let Ok(mut shard) = self.shard(key.as_bytes()).lock() else { return };
+        let Ok(mut shard) = self.shard(key.as_ref()).lock() else { return };
         let per_shard = (self.limits.max_entries / SHARDS).max(1);
         if shard.len() >= per_shard && !shard.contains_key(&key) {
             evict(&mut shard, per_shard / 10 + 1, now);

@@ -179,20 +179,16 @@ impl Engine {
             servers.clear();
             servers.extend(due.iter().map(|&id| endpoints(self.flows.flow(id)).1 .0));
             ruleset.lookup_ips(&servers, &mut by_address);
-            // Address literals are looked up one by one below, as `lookup_name` does.
-            let names = due
-                .iter()
-                .zip(&by_address)
-                .filter_map(|(&id, m)| name_to_judge(&self.flows.flow(id).state, m))
-                .filter(|name| address_literal(name).is_none());
+            let names = due.iter().zip(&by_address).filter_map(|(&id, m)| name_to_judge(&self.flows.flow(id).state, m));
             ruleset.lookup_domains(names, &mut by_name);
             let mut names_found = by_name.drain(..);
             for (&id, &address_match) in due.iter().zip(&by_address) {
-                let name_match =
-                    name_to_judge(&self.flows.flow(id).state, &address_match).map(|name| match address_literal(name) {
-                        Some(literal) => ruleset.lookup_ip(literal),
-                        None => names_found.next().and_then(Result::ok).flatten(),
-                    });
+                // One answer per name looked up above; an address literal is judged as that
+                // address instead, as `lookup_name` does.
+                let name_match = name_to_judge(&self.flows.flow(id).state, &address_match).map(|name| {
+                    let found = names_found.next().and_then(Result::ok).flatten();
+                    address_literal(name).map_or(found, |literal| ruleset.lookup_ip(literal))
+                });
                 let before = self.flows.flow(id).state.action;
                 self.rejudge_with(id, address_match, name_match, &ruleset, &mut Ignore);
                 let flow = self.flows.flow(id);
@@ -315,7 +311,7 @@ impl Engine {
         }
         if from_client {
             let state = &self.flows.flow(id).state;
-            if state.app == AppProtocol::Dns && state.basis != Basis::Address {
+            if state.judged_per_query() {
                 return self.dns_query(packet, Some(id));
             }
             if !state.is_decided() {
@@ -323,7 +319,7 @@ impl Engine {
             }
         }
         let state = &mut self.flows.flow_mut(id).state;
-        self.settled = state.is_decided() && (state.app != AppProtocol::Dns || state.basis == Basis::Address);
+        self.settled = state.is_decided() && !state.judged_per_query();
         match state.action {
             FlowAction::Allow => PacketVerdict::Accept,
             FlowAction::Drop => PacketVerdict::Drop,
@@ -575,7 +571,7 @@ impl Engine {
         let before = state.action;
         let tcp = flow.key.protocol == bawaba_wire::packet::protocol::TCP;
         let by_address = address_match.filter(|m| m.verdict().is_block());
-        if state.app == AppProtocol::Dns && state.basis != Basis::Address && by_address.is_none() {
+        if state.judged_per_query() && by_address.is_none() {
             // Judged query by query, never as a flow, unless its server's address is blocked
             // now (as a new flow to it would be).
             self.flows.flow_mut(id).state.generation = self.generation;
@@ -691,9 +687,8 @@ fn judged_name(state: &FlowState) -> Option<&str> {
 /// The name a reload must look up for a flow: none for DNS flows (judged query by query) or when
 /// the server's address already blocks (`rejudge_with` decides by the address then).
 fn name_to_judge<'s>(state: &'s FlowState, address_match: &Option<Match<'_>>) -> Option<&'s str> {
-    let judged_by_queries = state.app == AppProtocol::Dns && state.basis != Basis::Address;
     let address_blocks = address_match.is_some_and(|m| m.verdict().is_block());
-    judged_name(state).filter(|_| !judged_by_queries && !address_blocks)
+    judged_name(state).filter(|_| !state.judged_per_query() && !address_blocks)
 }
 
 /// Records a decision and tells the observer.

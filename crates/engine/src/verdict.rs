@@ -169,6 +169,11 @@ impl FlowState {
         self.basis != Basis::Pending
     }
 
+    /// True for a DNS flow judged query by query (not blocked as a whole by its server's address).
+    pub fn judged_per_query(&self) -> bool {
+        self.app == AppProtocol::Dns && self.basis != Basis::Address
+    }
+
     /// The server name read, if any and if it fit ([`NAME_CAPACITY`]); [`FlowState::name_cut`]
     /// says when it did not.
     pub fn name(&self) -> Option<&str> {

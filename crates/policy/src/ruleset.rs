@@ -237,12 +237,8 @@ impl Ruleset {
                 n += 1;
             }
             let chunk = &chunk[..n];
-            let mut bytes: [&[u8]; NAME_LANES] = [&[]; NAME_LANES];
-            for (bytes, name) in bytes.iter_mut().zip(chunk) {
-                *bytes = name.as_bytes();
-            }
             let mut found = [None; NAME_LANES];
-            self.domains.lookup_many(&bytes[..n], &mut found[..n]);
+            self.domains.lookup_many(chunk, &mut found[..n]);
             out.extend(chunk.iter().zip(found).map(|(name, found)| match found {
                 Some(entry) => Ok(self.to_match(entry)),
                 // Not ASCII, or not a name: convert (IDNA) or report as `lookup_domain` does.

@@ -29,7 +29,7 @@
 use std::cmp::Ordering;
 use std::mem::size_of;
 
-use crate::name::{CANONICAL, MAX_LABEL_LEN, MAX_NAME_LEN};
+use crate::name::{validate_ascii, CANONICAL, MAX_LABEL_LEN, MAX_NAME_LEN};
 use crate::ruleset::NO_ENTRY;
 
 /// The kind of a name selector.
@@ -112,15 +112,10 @@ fn hash_folded_label(h: u64, folded: &[u8], start: usize, end: usize) -> u64 {
     })
 }
 
-/// Hash of a whole canonical name, equal to the suffix hash the lookup computes for it.
+/// Hash of a whole canonical name, equal to the suffix hash the lookup computes for it (a
+/// canonical name always passes [`suffix_hashes`]' label checks).
 fn name_hash(name: &[u8]) -> u64 {
-    let mut h = SEED;
-    let mut end = name.len();
-    for start in name.iter().enumerate().rev().filter(|&(_, &b)| b == b'.').map(|(i, _)| i + 1).chain([0]) {
-        h = hash_label(h, name, start, end);
-        end = start.saturating_sub(1);
-    }
-    finish(h)
+    suffix_hashes(name, |_| {}).unwrap_or(SEED)
 }
 
 /// [`name_hash`] of a name [`CANONICAL`] has mapped, or `None` when it is not a valid name: a byte
@@ -348,7 +343,7 @@ impl DomainSet {
     /// every lane has stopped; their slots, then the stored names that a fingerprint matches, are
     /// read after that, again prefetched a step ahead. A name that is long or needs more than
     /// [`MAX_PROBES`] probes takes [`lookup_ascii`](Self::lookup_ascii).
-    pub(crate) fn lookup_many(&self, inputs: &[&[u8]], out: &mut [Option<u32>]) {
+    pub(crate) fn lookup_many(&self, inputs: &[impl AsRef<[u8]>], out: &mut [Option<u32>]) {
         let mut bufs = [[0u8; PAD + SHORT_NAME]; NAME_LANES];
         for (inputs, out) in inputs.chunks(NAME_LANES).zip(out.chunks_mut(NAME_LANES)) {
             let mut lanes = [Lane::default(); NAME_LANES];
@@ -356,7 +351,7 @@ impl DomainSet {
             let mut walking = [0u8; NAME_LANES];
             let mut still = 0;
             for (i, ((lane, buf), input)) in lanes.iter_mut().zip(&mut bufs).zip(inputs).enumerate() {
-                let name = strip_root(input);
+                let name = strip_root(input.as_ref());
                 if name.len() > SHORT_NAME {
                     lane.state = LaneState::Alone;
                     continue;
@@ -391,6 +386,7 @@ impl DomainSet {
                 }
             }
             for ((out, input), lane) in out.iter_mut().zip(inputs).zip(&lanes) {
+                let input = input.as_ref();
                 *out = match lane.state {
                     LaneState::Invalid => None,
                     LaneState::Alone => self.lookup_ascii(input),
@@ -448,31 +444,29 @@ impl DomainSet {
         for probe in lane.probes.iter().take(usize::from(lane.probe_count)) {
             let suffix = input.get(usize::from(probe.start)..).unwrap_or_default();
             let suffix = strip_root(suffix);
-            match self.probe_table(probe.hash, suffix) {
-                Probe::Node(node) if probe.start == 0 => {
-                    return if node.at_self != NO_ENTRY { node.at_self } else { best };
-                }
-                Probe::Node(node) => {
-                    if node.below != NO_ENTRY {
-                        best = node.below;
-                    }
-                }
-                Probe::Absent | Probe::NotNode => {}
+            if let Some(entry) = take_node(self.probe_table(probe.hash, suffix), probe.start == 0, &mut best) {
+                return entry;
             }
         }
         best
     }
 
-    /// [`lookup_ascii`](Self::lookup_ascii) for names longer than [`SHORT_NAME`]: a byte at a
-    /// time.
+    /// [`lookup_ascii`](Self::lookup_ascii) for names longer than [`SHORT_NAME`]: checked by
+    /// [`validate_ascii`], folded a byte at a time, labels found from the right.
     #[cold]
     fn lookup_long(&self, input: &[u8]) -> Option<u32> {
-        let Labels { name, dots, count } = Labels::split(input)?;
+        let name = strip_root(input);
+        validate_ascii(name).ok()?;
         let mut buf = [0u8; PAD + MAX_NAME_LEN];
         for (to, &b) in buf.iter_mut().skip(PAD).zip(name) {
             *to = b | 0x20;
         }
-        let starts = (0..=count).rev().map(|k| if k == 0 { 0 } else { usize::from(dots[k - 1]) + 1 });
+        let mut end = Some(name.len());
+        let starts = std::iter::from_fn(|| {
+            let start = name.get(..end?)?.iter().rposition(|&b| b == b'.').map_or(0, |dot| dot + 1);
+            end = start.checked_sub(1);
+            Some(start)
+        });
         Some(self.walk(name, &buf, starts))
     }
 
@@ -489,13 +483,9 @@ impl DomainSet {
             let suffix = name.get(start..).unwrap_or_default();
             match self.find(finish(h), suffix, (self.node_depths >> depth) & 1 != 0) {
                 Probe::Absent => return best,
-                Probe::NotNode => {}
-                Probe::Node(node) if start == 0 => {
-                    return if node.at_self != NO_ENTRY { node.at_self } else { best };
-                }
-                Probe::Node(node) => {
-                    if node.below != NO_ENTRY {
-                        best = node.below;
+                probe => {
+                    if let Some(entry) = take_node(probe, start == 0, &mut best) {
+                        return entry;
                     }
                 }
             }
@@ -550,6 +540,22 @@ impl DomainSet {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.capacity() * size_of::<Slot>() + self.filter.capacity() * size_of::<u64>() + self.arena.capacity()
+    }
+}
+
+/// Folds the table's answer for one suffix into a walk: the deciding entry when the suffix is the
+/// whole name and a node, else `None`, with `best` (the entry that decides from below) updated.
+#[inline(always)]
+fn take_node(probe: Probe, whole_name: bool, best: &mut u32) -> Option<u32> {
+    match probe {
+        Probe::Node(node) if whole_name => Some(if node.at_self != NO_ENTRY { node.at_self } else { *best }),
+        Probe::Node(node) => {
+            if node.below != NO_ENTRY {
+                *best = node.below;
+            }
+            None
+        }
+        Probe::Absent | Probe::NotNode => None,
     }
 }
 
@@ -680,51 +686,6 @@ fn pop_label_start(dots: &mut u64) -> usize {
     let top = 63 - dots.leading_zeros() as usize;
     *dots &= !(1 << top);
     top + 1
-}
-
-/// A validated ASCII name (trailing dot removed) and the positions of its dots.
-struct Labels<'a> {
-    name: &'a [u8],
-    dots: [u8; 128],
-    count: usize,
-}
-
-impl<'a> Labels<'a> {
-    /// Validates `input` as a name of any case with an optional trailing dot; `None` when it is not
-    /// a valid ASCII name.
-    #[inline(always)]
-    fn split(input: &'a [u8]) -> Option<Self> {
-        let name = strip_root(input);
-        if name.is_empty() || name.len() > MAX_NAME_LEN {
-            return None;
-        }
-        // Validate every byte and note where the dots are (branch-free).
-        let mut dots = [0u8; 128];
-        let mut count = 0usize;
-        let mut bad = false;
-        for (i, &b) in name.iter().enumerate() {
-            let c = CANONICAL[b as usize];
-            bad |= c == 0;
-            dots[count & 127] = i as u8;
-            count += usize::from(c == b'.');
-        }
-        // 127 dots in 253 octets leave an empty label.
-        if bad || count > 126 {
-            return None;
-        }
-        let mut start = 0usize;
-        for &dot in &dots[..count] {
-            let len = usize::from(dot) - start;
-            if len == 0 || len > MAX_LABEL_LEN {
-                return None;
-            }
-            start = usize::from(dot) + 1;
-        }
-        if name.len() == start || name.len() - start > MAX_LABEL_LEN {
-            return None;
-        }
-        Some(Labels { name, dots, count })
-    }
 }
 
 /// A name item waiting to be compiled.
