@@ -1,13 +1,17 @@
 //! The answer cache: upstream responses stored as wire bytes, served with the id and TTLs
 //! rewritten (RFC 1035 section 7.4), negative answers cached per RFC 2308 section 5.
 //!
-//! Policy is applied after the cache, on every answer, so a policy change takes effect at once
-//! even for cached names. Memory is bounded: at most `max_entries`; when full, the cache drops
+//! Policy is applied after the cache, so a policy change takes effect at once even for cached
+//! names. A hit says which ruleset (by [`Ruleset::serial`](bawaba_policy::ruleset::Ruleset::serial))
+//! last let its answer through unchanged ([`Cache::note_passed`]); while that ruleset is in force
+//! the server need not look the answer's names and addresses up again, and a reload, which brings
+//! a new serial, makes every such note stale at once. Memory is bounded: at most `max_entries`; when full, the cache drops
 //! the entries that expire soonest (one sweep frees a tenth), never growing past the bound under a
 //! random-subdomain flood.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -65,6 +69,12 @@ struct Entry {
     ttl_offsets: Box<[u32]>,
     stored: Instant,
     expires: Instant,
+    /// Where the additional section starts in `bytes`.
+    additional: u32,
+    /// Unique in the cache, so that a note meant for this entry cannot land on its successor.
+    number: u64,
+    /// The ruleset serial given to [`Cache::note_passed`], 0 when none.
+    passed: u64,
 }
 
 /// Cache limits.
@@ -90,10 +100,24 @@ pub struct Cached {
     pub stale: bool,
 }
 
+/// What a hit found, besides the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    /// True when served past expiry (see [`Cached::stale`]).
+    pub stale: bool,
+    /// Where the answer's additional section starts, so that its OPT record can be cut without
+    /// parsing the answer.
+    pub additional: usize,
+    /// The ruleset serial [`Cache::note_passed`] recorded for this entry, 0 when none.
+    pub passed: u64,
+    number: u64,
+}
+
 /// A bounded, thread-safe answer cache.
 pub struct Cache {
     limits: CacheLimits,
     shards: Vec<Mutex<HashMap<CacheKey, Entry>>>,
+    next_number: AtomicU64,
 }
 
 const SHARDS: usize = 16;
@@ -101,28 +125,33 @@ const SHARDS: usize = 16;
 impl Cache {
     /// An empty cache.
     pub fn new(limits: CacheLimits) -> Cache {
-        Cache { limits, shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect() }
+        let shards = (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
+        Cache { limits, shards, next_number: AtomicU64::new(1) }
     }
 
     fn shard(&self, key: &[u8]) -> &Mutex<HashMap<CacheKey, Entry>> {
-        // FNV-1a over the key picks the shard; the map hashes again with its own hasher.
-        let mut h: u32 = 0x811c_9dc5;
-        for &b in key {
-            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        // A multiply-xor fold of the key, eight bytes at a time, picks the shard; the map hashes
+        // again with its own (keyed) hasher.
+        let mut h: u64 = key.len() as u64;
+        for chunk in key.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            h ^= h >> 29;
         }
-        &self.shards[h as usize % SHARDS]
+        &self.shards[(h >> 32) as usize % SHARDS]
     }
 
     /// Looks up `key`; rewrites the id to `id`. With `allow_stale`, an expired answer within the
     /// stale window is returned (marked stale).
     pub fn get(&self, key: &(impl AsRef<[u8]> + ?Sized), id: u16, now: Instant, allow_stale: bool) -> Option<Cached> {
         let mut bytes = Vec::new();
-        let stale = self.get_into(key, id, now, allow_stale, &mut bytes)?;
-        Some(Cached { bytes, stale })
+        let hit = self.get_into(key, id, now, allow_stale, &mut bytes)?;
+        Some(Cached { bytes, stale: hit.stale })
     }
 
     /// [`get`](Self::get) into a buffer the caller keeps (cleared first), so that a hit need not
-    /// allocate; returns whether the answer is stale.
+    /// allocate.
     pub fn get_into(
         &self,
         key: &(impl AsRef<[u8]> + ?Sized),
@@ -130,7 +159,7 @@ impl Cache {
         now: Instant,
         allow_stale: bool,
         out: &mut Vec<u8>,
-    ) -> Option<bool> {
+    ) -> Option<Hit> {
         let key = key.as_ref();
         let shard = self.shard(key).lock().ok()?;
         let entry = shard.get(key)?;
@@ -151,11 +180,22 @@ impl Cache {
             let ttl = if stale { 30 } else { original.saturating_sub(elapsed) };
             field.copy_from_slice(&ttl.to_be_bytes());
         }
+        let hit = Hit { stale, additional: entry.additional as usize, passed: entry.passed, number: entry.number };
         drop(shard);
         if let Some(header_id) = out.get_mut(0..2) {
             header_id.copy_from_slice(&id.to_be_bytes());
         }
-        Some(stale)
+        Some(hit)
+    }
+
+    /// Records that the answer of `hit` passed the ruleset with this `serial` unchanged, unless
+    /// the entry has been replaced or dropped since.
+    pub fn note_passed(&self, key: &(impl AsRef<[u8]> + ?Sized), hit: &Hit, serial: u64) {
+        let key = key.as_ref();
+        let Ok(mut shard) = self.shard(key).lock() else { return };
+        if let Some(entry) = shard.get_mut(key).filter(|e| e.number == hit.number) {
+            entry.passed = serial;
+        }
     }
 
     /// Stores a response for `key`, if it is cacheable: NOERROR with answers, or a negative
@@ -167,7 +207,15 @@ impl Cache {
         }
         let ttl_offsets: Box<[u32]> =
             response.records().filter(|r| r.rtype != Type::OPT).map(|r| r.ttl_offset as u32).collect();
-        let entry = Entry { bytes: response.bytes().into(), ttl_offsets, stored: now, expires: now + ttl };
+        let entry = Entry {
+            bytes: response.bytes().into(),
+            ttl_offsets,
+            stored: now,
+            expires: now + ttl,
+            additional: response.additional_offset() as u32,
+            number: self.next_number.fetch_add(1, Ordering::Relaxed),
+            passed: 0,
+        };
         let Ok(mut shard) = self.shard(key.as_ref()).lock() else { return };
         let per_shard = (self.limits.max_entries / SHARDS).max(1);
         if shard.len() >= per_shard && !shard.contains_key(&key) {
@@ -308,7 +356,9 @@ mod tests {
         assert!(CacheKey::write(&m, false, false, &mut buf));
         assert_eq!(CacheKey::from(&buf[..]), key(&a));
         let mut out = b"an answer sent earlier".to_vec();
-        assert_eq!(cache.get_into(&buf[..], 7, t0, false, &mut out), Some(false));
+        let hit = cache.get_into(&buf[..], 7, t0, false, &mut out).unwrap();
+        assert!(!hit.stale);
+        assert_eq!(hit.additional, m.additional_offset());
         assert_eq!(Message::parse(&out).unwrap().header().id, 7);
         assert_eq!(out[2..], a[2..]);
         // The DO and CD bits are part of the key, and so are the type and the class.
@@ -323,6 +373,24 @@ mod tests {
         chaos[class_at..].copy_from_slice(&3u16.to_be_bytes());
         assert_ne!(key(&chaos), key(&a));
         assert!(cache.get(&key(&chaos), 1, t0, false).is_none());
+    }
+
+    #[test]
+    fn a_pass_note_stays_with_its_entry() {
+        let cache = Cache::new(limits());
+        let t0 = Instant::now();
+        let a = answer("www.example.test", 300);
+        let mut out = Vec::new();
+        cache.insert(key(&a), &Message::parse(&a).unwrap(), t0);
+        let first = cache.get_into(&key(&a), 1, t0, false, &mut out).unwrap();
+        assert_eq!(first.passed, 0, "a new entry has passed no policy");
+        cache.note_passed(&key(&a), &first, 7);
+        assert_eq!(cache.get_into(&key(&a), 1, t0, false, &mut out).unwrap().passed, 7);
+        // A fresh answer for the same key replaces the entry and its note; a note taken on the
+        // old entry does not carry over.
+        cache.insert(key(&a), &Message::parse(&a).unwrap(), t0);
+        cache.note_passed(&key(&a), &first, 8);
+        assert_eq!(cache.get_into(&key(&a), 1, t0, false, &mut out).unwrap().passed, 0);
     }
 
     #[test]

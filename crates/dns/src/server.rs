@@ -178,13 +178,16 @@ async fn serve_udp(socket: Arc<UdpSocket>, resolver: Arc<Resolver>) {
         }
         // Nothing waiting (WouldBlock) clears the readiness and waits again.
         let Ok(n) = socket.try_io(Interest::READABLE, || queries.receive_raw(fd)) else { continue };
+        // One clock reading serves the batch (cache TTLs and rate limiting count whole seconds
+        // and tokens; a batch takes microseconds).
+        let now = Instant::now();
         for i in 0..n {
             // A query longer than MAX_QUERY is cut, and fails to parse as it did whole.
             let Some((packet, Some(peer), _)) = queries.datagram(i) else { continue };
             resolver.metrics.query(false);
-            match resolver.fast_path(packet, Transport::Udp, peer.ip()) {
+            match resolver.fast_path(packet, Transport::Udp, peer.ip(), now) {
                 Fast::Reply(answer) => {
-                    if let Some(limited) = resolver.limit_udp(&answer, peer.ip()) {
+                    if let Some(limited) = resolver.limit_udp(&answer, peer.ip(), now) {
                         answers.push(&limited, peer);
                     }
                     SPARE_ANSWER.set(answer);
@@ -244,7 +247,7 @@ async fn tcp_connection(
         let mut query = vec![0u8; len];
         tokio::time::timeout(idle, stream.read_exact(&mut query)).await.map_err(std::io::Error::other)??;
         resolver.metrics.query(true);
-        let answer = match resolver.fast_path(&query, Transport::Tcp, peer) {
+        let answer = match resolver.fast_path(&query, Transport::Tcp, peer, Instant::now()) {
             Fast::Reply(a) => Some(a),
             Fast::Transfer(messages) => {
                 // A zone transfer: every message, in order, on this connection (RFC 5936 4.2). A
@@ -284,8 +287,8 @@ impl Resolver {
 
     /// A UDP answer as response rate limiting lets it go (counted): as it is, truncated
     /// (slipped), or not at all.
-    fn limit_udp<'a>(&self, answer: &'a [u8], peer: IpAddr) -> Option<Cow<'a, [u8]>> {
-        let answer = match self.limiter.check(peer, Instant::now()) {
+    fn limit_udp<'a>(&self, answer: &'a [u8], peer: IpAddr, now: Instant) -> Option<Cow<'a, [u8]>> {
+        let answer = match self.limiter.check(peer, now) {
             Limit::Send => Cow::Borrowed(answer),
             Limit::Drop => {
                 self.metrics.dropped(DropReason::RateLimited);
@@ -303,7 +306,7 @@ impl Resolver {
 
     /// Sends a UDP answer, subject to response rate limiting.
     async fn send_udp(&self, socket: &UdpSocket, answer: &[u8], peer: SocketAddr) {
-        let Some(answer) = self.limit_udp(answer, peer.ip()) else { return };
+        let Some(answer) = self.limit_udp(answer, peer.ip(), Instant::now()) else { return };
         if socket.send_to(&answer, peer).await.is_err() {
             self.metrics.dropped(DropReason::SendError);
         }
@@ -334,7 +337,7 @@ impl Resolver {
     }
 
     /// Everything that needs no upstream: validation, policy on the query name, the cache.
-    fn fast_path(&self, packet: &[u8], transport: Transport, peer: IpAddr) -> Fast {
+    fn fast_path(&self, packet: &[u8], transport: Transport, peer: IpAddr, now: Instant) -> Fast {
         let query = match Message::parse(packet) {
             Ok(q) => q,
             Err(_) => return self.formerr(packet),
@@ -364,6 +367,33 @@ impl Resolver {
             return Fast::Reply(Builder::response_to(&query, Rcode::REFUSED).finish());
         }
         let ruleset = self.ruleset.load();
+        let serial = ruleset.serial();
+        let edns = query.edns();
+        // The key is written into a buffer the thread keeps, and a hit is copied into a spare
+        // buffer the UDP loop hands back once it has copied the answer into its send batch: a
+        // cache hit allocates nothing. `None`: no cacheable question.
+        let cached = KEY.with_borrow_mut(|key| {
+            if !CacheKey::write(&query, edns.is_some_and(|e| e.dnssec_ok), header.has(flags::CD), key) {
+                return None;
+            }
+            let mut answer = SPARE_ANSWER.take();
+            let hit = self.cache.get_into(&key[..], header.id, now, false, &mut answer);
+            if hit.is_none() {
+                SPARE_ANSWER.set(answer);
+                return Some(None);
+            }
+            Some(hit.map(|hit| (answer, hit)))
+        });
+        // An answer that this very ruleset let through unchanged passes again without a lookup:
+        // the query name and everything in the answer were looked up then, and neither the
+        // entry nor the ruleset has changed since (a reload brings a new serial).
+        let cached = match cached {
+            Some(Some((answer, hit))) if hit.passed == serial => {
+                self.metrics.cache(true);
+                return Fast::Reply(deliver(answer, edns.is_none().then_some(hit.additional), &query, transport));
+            }
+            other => other,
+        };
         match check_query(&ruleset, &query, &self.answers) {
             Decision::Respond(answer, hit) => {
                 self.metrics.policy_hit(&hit);
@@ -376,36 +406,20 @@ impl Resolver {
             }
             Decision::Passthru | Decision::Pass => {}
         }
-        let edns = query.edns();
-        // The key is written into a buffer the thread keeps, and a hit is copied into a spare
-        // buffer the UDP loop hands back once it has copied the answer into its send batch: a
-        // cache hit allocates nothing.
-        let hit = KEY.with_borrow_mut(|key| {
-            if !CacheKey::write(&query, edns.is_some_and(|e| e.dnssec_ok), header.has(flags::CD), key) {
-                return Err(None);
-            }
-            let mut answer = SPARE_ANSWER.take();
-            match self.cache.get_into(&key[..], header.id, Instant::now(), false, &mut answer) {
-                Some(_) => Ok(answer),
-                None => {
-                    SPARE_ANSWER.set(answer);
-                    Err(Some(CacheKey::from(&key[..])))
-                }
-            }
-        });
-        match hit {
-            Ok(answer) => {
+        match cached {
+            Some(Some((answer, cache_hit))) => {
                 self.metrics.cache(true);
-                match self.finish(&query, answer, transport, &ruleset) {
-                    Some(a) => Fast::Reply(a),
-                    None => Fast::Nothing,
+                let (answer, passed) = self.finish(&query, answer, transport, &ruleset);
+                if passed {
+                    KEY.with_borrow(|key| self.cache.note_passed(&key[..], &cache_hit, serial));
                 }
+                answer.map_or(Fast::Nothing, Fast::Reply)
             }
-            Err(Some(key)) => {
+            Some(None) => {
                 self.metrics.cache(false);
-                Fast::Forward(key)
+                Fast::Forward(KEY.with_borrow(|key| CacheKey::from(&key[..])))
             }
-            Err(None) => Fast::Nothing,
+            None => Fast::Nothing,
         }
     }
 
@@ -420,14 +434,14 @@ impl Resolver {
                 let mut bytes = answer.to_vec();
                 bytes[0..2].copy_from_slice(&id.to_be_bytes());
                 let ruleset = self.ruleset.load();
-                self.finish(&query, bytes, transport, &ruleset)
+                self.finish(&query, bytes, transport, &ruleset).0
             }
             Err(_) => {
                 if self.serve_stale {
                     if let Some(stale) = self.cache.get(&key, id, Instant::now(), true) {
                         self.metrics.stale();
                         let ruleset = self.ruleset.load();
-                        return self.finish(&query, stale.bytes, transport, &ruleset);
+                        return self.finish(&query, stale.bytes, transport, &ruleset).0;
                     }
                 }
                 let mut b = Builder::response_to(&query, Rcode::SERVFAIL);
@@ -444,21 +458,28 @@ impl Resolver {
     }
 
     /// Applies response policy to an upstream answer (already carrying the client's id) and fits
-    /// it to the client; an answer that passes is adapted in place, not copied.
-    fn finish(&self, query: &Message<'_>, answer: Vec<u8>, transport: Transport, ruleset: &Ruleset) -> Option<Vec<u8>> {
-        let msg = Message::parse(&answer).ok()?;
-        let additional = (query.edns().is_none() && msg.header().arcount > 0).then(|| msg.additional_offset());
+    /// it to the client; an answer that passes is adapted in place, not copied. The flag says
+    /// whether the answer passed unchanged.
+    fn finish(
+        &self,
+        query: &Message<'_>,
+        answer: Vec<u8>,
+        transport: Transport,
+        ruleset: &Ruleset,
+    ) -> (Option<Vec<u8>>, bool) {
+        let Ok(msg) = Message::parse(&answer) else { return (None, false) };
+        let additional = query.edns().is_none().then(|| msg.additional_offset());
         match check_response(ruleset, query, &msg, &self.answers) {
             Decision::Respond(a, hit) => {
                 self.metrics.policy_hit(&hit);
-                Some(fit(a, query, transport))
+                (Some(fit(a, query, transport)), false)
             }
             Decision::Drop(hit) => {
                 self.metrics.policy_hit(&hit);
                 self.metrics.dropped(DropReason::Policy);
-                None
+                (None, false)
             }
-            Decision::Pass | Decision::Passthru => Some(fit(adapt(answer, additional, query), query, transport)),
+            Decision::Pass | Decision::Passthru => (Some(deliver(answer, additional, query, transport)), true),
         }
     }
 
@@ -498,6 +519,13 @@ fn adapt(mut out: Vec<u8>, additional: Option<usize>, query: &Message<'_>) -> Ve
         out[HEADER_LEN..HEADER_LEN + q.len()].copy_from_slice(q);
     }
     out
+}
+
+/// An answer that passed policy, as the client gets it: without the upstream's additional
+/// section (which starts at `additional`) when the query had no EDNS, with the query's question
+/// (its case), fitted to the transport.
+fn deliver(answer: Vec<u8>, additional: Option<usize>, query: &Message<'_>, transport: Transport) -> Vec<u8> {
+    fit(adapt(answer, additional, query), query, transport)
 }
 
 /// Truncates a UDP answer that exceeds what the client accepts (512 without EDNS, its EDNS size

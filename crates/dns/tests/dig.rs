@@ -278,8 +278,35 @@ async fn cache_serves_repeats_and_policy_changes_apply_to_cached_names() {
     // Case of the question preserved from the client, and no second upstream query.
     assert!(again.text.contains("WWW.EXAMPLE.TEST."), "{}", again.text);
     assert_eq!(dns.upstream_queries.load(std::sync::atomic::Ordering::Relaxed), before);
+    // The answer passed this ruleset on that hit; later hits are served on that note, still in
+    // the client's case, and without the upstream's OPT when the client sent none.
+    let third = dig(&dns, &["wWw.Example.test"]).await;
+    assert_eq!(third.status(), "NOERROR");
+    assert!(third.text.contains("wWw.Example.test."), "{}", third.text);
+    assert!(third.answers().iter().any(|a| a.ends_with("IN A 198.18.10.1")), "{}", third.text);
+    let plain = dig(&dns, &["+noedns", "www.example.test"]).await;
+    assert_eq!(plain.answers().len(), 1, "{}", plain.text);
+    assert!(!plain.text.contains("OPT PSEUDOSECTION"), "{}", plain.text);
+    assert_eq!(dns.upstream_queries.load(std::sync::atomic::Ordering::Relaxed), before);
 
-    // A new policy is swapped in: the cached name is blocked at once.
+    // A new policy blocks the cached answer's address: the next hit is checked again, and
+    // rewritten (response-IP trigger).
+    let mut p = policy();
+    p.rules.push(Rule {
+        id: RuleId(98),
+        order: OrderId(1),
+        selector: "198.18.10.0/24".parse().unwrap(),
+        action: Action::Nxdomain,
+        forced: None,
+    });
+    dns.ruleset.store(Arc::new(p.compile()));
+    assert_eq!(dig(&dns, &["www.example.test"]).await.status(), "NXDOMAIN");
+    // Back to the first policy: a ruleset with a serial the entry never saw, so checked again.
+    dns.ruleset.store(Arc::new(policy().compile()));
+    assert_eq!(dig(&dns, &["www.example.test"]).await.status(), "NOERROR");
+    assert_eq!(dig(&dns, &["www.example.test"]).await.status(), "NOERROR");
+
+    // A new policy blocks the cached name itself: blocked at once.
     let mut p = policy();
     p.rules.push(Rule {
         id: RuleId(99),

@@ -26,6 +26,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::mem::size_of;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -182,7 +183,11 @@ pub struct Ruleset {
     v6: IntervalMap<u128>,
     v6_networks: Vec<u128>,
     stats: RulesetStats,
+    serial: u64,
 }
+
+/// The serial the next [`RulesetBuilder::build`] hands out.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 impl fmt::Debug for Ruleset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -312,6 +317,12 @@ impl Ruleset {
     /// Counts and memory.
     pub fn stats(&self) -> RulesetStats {
         self.stats
+    }
+
+    /// A number no other ruleset built in this process has (never 0), so that a caller can
+    /// remember "checked against this policy" and know when a reload makes the check stale.
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// The orders the ruleset enforces.
@@ -549,7 +560,8 @@ impl RulesetBuilder {
         v6_networks.shrink_to_fit();
         entries.shrink_to_fit();
 
-        let mut ruleset = Ruleset { orders, entries, domains, v4, v6, v6_networks, stats };
+        let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+        let mut ruleset = Ruleset { orders, entries, domains, v4, v6, v6_networks, stats, serial };
         ruleset.stats.heap_bytes = ruleset.heap_bytes();
         ruleset
     }

@@ -257,11 +257,38 @@ impl<'a> Name<'a> {
 
     /// Appends the uncompressed, lowercased wire form (for cache keys and comparisons).
     pub fn write_wire_lower(&self, out: &mut Vec<u8>) {
-        for label in self.labels() {
-            out.push(label.len() as u8);
-            out.extend(label.iter().map(u8::to_ascii_lowercase));
+        let from = out.len();
+        match self.flat_len() {
+            // Length octets are below 64, so ASCII lowercasing leaves them alone: the whole span
+            // is copied and folded at once.
+            Some(len) => {
+                out.extend_from_slice(&self.buf[self.start..self.start + len]);
+                out[from..].make_ascii_lowercase();
+            }
+            None => {
+                for label in self.labels() {
+                    out.push(label.len() as u8);
+                    out.extend(label.iter().map(u8::to_ascii_lowercase));
+                }
+                out.push(0);
+            }
         }
-        out.push(0);
+    }
+
+    /// The length of the name's wire form when it is stored whole at its start, with no
+    /// compression pointer (a question name usually is), `None` otherwise.
+    fn flat_len(&self) -> Option<usize> {
+        let mut pos = self.start;
+        loop {
+            let len = *self.buf.get(pos)?;
+            if len == 0 {
+                return Some(pos + 1 - self.start);
+            }
+            if len & 0xC0 != 0 {
+                return None;
+            }
+            pos += 1 + usize::from(len);
+        }
     }
 
     /// Appends the uncompressed wire form, case preserved (for copying into another message).
@@ -810,6 +837,28 @@ mod tests {
         // copied the question then did not.
         let input = b"\x01\x00\x00\xc0\x00\x01\x00\x00\x00\x01\x00\x00\xc0\x00\x01\x00\x01\x00\x00\x0a\x00\x3f\x01\x00\x00\x00\x01\x00\x00";
         assert_eq!(Message::parse(input).unwrap_err(), WireError::BadPointer { offset: 12 });
+    }
+
+    #[test]
+    fn lowercased_wire_names_are_the_same_whole_or_compressed() {
+        let m = Message::parse(RESPONSE).unwrap();
+        let answers: Vec<_> = m.answers().collect();
+        let target = answers[0].target_name(&m).unwrap(); // a pointer to "example.test"
+        let mut whole = b"key:".to_vec();
+        let mut pointed = Vec::new();
+        m.question().unwrap().name.write_wire_lower(&mut whole);
+        target.write_wire_lower(&mut pointed);
+        assert_eq!(whole, b"key:\x03www\x07example\x04test\x00");
+        assert_eq!(pointed, b"\x07example\x04test\x00");
+        // Letters fold; length octets, digits and other bytes do not.
+        let q = build_query(1, "MiXeD-9.Z_z.TEST", Type::A, true, None);
+        let mut folded = Vec::new();
+        Message::parse(&q).unwrap().question().unwrap().name.write_wire_lower(&mut folded);
+        assert_eq!(folded, b"\x07mixed-9\x03z_z\x04test\x00");
+        // The owner of the second answer record is a pointer to the question name.
+        let mut owner = Vec::new();
+        answers[1].name.write_wire_lower(&mut owner);
+        assert_eq!(owner, pointed);
     }
 
     #[test]

@@ -140,6 +140,16 @@ fn duplicates_keep_the_lowest_id_and_missing_orders_are_skipped() {
 }
 
 #[test]
+fn every_build_has_its_own_serial() {
+    let a = compile(vec![rule(1, "a.test")], vec![]);
+    let b = compile(vec![rule(1, "a.test")], vec![]);
+    let empty = Ruleset::empty();
+    assert_ne!(a.serial(), 0);
+    assert_ne!(a.serial(), b.serial(), "same rules, built twice");
+    assert_ne!(b.serial(), empty.serial());
+}
+
+#[test]
 fn longest_prefix_and_allow_at_equal_length() {
     let rs = compile(
         vec![rule(1, "198.18.0.0/16"), rule(2, "198.18.1.0/24"), rule(3, "198.18.1.128/25"), rule(4, "2001:db8::/32")],
