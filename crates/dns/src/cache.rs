@@ -9,10 +9,11 @@
 //! the entries that expire soonest (one sweep frees a tenth), never growing past the bound under a
 //! random-subdomain flood.
 
-use std::borrow::Borrow;
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+
+use hashbrown::HashTable;
 use std::time::{Duration, Instant};
 
 use bawaba_wire::dns::{Message, Rcode, Type};
@@ -50,23 +51,22 @@ impl From<&[u8]> for CacheKey {
     }
 }
 
-/// Lookups by the bytes alone: the derived `Hash` of a one-field struct hashes the field, as
-/// `[u8]` hashes itself.
-impl Borrow<[u8]> for CacheKey {
-    fn borrow(&self) -> &[u8] {
-        &self.0
-    }
-}
-
 impl AsRef<[u8]> for CacheKey {
     fn as_ref(&self) -> &[u8] {
         &self.0
     }
 }
 
+/// One cached answer. Its key, the answer and the offsets of the answer's TTL fields share one
+/// allocation, so a hit reads one block besides the table slot.
 struct Entry {
-    bytes: Box<[u8]>,
-    ttl_offsets: Box<[u32]>,
+    /// The key, then the answer, then one little-endian `u16` per TTL field: its offset in the
+    /// answer (a DNS message is at most 65,535 bytes).
+    data: Box<[u8]>,
+    key_len: u16,
+    answer_len: u16,
+    /// The key's hash, for growing the table without hashing again.
+    hash: u64,
     stored: Instant,
     expires: Instant,
     /// Where the additional section starts in `bytes`.
@@ -75,6 +75,22 @@ struct Entry {
     number: u64,
     /// The ruleset serial given to [`Cache::note_passed`], 0 when none.
     passed: u64,
+}
+
+impl Entry {
+    fn key(&self) -> &[u8] {
+        &self.data[..usize::from(self.key_len)]
+    }
+
+    fn answer(&self) -> &[u8] {
+        let start = usize::from(self.key_len);
+        &self.data[start..start + usize::from(self.answer_len)]
+    }
+
+    fn ttl_offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        let start = usize::from(self.key_len) + usize::from(self.answer_len);
+        self.data[start..].chunks_exact(2).map(|o| usize::from(u16::from_le_bytes([o[0], o[1]])))
+    }
 }
 
 /// Cache limits.
@@ -116,7 +132,9 @@ pub struct Hit {
 /// A bounded, thread-safe answer cache.
 pub struct Cache {
     limits: CacheLimits,
-    shards: Vec<Mutex<HashMap<CacheKey, Entry>>>,
+    shards: Vec<Mutex<HashTable<Entry>>>,
+    /// One keyed hash (SipHash: query names come from the network) picks the shard and the slot.
+    hasher: RandomState,
     next_number: AtomicU64,
 }
 
@@ -125,21 +143,14 @@ const SHARDS: usize = 16;
 impl Cache {
     /// An empty cache.
     pub fn new(limits: CacheLimits) -> Cache {
-        let shards = (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect();
-        Cache { limits, shards, next_number: AtomicU64::new(1) }
+        let shards = (0..SHARDS).map(|_| Mutex::new(HashTable::new())).collect();
+        Cache { limits, shards, hasher: RandomState::new(), next_number: AtomicU64::new(1) }
     }
 
-    fn shard(&self, key: &[u8]) -> &Mutex<HashMap<CacheKey, Entry>> {
-        // A multiply-xor fold of the key, eight bytes at a time, picks the shard; the map hashes
-        // again with its own (keyed) hasher.
-        let mut h: u64 = key.len() as u64;
-        for chunk in key.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            h ^= h >> 29;
-        }
-        &self.shards[(h >> 32) as usize % SHARDS]
+    /// The key's hash and its shard: the top bits pick the shard, the table uses the rest.
+    fn shard(&self, key: &[u8]) -> (u64, &Mutex<HashTable<Entry>>) {
+        let hash = self.hasher.hash_one(key);
+        (hash, &self.shards[(hash >> 60) as usize % SHARDS])
     }
 
     /// Looks up `key`; rewrites the id to `id`. With `allow_stale`, an expired answer within the
@@ -161,8 +172,9 @@ impl Cache {
         out: &mut Vec<u8>,
     ) -> Option<Hit> {
         let key = key.as_ref();
-        let shard = self.shard(key).lock().ok()?;
-        let entry = shard.get(key)?;
+        let (hash, shard) = self.shard(key);
+        let shard = shard.lock().ok()?;
+        let entry = shard.find(hash, |e| e.key() == key)?;
         let stale = if now < entry.expires {
             false
         } else if allow_stale && now < entry.expires + self.limits.stale_for {
@@ -172,9 +184,8 @@ impl Cache {
         };
         let elapsed = u32::try_from(now.saturating_duration_since(entry.stored).as_secs()).unwrap_or(u32::MAX);
         out.clear();
-        out.extend_from_slice(&entry.bytes);
-        for &off in entry.ttl_offsets.iter() {
-            let off = off as usize;
+        out.extend_from_slice(entry.answer());
+        for off in entry.ttl_offsets() {
             let Some(field) = out.get_mut(off..off + 4) else { continue };
             let original = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
             let ttl = if stale { 30 } else { original.saturating_sub(elapsed) };
@@ -192,8 +203,9 @@ impl Cache {
     /// the entry has been replaced or dropped since.
     pub fn note_passed(&self, key: &(impl AsRef<[u8]> + ?Sized), hit: &Hit, serial: u64) {
         let key = key.as_ref();
-        let Ok(mut shard) = self.shard(key).lock() else { return };
-        if let Some(entry) = shard.get_mut(key).filter(|e| e.number == hit.number) {
+        let (hash, shard) = self.shard(key);
+        let Ok(mut shard) = shard.lock() else { return };
+        if let Some(entry) = shard.find_mut(hash, |e| e.key() == key).filter(|e| e.number == hit.number) {
             entry.passed = serial;
         }
     }
@@ -205,23 +217,39 @@ impl Cache {
         if ttl.is_zero() {
             return;
         }
-        let ttl_offsets: Box<[u32]> =
-            response.records().filter(|r| r.rtype != Type::OPT).map(|r| r.ttl_offset as u32).collect();
+        let (key, answer) = (key.as_ref(), response.bytes());
+        let (Ok(key_len), Ok(answer_len)) = (u16::try_from(key.len()), u16::try_from(answer.len())) else { return };
+        let h = response.header();
+        let records = usize::from(h.ancount) + usize::from(h.nscount) + usize::from(h.arcount);
+        let mut data = Vec::with_capacity(key.len() + answer.len() + 2 * records);
+        data.extend_from_slice(key);
+        data.extend_from_slice(answer);
+        for record in response.records().filter(|r| r.rtype != Type::OPT) {
+            // Inside the answer, so below 65,535.
+            data.extend_from_slice(&(record.ttl_offset as u16).to_le_bytes());
+        }
+        let (hash, shard) = self.shard(key);
         let entry = Entry {
-            bytes: response.bytes().into(),
-            ttl_offsets,
+            data: data.into_boxed_slice(),
+            key_len,
+            answer_len,
+            hash,
             stored: now,
             expires: now + ttl,
             additional: response.additional_offset() as u32,
             number: self.next_number.fetch_add(1, Ordering::Relaxed),
             passed: 0,
         };
-        let Ok(mut shard) = self.shard(key.as_ref()).lock() else { return };
+        let Ok(mut shard) = shard.lock() else { return };
+        if let Some(old) = shard.find_mut(hash, |e| e.key() == key) {
+            *old = entry;
+            return;
+        }
         let per_shard = (self.limits.max_entries / SHARDS).max(1);
-        if shard.len() >= per_shard && !shard.contains_key(&key) {
+        if shard.len() >= per_shard {
             evict(&mut shard, per_shard / 10 + 1, now);
         }
-        shard.insert(key, entry);
+        shard.insert_unique(hash, entry, |e| e.hash);
     }
 
     /// Entries held.
@@ -236,21 +264,21 @@ impl Cache {
 }
 
 /// Drops at least `n` entries: the expired ones first, then those expiring soonest.
-fn evict(shard: &mut HashMap<CacheKey, Entry>, n: usize, now: Instant) {
+fn evict(shard: &mut HashTable<Entry>, n: usize, now: Instant) {
     let before = shard.len();
-    shard.retain(|_, e| e.expires > now);
+    shard.retain(|e| e.expires > now);
     let freed = before - shard.len();
     if freed >= n {
         return;
     }
-    let mut expiries: Vec<Instant> = shard.values().map(|e| e.expires).collect();
+    let mut expiries: Vec<Instant> = shard.iter().map(|e| e.expires).collect();
     let k = (n - freed).min(expiries.len());
     if k == 0 {
         return;
     }
     let (_, &mut cutoff, _) = expiries.select_nth_unstable(k - 1);
     let mut left = k;
-    shard.retain(|_, e| {
+    shard.retain(|e| {
         if left > 0 && e.expires <= cutoff {
             left -= 1;
             false
@@ -373,6 +401,27 @@ mod tests {
         chaos[class_at..].copy_from_slice(&3u16.to_be_bytes());
         assert_ne!(key(&chaos), key(&a));
         assert!(cache.get(&key(&chaos), 1, t0, false).is_none());
+    }
+
+    #[test]
+    fn every_ttl_counts_down_and_the_opt_record_is_left_alone() {
+        let cache = Cache::new(limits());
+        let t0 = Instant::now();
+        let q = build_query(1, "two.example.test", Type::A, true, Some((1232, true)));
+        let query = Message::parse(&q).unwrap();
+        let mut b = Builder::response_to(&query, Rcode::NOERROR);
+        b.push_qname_record(Section::Answer, Type::A, 300, &[198, 18, 0, 1]);
+        b.push_qname_record(Section::Answer, Type::A, 600, &[198, 18, 0, 2]);
+        b.push_opt(1232, true, &[]);
+        let a = b.finish();
+        let stored = Message::parse(&a).unwrap();
+        cache.insert(key(&a), &stored, t0);
+        let hit = cache.get(&key(&a), 9, t0 + Duration::from_secs(40), false).unwrap();
+        let m = Message::parse(&hit.bytes).unwrap();
+        assert_eq!(m.answers().map(|r| r.ttl).collect::<Vec<_>>(), [260, 560]);
+        // The OPT "TTL" holds the extended rcode, version and DO bit (RFC 6891 6.1.3).
+        assert!(m.edns().unwrap().dnssec_ok);
+        assert_eq!(hit.bytes[stored.additional_offset()..], a[stored.additional_offset()..]);
     }
 
     #[test]
