@@ -208,10 +208,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
                 tracing::info!(%addr, "DNS listening (UDP and TCP)");
                 say(format_args!("dns listening on {addr} (udp, tcp)"));
             }
-            tasks.spawn(async move {
-                server.run().await;
-                Ok::<(), anyhow::Error>(())
-            });
+            tasks.spawn(async move { server.run().await.context("running the DNS server") });
         }
         if engine_on {
             tasks.spawn(async move {

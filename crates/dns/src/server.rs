@@ -1,10 +1,13 @@
 //! The listeners: UDP and TCP on every configured address, answering from policy and cache
 //! inline and forwarding misses in bounded background tasks, so receiving never waits on an
 //! upstream. UDP queries are read, and their inline answers sent, in batches (`recvmmsg` and
-//! `sendmmsg` through `bawaba-udp`).
+//! `sendmmsg` through `bawaba-udp`), by a thread per UDP socket that sleeps in `poll(2)`; TCP
+//! and the forwarding run on the tokio runtime.
 
 use std::borrow::Cow;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,8 +15,9 @@ use arc_swap::ArcSwap;
 use bawaba_policy::Ruleset;
 use bawaba_udp::{BatchReceiver, BatchSender};
 use bawaba_wire::dns::{flags, Builder, Message, Opcode, Rcode, Type, HEADER_LEN};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::cache::{Cache, CacheKey, CacheLimits};
@@ -122,18 +126,40 @@ impl BoundServer {
         self.udp.iter().filter_map(|s| s.local_addr().ok()).collect()
     }
 
-    /// Serves until the task is dropped.
-    pub async fn run(self) {
-        let mut tasks = tokio::task::JoinSet::new();
+    /// Serves until this future is dropped; fails only when a UDP thread cannot be started.
+    ///
+    /// Each UDP socket is served by a thread of its own, which stops within [`STOP_CHECK`] of the
+    /// future being dropped; forwarding and TCP run on the caller's runtime. A thread that sleeps
+    /// in `poll(2)` answers a lone query with three system calls (poll, receive, send), where a
+    /// task woken by tokio's reactor took five, and no tokio worker is woken per datagram.
+    pub async fn run(self) -> std::io::Result<()> {
+        let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
         for socket in self.udp {
-            tasks.spawn(serve_udp(socket, Arc::clone(&self.resolver)));
+            let (resolver, stop, runtime) = (Arc::clone(&self.resolver), Arc::clone(&stop.0), Handle::current());
+            let name = format!("dns-udp {}", socket.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()));
+            std::thread::Builder::new().name(name).spawn(move || serve_udp(&socket, &resolver, &runtime, &stop))?;
         }
+        let mut tasks = tokio::task::JoinSet::new();
         for listener in self.tcp {
             tasks.spawn(serve_tcp(listener, Arc::clone(&self.resolver), self.tcp_idle, Arc::clone(&self.max_tcp)));
         }
         while tasks.join_next().await.is_some() {}
+        drop(stop);
+        Ok(())
     }
 }
+
+/// Tells the UDP threads to stop when [`BoundServer::run`]'s future ends or is dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Longest a UDP thread sleeps before it looks whether it should stop.
+pub const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// How a query arrived, and so how large an answer may be.
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +181,8 @@ enum Fast {
 const UDP_BATCH: usize = 32;
 /// Longest query kept whole (EDNS(0) payloads above 4,096 bytes are not used for queries).
 const MAX_QUERY: usize = 4096;
+/// Tries to send a forwarded answer while the socket's send buffer is full, a millisecond apart.
+const SEND_TRIES: usize = 20;
 
 thread_local! {
     /// The cache key of the query being answered on this thread (see `Resolver::fast_path`).
@@ -167,17 +195,19 @@ thread_local! {
 /// One UDP socket's loop: the queries waiting are read in one `recvmmsg`, those the fast path
 /// answers are answered together in one `sendmmsg`, and cache misses go to background tasks.
 /// Under load that is two system calls for dozens of queries instead of two each.
-async fn serve_udp(socket: Arc<UdpSocket>, resolver: Arc<Resolver>) {
-    use std::os::fd::AsRawFd;
+fn serve_udp(socket: &Arc<UdpSocket>, resolver: &Arc<Resolver>, runtime: &Handle, stop: &AtomicBool) {
     let fd = socket.as_raw_fd();
     let mut queries = BatchReceiver::new(UDP_BATCH, MAX_QUERY);
     let mut answers = BatchSender::new();
-    loop {
-        if socket.readable().await.is_err() {
-            continue;
-        }
-        // Nothing waiting (WouldBlock) clears the readiness and waits again.
-        let Ok(n) = socket.try_io(Interest::READABLE, || queries.receive_raw(fd)) else { continue };
+    while !stop.load(Ordering::Relaxed) {
+        let n = match queries.receive_raw(fd) {
+            Ok(n) => n,
+            // Nothing waiting, or an error the next datagram may not have: sleep until one comes.
+            Err(_) => {
+                let _ = bawaba_udp::wait_readable(&[fd], STOP_CHECK);
+                continue;
+            }
+        };
         // One clock reading serves the batch (cache TTLs and rate limiting count whole seconds
         // and tokens; a batch takes microseconds).
         let now = Instant::now();
@@ -196,14 +226,14 @@ async fn serve_udp(socket: Arc<UdpSocket>, resolver: Arc<Resolver>) {
                 Fast::Transfer(_) => {}
                 Fast::Nothing => {}
                 Fast::Forward(key) => {
-                    let Ok(permit) = Arc::clone(&resolver).inflight_permit() else {
+                    let Ok(permit) = Arc::clone(resolver).inflight_permit() else {
                         resolver.metrics.dropped(DropReason::Overload);
                         continue;
                     };
                     let query = packet.to_vec();
-                    let socket = Arc::clone(&socket);
-                    let resolver = Arc::clone(&resolver);
-                    tokio::spawn(async move {
+                    let socket = Arc::clone(socket);
+                    let resolver = Arc::clone(resolver);
+                    runtime.spawn(async move {
                         if let Some(answer) = resolver.slow_path(&query, key, Transport::Udp).await {
                             resolver.send_udp(&socket, &answer, peer).await;
                         }
@@ -212,7 +242,11 @@ async fn serve_udp(socket: Arc<UdpSocket>, resolver: Arc<Resolver>) {
                 }
             }
         }
-        resolver.flush_udp(&socket, &mut answers).await;
+        resolver.flush_udp(fd, &mut answers, stop);
+        // A short batch emptied the queue: sleep until the next query rather than ask again.
+        if n < UDP_BATCH {
+            let _ = bawaba_udp::wait_readable(&[fd], STOP_CHECK);
+        }
     }
 }
 
@@ -304,28 +338,33 @@ impl Resolver {
         Some(answer)
     }
 
-    /// Sends a UDP answer, subject to response rate limiting.
+    /// Sends a UDP answer, subject to response rate limiting. The socket does not block: while
+    /// its send buffer is full the task waits a millisecond and tries again, a few times.
     async fn send_udp(&self, socket: &UdpSocket, answer: &[u8], peer: SocketAddr) {
         let Some(answer) = self.limit_udp(answer, peer.ip(), Instant::now()) else { return };
-        if socket.send_to(&answer, peer).await.is_err() {
-            self.metrics.dropped(DropReason::SendError);
+        for _ in 0..SEND_TRIES {
+            match socket.send_to(&answer, peer) {
+                Ok(_) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(_) => break,
+            }
         }
+        self.metrics.dropped(DropReason::SendError);
     }
 
-    /// Sends every queued answer (as many per system call as the socket takes), waiting while
-    /// the socket's send buffer is full; an answer the kernel refuses is counted and skipped.
-    async fn flush_udp(&self, socket: &UdpSocket, answers: &mut BatchSender) {
-        use std::os::fd::AsRawFd;
-        let fd = socket.as_raw_fd();
+    /// Sends every queued answer (as many per system call as the socket takes), waiting in
+    /// `poll(2)` while the socket's send buffer is full; an answer the kernel refuses is counted
+    /// and skipped.
+    fn flush_udp(&self, fd: RawFd, answers: &mut BatchSender, stop: &AtomicBool) {
         let mut sent = 0;
-        while sent < answers.len() {
-            match socket.try_io(Interest::WRITABLE, || answers.send(fd, sent)) {
+        while sent < answers.len() && !stop.load(Ordering::Relaxed) {
+            match answers.send(fd, sent) {
                 // At least one: sendmmsg sends one or fails while any is left.
                 Ok(k) => sent += k.max(1),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if socket.writable().await.is_err() {
-                        break;
-                    }
+                    let _ = bawaba_udp::wait_writable(fd, STOP_CHECK);
                 }
                 Err(_) => {
                     self.metrics.dropped(DropReason::SendError);
@@ -571,5 +610,5 @@ fn udp_listener(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }

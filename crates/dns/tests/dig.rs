@@ -460,3 +460,37 @@ async fn dnssec_bits_pass_through_faithfully() {
     assert_eq!(a.status(), "NXDOMAIN");
     assert!(a.text.contains("; EDNS: version: 0, flags: do;"), "{}", a.text);
 }
+
+/// Each UDP socket is served by a thread of its own: when the server's future is dropped, the
+/// thread stops and closes the socket, so the port is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_server_stops_its_udp_thread() {
+    let (upstream, _) = stub_upstream(HashMap::new()).await;
+    let config = DnsConfig {
+        enabled: true,
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        upstreams: vec![upstream],
+        ..DnsConfig::default()
+    };
+    let ruleset = Arc::new(ArcSwap::from_pointee(policy().compile()));
+    let server = bawaba_dns::server::bind(&config, ruleset, Arc::new(DnsMetrics::default())).await.unwrap();
+    let addr = server.local_addrs()[0];
+    let running = tokio::spawn(server.run());
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let ask = || async {
+        let q = bawaba_wire::dns::build_query(7, "blocked.example.test", Type::A, true, None);
+        sock.send_to(&q, addr).await.unwrap();
+        let mut buf = [0u8; 512];
+        tokio::time::timeout(Duration::from_millis(500), sock.recv_from(&mut buf)).await.is_ok()
+    };
+    assert!(ask().await, "the running server answers");
+    assert!(std::net::UdpSocket::bind(addr).is_err(), "the server holds its port");
+
+    running.abort();
+    let _ = running.await;
+    let deadline = std::time::Instant::now() + 10 * bawaba_dns::server::STOP_CHECK;
+    while std::net::UdpSocket::bind(addr).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the UDP thread still holds {addr}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -201,8 +201,27 @@ impl BatchSender {
 
 /// Waits until one of `fds` has a datagram queued, or `timeout` passes.
 pub fn wait_readable(fds: &[RawFd], timeout: Duration) -> io::Result<()> {
-    let mut polls: Vec<libc::pollfd> =
-        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    wait(fds, libc::POLLIN, timeout)
+}
+
+/// Waits until `fd` has room in its send buffer, or `timeout` passes.
+pub fn wait_writable(fd: RawFd, timeout: Duration) -> io::Result<()> {
+    wait(&[fd], libc::POLLOUT, timeout)
+}
+
+fn wait(fds: &[RawFd], events: libc::c_short, timeout: Duration) -> io::Result<()> {
+    // A loop that sleeps between queries calls this per query: a few sockets need no allocation.
+    let mut few = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 4];
+    let mut many = Vec::new();
+    let polls: &mut [libc::pollfd] = if fds.len() <= few.len() {
+        &mut few[..fds.len()]
+    } else {
+        many.resize(fds.len(), libc::pollfd { fd: -1, events: 0, revents: 0 });
+        &mut many
+    };
+    for (poll, &fd) in polls.iter_mut().zip(fds) {
+        *poll = libc::pollfd { fd, events, revents: 0 };
+    }
     let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
     // SAFETY: `polls` is a live array of `polls.len()` pollfd entries.
     let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, ms) };
