@@ -8,7 +8,7 @@
 # Settings (environment): NAMES (zone names, 200000), RULES (1000000), QUERIES (query file lines,
 # 100000), DISTINCT (names the queries are drawn from, 20000), BLOCKED_PERCENT (10), PASSES (times
 # dnsperf walks the query file in the throughput run, 3), LATENCY_QPS (fixed rate of the latency
-# run, 5000), RELOAD_SECONDS (length of the reload run, 30), BAWABA (the binary; default target/release/bawaba, built if missing), KEEP_WORK (set:
+# run, 5000), SAME_LOAD_QPS (fixed rate of the same-load CPU run, 50000), RELOAD_SECONDS (length of the reload run, 30), BAWABA (the binary; default target/release/bawaba, built if missing), KEEP_WORK (set:
 # keep the temporary directory with the data, configs and logs).
 #
 # What it does: installs unbound, nsd and dnsperf with apt-get if missing; generates the data
@@ -18,7 +18,10 @@
 # after the other: load time (start to first answer), RSS after load and after the runs, a
 # throughput run (dnsperf, one thread), a fixed-rate latency run (dnsperf -v: per-query latencies,
 # from which average and p99 are computed; dnsperf 2.10 prints no percentiles itself), and server
-# CPU time (utime+stime from /proc/PID/stat) per 1,000 answered queries in the throughput run, and
+# CPU time (utime+stime from /proc/PID/stat) per 1,000 answered queries: in the throughput run
+# (each server as fast as it goes), and at the same offered load for both (a run of PASSES walks at
+# SAME_LOAD_QPS, and the latency run at LATENCY_QPS; dnsperf shares the two CPUs, so flat-out qps
+# partly measure the client), and
 # a reload run: the fixed rate for RELOAD_SECONDS while the server takes in a new 1M-rule policy
 # (bawaba: a newer signed bundle appears in its bundle directory; Unbound: SIGHUP), reporting p99,
 # max latency and lost queries.
@@ -39,6 +42,7 @@ DISTINCT=${DISTINCT:-20000}
 BLOCKED_PERCENT=${BLOCKED_PERCENT:-10}
 PASSES=${PASSES:-3}
 LATENCY_QPS=${LATENCY_QPS:-5000}
+SAME_LOAD_QPS=${SAME_LOAD_QPS:-50000}
 RELOAD_SECONDS=${RELOAD_SECONDS:-30}
 BAWABA=${BAWABA:-$ROOT/target/release/bawaba}
 
@@ -201,9 +205,20 @@ measure() {
     qps=$(echo "$out" | awk '/Queries per second:/ {print $4}')
     nxdomain=$(echo "$out" | awk '/Response codes:/ {for (i = 1; i <= NF; i++) if ($i ~ /^NXDOMAIN/) print $(i + 1)}' | tr -d ',')
     log "$name: $qps qps, $completed completed, $lost lost; $(echo "$out" | grep "Response codes:" | sed "s/^ *//")"
+    log "$name: same-load run at $SAME_LOAD_QPS qps ($PASSES passes)"
+    local s0 s1 same_done l0 l1 lat_done
+    s0=$(cpu_ticks "$pid")
+    dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n "$PASSES" -t 2 -Q "$SAME_LOAD_QPS" \
+        > "$WORK/same-load-$name.txt" 2>&1
+    s1=$(cpu_ticks "$pid")
+    same_done=$(awk '/Queries completed:/ {print $3}' "$WORK/same-load-$name.txt")
     log "$name: latency run at $LATENCY_QPS qps"
+    l0=$(cpu_ticks "$pid")
     dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n 1 -t 2 -Q "$LATENCY_QPS" -v \
         > "$WORK/latency-$name.txt" 2>&1
+    l1=$(cpu_ticks "$pid")
+    lat_done=$(awk '/Queries completed:/ {print $3}' "$WORK/latency-$name.txt")
+    eval "R_same_cpu_$name=$((s1 - s0)) R_same_done_$name=$same_done R_lat_cpu_$name=$((l1 - l0)) R_lat_done_$name=$lat_done"
     # Verbose lines: "> NOERROR name A 0.000123" (status, name, type, latency in seconds).
     lat=$(awk '$1 == ">" && $NF ~ /^[0-9.]+$/ {print $NF}' "$WORK/latency-$name.txt" | sort -g |
         awk '{v[NR] = $1; s += $1} END {if (NR == 0) {print "n/a n/a n/a"; exit} i = int(NR * 0.99); if (i < 1) i = 1;
@@ -277,5 +292,9 @@ per1000() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { if (n > 0) printf "%
     printf '%-38s %14s %14s\n' "reload run: answered / lost" "$R_reload_done_bawaba/$R_reload_lost_bawaba" "$R_reload_done_unbound/$R_reload_lost_unbound"
     printf '%-38s %14s %14s\n' "server CPU per 1000 answers (ms)" \
         "$(per1000 "$R_cpu_bawaba" "$R_completed_bawaba")" "$(per1000 "$R_cpu_unbound" "$R_completed_unbound")"
+    printf '%-38s %14s %14s\n' "  the same at $SAME_LOAD_QPS qps offered" \
+        "$(per1000 "$R_same_cpu_bawaba" "$R_same_done_bawaba")" "$(per1000 "$R_same_cpu_unbound" "$R_same_done_unbound")"
+    printf '%-38s %14s %14s\n' "  the same at $LATENCY_QPS qps offered" \
+        "$(per1000 "$R_lat_cpu_bawaba" "$R_lat_done_bawaba")" "$(per1000 "$R_lat_cpu_unbound" "$R_lat_done_unbound")"
     echo "ratio qps bawaba/unbound $(awk -v a="$R_qps_bawaba" -v b="$R_qps_unbound" 'BEGIN { printf "%.2f", a / b }')"
 }
