@@ -8,7 +8,9 @@
 # Settings (environment): NAMES (zone names, 200000), RULES (1000000), QUERIES (query file lines,
 # 100000), DISTINCT (names the queries are drawn from, 20000), BLOCKED_PERCENT (10), PASSES (times
 # dnsperf walks the query file in the throughput run, 3), LATENCY_QPS (fixed rate of the latency
-# run, 5000), SAME_LOAD_QPS (fixed rate of the same-load CPU run, 50000), RELOAD_SECONDS (length of the reload run, 30), BAWABA (the binary; default target/release/bawaba, built if missing), KEEP_WORK (set:
+# run, 5000), SAME_LOAD_QPS (fixed rate of the same-load CPU run, 50000), PIN (0: the scheduler
+# places everything; 1: with two or more CPUs, each server runs on CPU 0 alone and dnsperf and NSD
+# on CPU 1, so a server has at most one core whatever threads it uses), RELOAD_SECONDS (length of the reload run, 30), BAWABA (the binary; default target/release/bawaba, built if missing), KEEP_WORK (set:
 # keep the temporary directory with the data, configs and logs).
 #
 # What it does: installs unbound, nsd and dnsperf with apt-get if missing; generates the data
@@ -43,6 +45,7 @@ BLOCKED_PERCENT=${BLOCKED_PERCENT:-10}
 PASSES=${PASSES:-3}
 LATENCY_QPS=${LATENCY_QPS:-5000}
 SAME_LOAD_QPS=${SAME_LOAD_QPS:-50000}
+PIN=${PIN:-0}
 RELOAD_SECONDS=${RELOAD_SECONDS:-30}
 BAWABA=${BAWABA:-$ROOT/target/release/bawaba}
 
@@ -59,6 +62,12 @@ trap 'exit 130' INT TERM
 
 # ---- dependencies -------------------------------------------------------------------------------
 install_packages unbound nsd dnsperf dnsutils python3
+ON_SERVER=()
+ON_CLIENT=()
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+    ON_SERVER=(taskset -c 0)
+    ON_CLIENT=(taskset -c 1)
+fi
 # Debian starts the packaged daemons; this benchmark runs its own on other ports and leaves those alone.
 if [ ! -x "$BAWABA" ]; then
     log "building bawaba (release)"
@@ -109,7 +118,7 @@ remote-control:
 $(cat "$WORK/nsd-zones.conf")
 EOF
 log "starting nsd on 127.0.0.1:$NSD_PORT"
-nsd -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
+"${ON_CLIENT[@]}" nsd -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
 PIDS+=($!)
 NSD_PID=$!
 wait_answer "$NSD_PORT" "$PROBE" "$(now_ms)" "$NSD_PID" > /dev/null || { cat "$WORK/nsd.out" "$WORK/nsd.log" >&2; exit 1; }
@@ -196,7 +205,7 @@ measure() {
     rss_load=$(rss_kb "$pid")
     log "$name answered after $load_ms ms, RSS $((rss_load / 1024)) MiB; throughput run ($PASSES passes)"
     c0=$(cpu_ticks "$pid")
-    out=$(dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n "$PASSES" -t 2 2>&1)
+    out=$("${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n "$PASSES" -t 2 2>&1)
     c1=$(cpu_ticks "$pid")
     echo "$out" > "$WORK/dnsperf-$name.txt"
     local completed qps lost nxdomain
@@ -208,13 +217,13 @@ measure() {
     log "$name: same-load run at $SAME_LOAD_QPS qps ($PASSES passes)"
     local s0 s1 same_done l0 l1 lat_done
     s0=$(cpu_ticks "$pid")
-    dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n "$PASSES" -t 2 -Q "$SAME_LOAD_QPS" \
+    "${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n "$PASSES" -t 2 -Q "$SAME_LOAD_QPS" \
         > "$WORK/same-load-$name.txt" 2>&1
     s1=$(cpu_ticks "$pid")
     same_done=$(awk '/Queries completed:/ {print $3}' "$WORK/same-load-$name.txt")
     log "$name: latency run at $LATENCY_QPS qps"
     l0=$(cpu_ticks "$pid")
-    dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n 1 -t 2 -Q "$LATENCY_QPS" -v \
+    "${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n 1 -t 2 -Q "$LATENCY_QPS" -v \
         > "$WORK/latency-$name.txt" 2>&1
     l1=$(cpu_ticks "$pid")
     lat_done=$(awk '/Queries completed:/ {print $3}' "$WORK/latency-$name.txt")
@@ -226,7 +235,7 @@ measure() {
     # Reload run: the same fixed rate for RELOAD_SECONDS while the server takes in a new 1M-rule
     # policy 2 s in (bawaba: a newer bundle appears; Unbound: SIGHUP, how it reloads its zones).
     log "$name: reload run, $RELOAD_SECONDS s at $LATENCY_QPS qps, policy reload after 2 s"
-    dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -l "$RELOAD_SECONDS" -t 2 \
+    "${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -l "$RELOAD_SECONDS" -t 2 \
         -Q "$LATENCY_QPS" -v > "$WORK/reload-$name.txt" 2>&1 &
     local perf=$!
     sleep 2
@@ -249,7 +258,7 @@ measure() {
 
 log "starting bawaba serve on 127.0.0.1:$BAWABA_PORT"
 start=$(now_ms)
-"$BAWABA" --config "$WORK/bawaba.toml" serve > "$WORK/bawaba.out" 2> "$WORK/bawaba.log" &
+"${ON_SERVER[@]}" "$BAWABA" --config "$WORK/bawaba.toml" serve > "$WORK/bawaba.out" 2> "$WORK/bawaba.log" &
 PIDS+=($!)
 BAWABA_PID=$!
 measure bawaba "$BAWABA_PORT" "$BAWABA_PID" "$start"
@@ -259,7 +268,7 @@ kill "$BAWABA_PID"; wait "$BAWABA_PID" 2>/dev/null || true
 
 log "starting unbound on 127.0.0.1:$UNBOUND_PORT"
 start=$(now_ms)
-unbound -d -c "$WORK/unbound.conf" > "$WORK/unbound.log" 2>&1 &
+"${ON_SERVER[@]}" unbound -d -c "$WORK/unbound.conf" > "$WORK/unbound.log" 2>&1 &
 PIDS+=($!)
 UNBOUND_PID=$!
 measure unbound "$UNBOUND_PORT" "$UNBOUND_PID" "$start"
@@ -272,7 +281,9 @@ per1000() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { if (n > 0) printf "%
     read -r avg_b p99_b n_b <<< "$R_lat_bawaba"
     read -r avg_u p99_u n_u <<< "$R_lat_unbound"
     echo
-    echo "bench-dns: $(cat "$WORK/summary.txt" | tr -d '\n'); $(nproc) CPUs; $(date -u '+%Y-%m-%d %H:%M UTC')"
+    pinned="not pinned"
+    [ ${#ON_SERVER[@]} -gt 0 ] && pinned="servers on CPU 0, dnsperf and NSD on CPU 1"
+    echo "bench-dns: $(cat "$WORK/summary.txt" | tr -d '\n'); $(nproc) CPUs, $pinned; $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "bawaba policy import of $RULES lines: $IMPORT_MS ms; publish $PUBLISH_MS ms; export $EXPORT_MS ms"
     printf '%-38s %14s %14s\n' metric bawaba unbound
     printf '%-38s %14s %14s\n' "load: start to first answer (ms)" "$R_load_bawaba" "$R_load_unbound"
