@@ -69,7 +69,7 @@ struct Entry {
     hash: u64,
     stored: Instant,
     expires: Instant,
-    /// Where the additional section starts in `bytes`.
+    /// Where the additional section starts in the answer ([`Entry::answer`]).
     additional: u32,
     /// Unique in the cache, so that a note meant for this entry cannot land on its successor.
     number: u64,
@@ -147,10 +147,11 @@ impl Cache {
         Cache { limits, shards, hasher: RandomState::new(), next_number: AtomicU64::new(1) }
     }
 
-    /// The key's hash and its shard: the top bits pick the shard, the table uses the rest.
+    /// The key's hash and its shard. The table takes its slot from the low bits and a tag from
+    /// the top seven, so the shard comes from bits in between (32 and up), which neither uses.
     fn shard(&self, key: &[u8]) -> (u64, &Mutex<HashTable<Entry>>) {
         let hash = self.hasher.hash_one(key);
-        (hash, &self.shards[(hash >> 60) as usize % SHARDS])
+        (hash, &self.shards[(hash >> 32) as usize % SHARDS])
     }
 
     /// Looks up `key`; rewrites the id to `id`. With `allow_stale`, an expired answer within the

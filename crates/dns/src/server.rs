@@ -126,26 +126,46 @@ impl BoundServer {
         self.udp.iter().filter_map(|s| s.local_addr().ok()).collect()
     }
 
-    /// Serves until this future is dropped; fails only when a UDP thread cannot be started.
+    /// Serves until this future is dropped. Fails when a UDP thread cannot be started, or ends
+    /// (it only ends by a panic), so that UDP never stops quietly while TCP goes on.
     ///
-    /// Each UDP socket is served by a thread of its own, which stops within [`STOP_CHECK`] of the
-    /// future being dropped; forwarding and TCP run on the caller's runtime. A thread that sleeps
-    /// in `poll(2)` answers a lone query with three system calls (poll, receive, send), where a
-    /// task woken by tokio's reactor took five, and no tokio worker is woken per datagram.
+    /// Each UDP socket is served by a thread of its own, which stops within two [`STOP_CHECK`]s
+    /// of the future being dropped (the socket closes when the forwarding tasks that still hold
+    /// it end too); forwarding and TCP run on the caller's runtime. A thread that sleeps in
+    /// `poll(2)` answers a lone query with three system calls (poll, receive, send), where a task
+    /// woken by tokio's reactor took five, and no tokio worker is woken per datagram.
     pub async fn run(self) -> std::io::Result<()> {
         let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+        let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
         for socket in self.udp {
             let (resolver, stop, runtime) = (Arc::clone(&self.resolver), Arc::clone(&stop.0), Handle::current());
-            let name = format!("dns-udp {}", socket.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()));
-            std::thread::Builder::new().name(name).spawn(move || serve_udp(&socket, &resolver, &runtime, &stop))?;
+            let addr = socket.local_addr()?;
+            let ended = EndOnDrop(ended_tx.clone(), addr);
+            std::thread::Builder::new().name("dns-udp".into()).spawn(move || {
+                let _ended = ended;
+                serve_udp(&socket, &resolver, &runtime, &stop);
+            })?;
         }
+        drop(ended_tx);
         let mut tasks = tokio::task::JoinSet::new();
         for listener in self.tcp {
             tasks.spawn(serve_tcp(listener, Arc::clone(&self.resolver), self.tcp_idle, Arc::clone(&self.max_tcp)));
         }
-        while tasks.join_next().await.is_some() {}
+        let result = tokio::select! {
+            () = async { while tasks.join_next().await.is_some() {} } => Ok(()),
+            Some(addr) = ended.recv() => Err(std::io::Error::other(format!("the UDP thread serving {addr} stopped"))),
+        };
         drop(stop);
-        Ok(())
+        result
+    }
+}
+
+/// Says which UDP thread ended, when it ends (on a panic too, as the stack unwinds).
+struct EndOnDrop(tokio::sync::mpsc::UnboundedSender<SocketAddr>, SocketAddr);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(self.1);
     }
 }
 
@@ -339,7 +359,8 @@ impl Resolver {
     }
 
     /// Sends a UDP answer, subject to response rate limiting. The socket does not block: while
-    /// its send buffer is full the task waits a millisecond and tries again, a few times.
+    /// its send buffer is full the task waits a millisecond and tries again, up to [`SEND_TRIES`]
+    /// times, then counts the answer as a send error (`bawaba_dns_dropped_total{reason="send_error"}`).
     async fn send_udp(&self, socket: &UdpSocket, answer: &[u8], peer: SocketAddr) {
         let Some(answer) = self.limit_udp(answer, peer.ip(), Instant::now()) else { return };
         for _ in 0..SEND_TRIES {

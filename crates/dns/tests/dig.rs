@@ -462,7 +462,8 @@ async fn dnssec_bits_pass_through_faithfully() {
 }
 
 /// Each UDP socket is served by a thread of its own: when the server's future is dropped, the
-/// thread stops and closes the socket, so the port is free again.
+/// thread stops and, with no forwarding task holding the socket (the query here is answered by
+/// policy), closes it, so the port is free again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_server_stops_its_udp_thread() {
     let (upstream, _) = stub_upstream(HashMap::new()).await;
