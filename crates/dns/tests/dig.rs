@@ -60,6 +60,19 @@ fn policy() -> PolicySnapshot {
     }
 }
 
+/// The test policy and one more NXDOMAIN rule (order 1), compiled.
+fn policy_and_nxdomain(id: i64, selector: &str) -> Ruleset {
+    let mut p = policy();
+    p.rules.push(Rule {
+        id: RuleId(id),
+        order: OrderId(1),
+        selector: selector.parse().unwrap(),
+        action: Action::Nxdomain,
+        forced: None,
+    });
+    p.compile()
+}
+
 /// A stub upstream: answers from `table` (lowercase name -> records), NXDOMAIN with an SOA for
 /// anything else; counts queries.
 async fn stub_upstream(
@@ -291,15 +304,7 @@ async fn cache_serves_repeats_and_policy_changes_apply_to_cached_names() {
 
     // A new policy blocks the cached answer's address: the next hit is checked again, and
     // rewritten (response-IP trigger).
-    let mut p = policy();
-    p.rules.push(Rule {
-        id: RuleId(98),
-        order: OrderId(1),
-        selector: "198.18.10.0/24".parse().unwrap(),
-        action: Action::Nxdomain,
-        forced: None,
-    });
-    dns.ruleset.store(Arc::new(p.compile()));
+    dns.ruleset.store(Arc::new(policy_and_nxdomain(98, "198.18.10.0/24")));
     assert_eq!(dig(&dns, &["www.example.test"]).await.status(), "NXDOMAIN");
     // Back to the first policy: a ruleset with a serial the entry never saw, so checked again.
     dns.ruleset.store(Arc::new(policy().compile()));
@@ -307,15 +312,7 @@ async fn cache_serves_repeats_and_policy_changes_apply_to_cached_names() {
     assert_eq!(dig(&dns, &["www.example.test"]).await.status(), "NOERROR");
 
     // A new policy blocks the cached name itself: blocked at once.
-    let mut p = policy();
-    p.rules.push(Rule {
-        id: RuleId(99),
-        order: OrderId(1),
-        selector: "exact:www.example.test".parse().unwrap(),
-        action: Action::Nxdomain,
-        forced: None,
-    });
-    dns.ruleset.store(Arc::new(p.compile()));
+    dns.ruleset.store(Arc::new(policy_and_nxdomain(99, "exact:www.example.test")));
     assert_eq!(dig(&dns, &["www.example.test"]).await.status(), "NXDOMAIN");
 }
 
