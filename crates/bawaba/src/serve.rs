@@ -367,10 +367,14 @@ async fn reload_loop(r: Reload) -> Result<()> {
         .await?;
         match loaded {
             Ok(Some((version, compiled, zone, took))) => {
-                r.ruleset.store(Arc::new(compiled));
-                // The previous ruleset goes when its last reader lets go; the decoded bundle is
-                // gone already.
-                let trim = tokio::task::spawn_blocking(crate::memory::release_freed_memory);
+                let previous = r.ruleset.swap(Arc::new(compiled));
+                // The previous ruleset is freed, off the runtime, before the freed heap goes back to
+                // the kernel, unless a reader (the engine, a query in flight) still holds it: then it
+                // goes when that reader lets go. The decoded bundle is gone already.
+                let trim = tokio::task::spawn_blocking(move || {
+                    drop(previous);
+                    crate::memory::release_freed_memory();
+                });
                 drop(trim);
                 r.metrics.policy_loaded(version);
                 tracing::info!(version, ms = took.as_millis() as u64, "policy reloaded");
