@@ -2,21 +2,22 @@
 //! rewritten (RFC 1035 section 7.4), negative answers cached per RFC 2308 section 5.
 //!
 //! Policy is applied after the cache, so a policy change takes effect at once even for cached
-//! names. A hit says which ruleset (by [`Ruleset::serial`](bawaba_policy::ruleset::Ruleset::serial))
-//! last let its answer through unchanged ([`Cache::note_passed`]); while that ruleset is in force
-//! the server need not look the answer's names and addresses up again, and a reload, which brings
-//! a new serial, makes every such note stale at once. Memory is bounded: at most `max_entries`; when full, the cache drops
-//! the entries that expire soonest (one sweep frees a tenth), never growing past the bound under a
-//! random-subdomain flood.
+//! names. A hit says which ruleset (by
+//! [`Ruleset::serial`](bawaba_policy::ruleset::Ruleset::serial)) last let its answer through
+//! unchanged ([`Cache::note_passed`]); while that ruleset is in force the server need not look the
+//! answer's names and addresses up again, and a reload, which brings a new serial, makes every
+//! such note stale at once.
+//!
+//! Memory is bounded: at most `max_entries`; when full, the cache drops the entries that expire
+//! soonest (one sweep frees a tenth), never growing past the bound under a random-subdomain flood.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-
-use hashbrown::HashTable;
 use std::time::{Duration, Instant};
 
 use bawaba_wire::dns::{Message, Rcode, Type};
+use hashbrown::HashTable;
 
 /// What identifies a cacheable question: the DO and CD bits (answers differ with them), type and
 /// class, then the lowercased wire name, in one byte string. A lookup can key the cache with the
@@ -65,8 +66,6 @@ struct Entry {
     data: Box<[u8]>,
     key_len: u16,
     answer_len: u16,
-    /// The key's hash, for growing the table without hashing again.
-    hash: u64,
     stored: Instant,
     expires: Instant,
     /// Where the additional section starts in the answer ([`Entry::answer`]).
@@ -234,7 +233,6 @@ impl Cache {
             data: data.into_boxed_slice(),
             key_len,
             answer_len,
-            hash,
             stored: now,
             expires: now + ttl,
             additional: response.additional_offset() as u32,
@@ -250,7 +248,8 @@ impl Cache {
         if shard.len() >= per_shard {
             evict(&mut shard, per_shard / 10 + 1, now);
         }
-        shard.insert_unique(hash, entry, |e| e.hash);
+        // Growing the table hashes the keys again (rare: tables grow until the bound, then stay).
+        shard.insert_unique(hash, entry, |e| self.hasher.hash_one(e.key()));
     }
 
     /// Entries held.

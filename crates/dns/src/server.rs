@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
-use crate::cache::{Cache, CacheKey, CacheLimits};
+use crate::cache::{Cache, CacheKey, CacheLimits, Hit};
 use crate::metrics::{DnsMetrics, DropReason};
 use crate::policy::{check_query, check_response, AnswerConfig, Decision};
 use crate::ratelimit::{Limit, RateLimiter};
@@ -195,6 +195,16 @@ enum Fast {
     Transfer(Transfer),
     Nothing,
     Forward(CacheKey),
+}
+
+/// What the cache holds for a query, before policy.
+enum Cached {
+    /// The answer (id and TTLs rewritten) and what the entry says about it.
+    Hit(Vec<u8>, Hit),
+    /// Nothing: the query goes upstream, keyed by the thread's `KEY`.
+    Miss,
+    /// No cacheable question.
+    NoKey,
 }
 
 /// Queries read per system call at most, and answers sent per call at most.
@@ -431,24 +441,25 @@ impl Resolver {
         let edns = query.edns();
         // The key is written into a buffer the thread keeps, and a hit is copied into a spare
         // buffer the UDP loop hands back once it has copied the answer into its send batch: a
-        // cache hit allocates nothing. `None`: no cacheable question.
+        // cache hit allocates nothing.
         let cached = KEY.with_borrow_mut(|key| {
             if !CacheKey::write(&query, edns.is_some_and(|e| e.dnssec_ok), header.has(flags::CD), key) {
-                return None;
+                return Cached::NoKey;
             }
             let mut answer = SPARE_ANSWER.take();
-            let hit = self.cache.get_into(&key[..], header.id, now, false, &mut answer);
-            if hit.is_none() {
-                SPARE_ANSWER.set(answer);
-                return Some(None);
+            match self.cache.get_into(&key[..], header.id, now, false, &mut answer) {
+                Some(hit) => Cached::Hit(answer, hit),
+                None => {
+                    SPARE_ANSWER.set(answer);
+                    Cached::Miss
+                }
             }
-            Some(hit.map(|hit| (answer, hit)))
         });
         // An answer that this very ruleset let through unchanged passes again without a lookup:
         // the query name and everything in the answer were looked up then, and neither the
         // entry nor the ruleset has changed since (a reload brings a new serial).
         let cached = match cached {
-            Some(Some((answer, hit))) if hit.passed == serial => {
+            Cached::Hit(answer, hit) if hit.passed == serial => {
                 self.metrics.cache(true);
                 return Fast::Reply(deliver(answer, edns.is_none().then_some(hit.additional), &query, transport));
             }
@@ -467,7 +478,7 @@ impl Resolver {
             Decision::Passthru | Decision::Pass => {}
         }
         match cached {
-            Some(Some((answer, cache_hit))) => {
+            Cached::Hit(answer, cache_hit) => {
                 self.metrics.cache(true);
                 let (answer, passed) = self.finish(&query, answer, transport, &ruleset);
                 if passed {
@@ -475,11 +486,11 @@ impl Resolver {
                 }
                 answer.map_or(Fast::Nothing, Fast::Reply)
             }
-            Some(None) => {
+            Cached::Miss => {
                 self.metrics.cache(false);
                 Fast::Forward(KEY.with_borrow(|key| CacheKey::from(&key[..])))
             }
-            None => Fast::Nothing,
+            Cached::NoKey => Fast::Nothing,
         }
     }
 

@@ -149,6 +149,26 @@ fn wire(name: &str) -> Vec<u8> {
     out
 }
 
+/// The server enabled on a free loopback port, forwarding to `upstream`.
+fn loopback_config(upstream: SocketAddr) -> DnsConfig {
+    DnsConfig {
+        enabled: true,
+        listen: vec!["127.0.0.1:0".parse().unwrap()],
+        upstreams: vec![upstream],
+        ..DnsConfig::default()
+    }
+}
+
+/// A server bound as `config` says, enforcing [`policy`]; with its ruleset slot and metrics.
+async fn bind_with_policy(
+    config: &DnsConfig,
+) -> (bawaba_dns::server::BoundServer, Arc<ArcSwap<Ruleset>>, Arc<DnsMetrics>) {
+    let ruleset = Arc::new(ArcSwap::from_pointee(policy().compile()));
+    let metrics = Arc::new(DnsMetrics::default());
+    let server = bawaba_dns::server::bind(config, Arc::clone(&ruleset), Arc::clone(&metrics)).await.unwrap();
+    (server, ruleset, metrics)
+}
+
 struct Dns {
     addr: SocketAddr,
     ruleset: Arc<ArcSwap<Ruleset>>,
@@ -173,19 +193,15 @@ async fn start(upstream_dead: bool) -> Dns {
     table.insert("hosted.example.test", vec![(Type::A, vec![198, 18, 66, 7])]);
     table.insert("big.example.test", (0..60).map(|i| (Type::A, vec![198, 18, 11, i])).collect());
     let (upstream, upstream_queries) = stub_upstream(table).await;
+    // A port nothing listens on, for the dead-upstream case.
+    let upstream = if upstream_dead { "127.0.0.1:9".parse().unwrap() } else { upstream };
     let config = DnsConfig {
-        enabled: true,
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        // A port nothing listens on, for the dead-upstream case.
-        upstreams: vec![if upstream_dead { "127.0.0.1:9".parse().unwrap() } else { upstream }],
         upstream_timeout_ms: 300,
         block_page_ipv4: Some("198.18.0.80".parse().unwrap()),
         serve_stale: 0,
-        ..DnsConfig::default()
+        ..loopback_config(upstream)
     };
-    let ruleset = Arc::new(ArcSwap::from_pointee(policy().compile()));
-    let metrics = Arc::new(DnsMetrics::default());
-    let server = bawaba_dns::server::bind(&config, Arc::clone(&ruleset), Arc::clone(&metrics)).await.unwrap();
+    let (server, ruleset, metrics) = bind_with_policy(&config).await;
     let addr = server.local_addrs()[0];
     tokio::spawn(server.run());
     Dns { addr, ruleset, metrics, upstream_queries }
@@ -352,18 +368,9 @@ async fn truncation_formerr_and_dead_upstreams() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limiting_drops_and_slips_past_the_limit() {
     let (upstream, _) = stub_upstream(HashMap::new()).await;
-    let config = DnsConfig {
-        enabled: true,
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        upstreams: vec![upstream],
-        rate_limit: 5,
-        rate_limit_slip: 2,
-        rate_limit_exempt: vec![],
-        ..DnsConfig::default()
-    };
-    let ruleset = Arc::new(ArcSwap::from_pointee(policy().compile()));
-    let metrics = Arc::new(DnsMetrics::default());
-    let server = bawaba_dns::server::bind(&config, ruleset, Arc::clone(&metrics)).await.unwrap();
+    let config =
+        DnsConfig { rate_limit: 5, rate_limit_slip: 2, rate_limit_exempt: vec![], ..loopback_config(upstream) };
+    let (server, _, metrics) = bind_with_policy(&config).await;
     let addr = server.local_addrs()[0];
     tokio::spawn(server.run());
 
@@ -464,14 +471,7 @@ async fn dnssec_bits_pass_through_faithfully() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_server_stops_its_udp_thread() {
     let (upstream, _) = stub_upstream(HashMap::new()).await;
-    let config = DnsConfig {
-        enabled: true,
-        listen: vec!["127.0.0.1:0".parse().unwrap()],
-        upstreams: vec![upstream],
-        ..DnsConfig::default()
-    };
-    let ruleset = Arc::new(ArcSwap::from_pointee(policy().compile()));
-    let server = bawaba_dns::server::bind(&config, ruleset, Arc::new(DnsMetrics::default())).await.unwrap();
+    let (server, _, _) = bind_with_policy(&loopback_config(upstream)).await;
     let addr = server.local_addrs()[0];
     let running = tokio::spawn(server.run());
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -177,7 +177,7 @@ impl Engine {
                 state.is_decided() && state.generation != self.generation
             }));
             servers.clear();
-            servers.extend(due.iter().map(|&id| endpoints(self.flows.flow(id)).1 .0));
+            servers.extend(due.iter().map(|&id| server_address(self.flows.flow(id))));
             ruleset.lookup_ips(&servers, &mut by_address);
             let names = due.iter().zip(&by_address).filter_map(|(&id, m)| name_to_judge(&self.flows.flow(id).state, m));
             ruleset.lookup_domains(names, &mut by_name);
@@ -552,7 +552,7 @@ impl Engine {
     /// Judges a decided flow again under the current ruleset.
     fn rejudge(&mut self, id: FlowId, observer: &mut impl Observer) {
         let ruleset = Arc::clone(&self.ruleset);
-        let address_match = ruleset.lookup_ip(endpoints(self.flows.flow(id)).1 .0);
+        let address_match = ruleset.lookup_ip(server_address(self.flows.flow(id)));
         self.rejudge_with(id, address_match, None, &ruleset, observer);
     }
 
@@ -734,6 +734,11 @@ fn end_flow(
         counters.ech_flows += 1;
     }
     observer.ended(&flow, why);
+}
+
+/// The server's address of a flow.
+fn server_address(flow: &Flow<FlowState>) -> IpAddr {
+    endpoints(flow).1 .0
 }
 
 /// The client's and the server's end (address, port) of a flow.
