@@ -39,6 +39,7 @@ pub(crate) mod domain_set;
 pub(crate) mod ip_map;
 #[doc(hidden)]
 pub mod naive;
+mod table;
 
 use domain_set::{DomainSet, DomainSetBuilder, Dropped, NameKind, Rank, NAME_LANES};
 use ip_map::{IntervalMap, LANES};

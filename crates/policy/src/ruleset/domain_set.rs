@@ -27,9 +27,9 @@
 //! access prefetched a round before it is read.
 
 use std::cmp::Ordering;
-use std::mem::size_of;
 
 use crate::name::{validate_ascii, CANONICAL, MAX_LABEL_LEN, MAX_NAME_LEN};
+use crate::ruleset::table::Table;
 use crate::ruleset::NO_ENTRY;
 
 /// The kind of a name selector.
@@ -207,17 +207,17 @@ struct Node {
 /// The compiled set. Immutable.
 #[derive(Debug)]
 pub(crate) struct DomainSet {
-    slots: Vec<Slot>,
+    slots: Table<Slot>,
     mask: usize,
     /// A name's home slot is its hash shifted right by this much (the top bits), so that names in
     /// hash order fill the table front to back while building.
     shift: u32,
     /// Each selector name as a length byte followed by the name.
-    arena: Vec<u8>,
+    arena: Table<u8>,
     /// Bit `d` set when some selector name has `d` labels (`d` < 128); other depths skip the table.
     node_depths: u128,
     /// Blocked Bloom filter over the hashes of every selector name and every proper ancestor.
-    filter: Vec<u64>,
+    filter: Table<u64>,
     filter_mask: usize,
 }
 
@@ -539,7 +539,7 @@ impl DomainSet {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * size_of::<Slot>() + self.filter.capacity() * size_of::<u64>() + self.arena.capacity()
+        self.slots.bytes() + self.filter.bytes() + self.arena.bytes()
     }
 }
 
@@ -806,7 +806,7 @@ impl<P: Copy> DomainSetBuilder<P> {
         rank: impl Fn(&P) -> Option<Rank>,
         mut make_entry: impl FnMut(&P, NameKind, u32) -> u32,
     ) -> (DomainSet, Dropped) {
-        let DomainSetBuilder { mut arena, items } = self;
+        let DomainSetBuilder { arena, items } = self;
         let mut dropped = Dropped::default();
         let mut keys: Vec<Key> = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
@@ -929,7 +929,7 @@ impl<P: Copy> DomainSetBuilder<P> {
         }
         // The arena also holds the names of skipped and duplicate items: a few bytes each, against
         // a copy of every name.
-        arena.shrink_to_fit();
+        let (slots, arena, filter) = (Table::new(slots), Table::new(arena), Table::new(filter));
         (DomainSet { slots, mask, shift, arena, node_depths, filter, filter_mask }, dropped)
     }
 

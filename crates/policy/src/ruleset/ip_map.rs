@@ -14,8 +14,8 @@
 //! overlap.
 
 use std::fmt::Debug;
-use std::mem::size_of;
 
+use crate::ruleset::table::Table;
 use crate::ruleset::NO_ENTRY;
 
 /// An unsigned address type.
@@ -86,14 +86,14 @@ const DIRECT: u32 = 1 << 31;
 
 /// The compiled map from keys to entry indexes.
 #[derive(Debug)]
-pub(crate) struct IntervalMap<K> {
+pub(crate) struct IntervalMap<K: Key> {
     /// Interval starts, ascending (`bounds[0].0` is 0), with the entry of each interval or
     /// [`NO_ENTRY`].
-    bounds: Vec<(K, u32)>,
+    bounds: Table<(K, u32)>,
     /// One word per bucket: when no start falls inside bucket `b`, [`DIRECT`] and the entry of the
     /// interval that covers the whole bucket (the answer, with no second load); otherwise the number
     /// of starts below the bucket's first key (at least 1, since `bounds[0]` starts at 0).
-    index: Vec<u32>,
+    index: Table<u32>,
     /// First start after 0 (keys below it are in interval 0).
     lo: K,
     /// Last start (keys from it on are in the last interval).
@@ -160,8 +160,8 @@ impl<K: Key> IntervalMap<K> {
             _ => {
                 // Nothing but interval 0: every key is below `lo` or at `hi`.
                 let max = K::last(K::default(), 0);
-                let bounds = starts.into_iter().zip(values).collect();
-                return IntervalMap { bounds, index: vec![NO_ENTRY], lo: max, hi: max, shift: 0 };
+                let bounds = Table::new(starts.into_iter().zip(values).collect());
+                return IntervalMap { bounds, index: Table::new(vec![NO_ENTRY]), lo: max, hi: max, shift: 0 };
             }
         };
         let bound_bits = usize::BITS - starts.len().leading_zeros();
@@ -196,7 +196,7 @@ impl<K: Key> IntervalMap<K> {
             }
         }
         index.truncate(buckets);
-        let bounds = starts.into_iter().zip(values).collect();
+        let (bounds, index) = (Table::new(starts.into_iter().zip(values).collect()), Table::new(index));
         IntervalMap { bounds, index, lo, hi, shift }
     }
 
@@ -284,7 +284,7 @@ impl<K: Key> IntervalMap<K> {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.bounds.capacity() * size_of::<(K, u32)>() + self.index.capacity() * size_of::<u32>()
+        self.bounds.bytes() + self.index.bytes()
     }
 }
 
