@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Inline throughput: iperf3 through a routed gateway namespace, without bawaba and with
-# `bawaba serve` enforcing inline (NFQUEUE, [engine] mode = "nfqueue"), alternating, PASSES
-# times each, with a control between them (connection tracking turned on in the gateway by one
-# rule, nothing queued); prints the medians and, last, `ratio throughput bawaba/baseline <value>`.
+# `bawaba serve` enforcing inline (NFQUEUE, [engine] mode = "nfqueue"), and a control (connection
+# tracking turned on in the gateway by one rule, nothing queued), PASSES times each, in an order
+# that rotates from pass to pass; prints the medians and, last,
+# `ratio throughput bawaba/baseline <value>`.
 # The issue's target: >= 0.90 (only the first packets of each connection are queued).
 #
 # Usage (as root): scripts/bench-inline.sh
 # Overrides: PASSES (3), SECONDS_PER_RUN (10), STREAMS (iperf3 -P, 4), BAWABA (the binary; default
-# target/release/bawaba, built if missing), KEEP_WORK=1.
+# target/release/bawaba, built if missing), KEEP_WORK=1, OFFLOAD (on: the veth defaults, TSO, GSO
+# and GRO, as on a router's real NICs; off, the default: every packet MTU-sized).
 # Only 198.18.0.0/15 addresses inside namespaces this script creates and removes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +44,8 @@ if [ ! -x "$BAWABA" ]; then
     cargo build --release -p bawaba
 fi
 
-bash scripts/netns/topology.sh up route >/dev/null
+OFFLOAD=${OFFLOAD:-off}
+OFFLOAD=$OFFLOAD bash scripts/netns/topology.sh up route >/dev/null
 ip netns exec "$S" iperf3 -s -B 198.18.2.2 >/dev/null 2>&1 &
 PIDS+=($!)
 sleep 0.5
@@ -73,15 +76,19 @@ run_iperf() {  # prints Gbit/s received
 }
 
 BASE=(); INLINE=(); TRACKED=()
-for pass in $(seq "$PASSES"); do
+baseline() {
     BASE+=("$(run_iperf)")
     log "pass $pass: baseline ${BASE[-1]} Gbit/s"
-    # Control: the gateway's connection tracking alone (one rule that needs it, nothing queued), the
-    # kernel cost any connmark-based inline design pays before bawaba sees a packet.
+}
+# Control: the gateway's connection tracking alone (one rule that needs it, nothing queued), the
+# kernel cost any connmark-based inline design pays before bawaba sees a packet.
+tracked() {
     ip netns exec "$G" iptables -A FORWARD -m conntrack --ctstate INVALID -j DROP
     TRACKED+=("$(run_iperf)")
     ip netns exec "$G" iptables -D FORWARD -m conntrack --ctstate INVALID -j DROP
     log "pass $pass: conntrack only ${TRACKED[-1]} Gbit/s"
+}
+inline() {
     ip netns exec "$G" "$BAWABA" --config "$WORK/bawaba.toml" serve >"$WORK/serve.out" 2>"$WORK/serve.log" &
     SERVE=$!
     PIDS+=("$SERVE")
@@ -93,11 +100,19 @@ for pass in $(seq "$PASSES"); do
     QUEUED=$(ip netns exec "$G" curl -s http://127.0.0.1:9155/metrics | awk '/^bawaba_engine_packets_total/ {s+=$2} END {print s+0}')
     kill -TERM "$SERVE"; wait "$SERVE" 2>/dev/null || true
     log "pass $pass: inline ${INLINE[-1]} Gbit/s ($QUEUED packets went through bawaba, which used $SERVE_CPU ms of CPU)"
+}
+# Each pass runs the three in another order (B C I, C I B, I B C, ...), so that none of them
+# always runs first or last in a pass.
+ORDER=(baseline tracked inline)
+for pass in $(seq "$PASSES"); do
+    for i in 0 1 2; do
+        "${ORDER[$(( (i + pass - 1) % 3 ))]}"
+    done
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 MB=$(median "${BASE[@]}"); MI=$(median "${INLINE[@]}"); MT=$(median "${TRACKED[@]}")
-echo "iperf3 -P $STREAMS, ${SECONDS_PER_RUN}s, $PASSES passes; runs: baseline ${BASE[*]}; conntrack only ${TRACKED[*]}; inline ${INLINE[*]}"
+echo "iperf3 -P $STREAMS, ${SECONDS_PER_RUN}s, $PASSES passes, veth offloads $OFFLOAD; runs: baseline ${BASE[*]}; conntrack only ${TRACKED[*]}; inline ${INLINE[*]}"
 printf '%-34s %10s\n' "median baseline (Gbit/s)" "$MB" "median conntrack only (Gbit/s)" "$MT" \
     "median bawaba inline (Gbit/s)" "$MI"
 echo "ratio throughput conntrack-only/baseline $(python3 -c "print('%.3f' % ($MT / $MB))")"
