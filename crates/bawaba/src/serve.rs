@@ -19,6 +19,8 @@ use crate::config::Config;
 
 /// Runs until interrupted (SIGINT, SIGTERM) or a component fails.
 pub fn serve(ctx: &Ctx) -> Result<i32> {
+    // Before any thread: so that a reload's freed ruleset and scratch go back to the kernel.
+    crate::memory::keep_large_blocks_mapped();
     let config = &ctx.config;
     let engine_on = config.engine.mode != bawaba_engine::config::Mode::Off;
     if !config.dns.enabled && !engine_on && !config.flow.enabled && !config.console.enabled {
