@@ -154,10 +154,12 @@ impl Engine {
     }
 
     /// Swaps in a new ruleset and judges every decided flow again at once, instead of on its
-    /// next packet. Returns the flows that were allowed and are now blocked, as (client, server,
-    /// protocol), so an inline back end can make the kernel queue their next packet again (the
-    /// kernel stops queueing a connection once it is allowed). Their next packet gets the block
-    /// (a reset is sent again as if first).
+    /// next packet. Returns the flows whose verdict changed between allowed and blocked, either
+    /// way, as (client, server, protocol), so an inline back end can make the kernel queue their
+    /// next packet again: the kernel stops queueing a connection once it is decided, and drops a
+    /// blocked one by itself. A newly blocked flow's next packet gets the block (a reset is sent
+    /// again as if first); a newly allowed one's goes through, and a flow that was blocked by its
+    /// server's address alone is inspected again, as a new flow to that server would be.
     pub fn set_ruleset_and_rejudge(&mut self, ruleset: Arc<Ruleset>) -> Vec<Connection> {
         self.set_ruleset(ruleset);
         let ruleset = Arc::clone(&self.ruleset);
@@ -168,7 +170,7 @@ impl Engine {
         let mut servers = Vec::with_capacity(REJUDGE_BATCH);
         let mut by_address = Vec::with_capacity(REJUDGE_BATCH);
         let mut by_name = Vec::with_capacity(REJUDGE_BATCH);
-        let mut newly_blocked = Vec::new();
+        let mut changed = Vec::new();
         let all = self.flows.ids();
         for first in all.clone().step_by(REJUDGE_BATCH) {
             due.clear();
@@ -192,13 +194,13 @@ impl Engine {
                 let before = self.flows.flow(id).state.action;
                 self.rejudge_with(id, address_match, name_match, &ruleset, &mut Ignore);
                 let flow = self.flows.flow(id);
-                if before == FlowAction::Allow && flow.state.action != FlowAction::Allow {
+                if (before == FlowAction::Allow) != (flow.state.action == FlowAction::Allow) {
                     let (client, server) = endpoints(flow);
-                    newly_blocked.push(Connection { client, server, protocol: flow.key.protocol });
+                    changed.push(Connection { client, server, protocol: flow.key.protocol });
                 }
             }
         }
-        newly_blocked
+        changed
     }
 
     /// The ruleset in force.
@@ -580,9 +582,22 @@ impl Engine {
         let (basis, action, m) = if let Some(m) = by_address {
             let Verdict::Block { action, .. } = m.verdict() else { unreachable!("filtered to blocks") };
             (Basis::Address, FlowAction::for_rule(action, state.app, tcp), Some(m))
-        } else if let Some(name) = judged_name(state) {
+        } else if let Some(name) = judged_name(state).filter(|_| state.app != AppProtocol::Dns) {
             let found = name_match.unwrap_or_else(|| lookup_name(ruleset, name));
             found_verdict(found, state.app, tcp)
+        } else if state.basis == Basis::Address {
+            // Blocked by its server's address alone, which blocks no more, and no name to judge
+            // (none read yet, or a DNS flow, judged query by query): inspected again from its
+            // next packet, as a new flow to that server would be.
+            self.counters.rejudged_changed += 1;
+            let generation = self.generation;
+            let state = &mut self.flows.flow_mut(id).state;
+            state.basis = Basis::Pending;
+            state.action = FlowAction::Allow;
+            (state.order, state.rule) = (None, None);
+            (state.answered, state.reset_rounds, state.reset_flags, state.inspected) = (false, 0, 0, 0);
+            state.generation = generation;
+            return;
         } else {
             // Nothing to judge again: keep the verdict.
             self.flows.flow_mut(id).state.generation = self.generation;

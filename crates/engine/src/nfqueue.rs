@@ -434,13 +434,14 @@ pub fn run(
                 current = Arc::clone(&latest);
                 counters.reloads += 1;
                 if section.rejudge_on_reload {
-                    let newly_blocked = engine.set_ruleset_and_rejudge(latest);
-                    tracing::info!(newly_blocked = newly_blocked.len(), "inline engine: new policy in force");
-                    if !newly_blocked.is_empty() {
-                        // Allowed connections carry the allow connmark and are no longer queued:
-                        // mark them in conntrack for another look, so their next packet is queued.
+                    let changed = engine.set_ruleset_and_rejudge(latest);
+                    tracing::info!(changed = changed.len(), "inline engine: new policy in force");
+                    if !changed.is_empty() {
+                        // Decided connections carry the allow or block connmark and are no longer
+                        // queued: mark those whose verdict changed for another look, so that their
+                        // next packet is queued and gets the new verdict.
                         let marks = (section.mark_allow | section.mark_block, section.mark_mask);
-                        std::thread::spawn(move || requeue_connections(&newly_blocked, marks));
+                        std::thread::spawn(move || requeue_connections(&changed, marks));
                     }
                 } else {
                     engine.set_ruleset(latest);
@@ -477,15 +478,17 @@ fn requeue_connections(connections: &[Connection], (mark, mask): (u32, u32)) {
             .output();
         match out {
             Ok(o) if String::from_utf8_lossy(&o.stderr).contains(" 0 flow entries") => {
-                tracing::debug!(%client, %cport, %server, %sport, "newly blocked connection already closed")
+                tracing::debug!(%client, %cport, %server, %sport, "connection with a new verdict already closed")
             }
             Ok(o) if o.status.success() => {
-                tracing::info!(%client, %cport, %server, %sport, "newly blocked connection queued again")
+                tracing::info!(%client, %cport, %server, %sport, "connection with a new verdict queued again")
             }
             Ok(o) => {
                 tracing::warn!(%client, %server, stderr = %String::from_utf8_lossy(&o.stderr).trim(), "conntrack -U failed")
             }
-            Err(e) => tracing::warn!(error = %e, "conntrack not available: newly blocked connections run on"),
+            Err(e) => {
+                tracing::warn!(error = %e, "conntrack not available: connections keep the verdict the kernel holds")
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use bawaba_engine::flow::Flow;
+use bawaba_engine::flow::{Flow, FlowKey};
 use bawaba_engine::{
     AppProtocol, Basis, Engine, EngineConfig, FlowAction, FlowEnd, FlowState, Observer, PacketVerdict, Timeouts,
 };
@@ -357,6 +357,54 @@ fn a_reload_that_blocks_a_resolver_cuts_its_open_dns_flows() {
         let other = Conn::new(CLIENT, "198.18.9.9", 53003, 53);
         assert_eq!(run(&mut e, &other.udp(true, &dns_query("fine.test")), 3, &mut obs), PacketVerdict::Accept);
         assert_eq!(run(&mut e, &other.udp(true, &dns_query("blocked.test")), 4, &mut obs), PacketVerdict::Drop);
+    }
+}
+
+#[test]
+fn a_reload_that_lifts_a_block_lets_the_flow_go_on() {
+    // Three flows blocked under the first policy: TLS to an address in a blocked /24 (blocked by
+    // the address alone, before any name), TLS naming a blocked name, and DNS to a resolver in
+    // the /24. The reload lifts both rules and blocks another name.
+    for at_once in [false, true] {
+        let mut e = engine();
+        let mut obs = Ended::default();
+        let by_address = Conn::new(CLIENT, "198.18.66.7", 40070, 443);
+        assert_eq!(tcp_session(&mut e, &by_address, &[])[0], PacketVerdict::Drop);
+        let by_name = Conn::new(CLIENT, SERVER, 40071, 443);
+        assert_eq!(
+            tcp_session(&mut e, &by_name, &[(0, &hello("blocked.test"))])[2],
+            PacketVerdict::Reset { first: true }
+        );
+        let resolver = Conn::new(CLIENT, "198.18.66.53", 53070, 53);
+        assert_eq!(run(&mut e, &resolver.udp(true, &dns_query("fine.test")), 3, &mut obs), PacketVerdict::Drop);
+
+        let reloaded = ruleset(&[("later.test", Action::Reset, 1)]);
+        if at_once {
+            let changed = e.set_ruleset_and_rejudge(reloaded);
+            let mut servers: Vec<IpAddr> = changed.iter().map(|c| c.server.0).collect();
+            servers.sort();
+            assert_eq!(servers, [by_name.server, by_address.server, resolver.server]);
+            let state = |e: &Engine, packet: &[u8]| {
+                let key = FlowKey::of(&dissect_ip(packet).unwrap()).0;
+                e.flow_state(&key).map(|s| (s.basis, s.action))
+            };
+            let syn = |c: &Conn| c.tcp(true, c.seq, tcp_flags::SYN, b"");
+            assert_eq!(state(&e, &syn(&by_address)), Some((Basis::Pending, FlowAction::Allow)));
+            assert_eq!(state(&e, &syn(&by_name)), Some((Basis::NoMatch, FlowAction::Allow)));
+            assert_eq!(state(&e, &resolver.udp(true, b"")), Some((Basis::Pending, FlowAction::Allow)));
+        } else {
+            e.set_ruleset(reloaded);
+        }
+        // The flow blocked by its address is inspected again, as a new flow would be: its
+        // ClientHello (sent again) now names a blocked name.
+        let again = by_address.tcp(true, by_address.seq + 1, tcp_flags::ACK | tcp_flags::PSH, &hello("later.test"));
+        assert_eq!(run(&mut e, &again, 10, &mut obs), PacketVerdict::Reset { first: true }, "at once: {at_once}");
+        let more = by_name.tcp(true, by_name.seq + 600, tcp_flags::ACK, b"more");
+        assert_eq!(run(&mut e, &more, 11, &mut obs), PacketVerdict::Accept, "at once: {at_once}");
+        // The resolver is judged query by query again.
+        assert_eq!(run(&mut e, &resolver.udp(true, &dns_query("fine.test")), 12, &mut obs), PacketVerdict::Accept);
+        assert_eq!(run(&mut e, &resolver.udp(true, &dns_query("later.test")), 13, &mut obs), PacketVerdict::Drop);
+        assert_eq!(e.counters().rejudged_changed, 3, "at once: {at_once}");
     }
 }
 
