@@ -353,9 +353,73 @@ fn inline_nfqueue_blocks_real_clients() {
     };
     assert!(size() < 64_000_000, "the download completed");
     eprintln!("mid-stream block: {outcome}");
-    let metrics = topo.exec("gw", &["curl", "-s", "http://127.0.0.1:9153/metrics"]);
-    let text = String::from_utf8_lossy(&metrics.stdout).to_string();
-    assert!(metric(&text, "bawaba_engine_rejudged_changed_total") >= 1, "{text}");
+    // The counters are published every half second: the reset may come before the next one.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let metrics = topo.exec("gw", &["curl", "-s", "http://127.0.0.1:9153/metrics"]);
+        let text = String::from_utf8_lossy(&metrics.stdout).to_string();
+        if metric(&text, "bawaba_engine_rejudged_changed_total") >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Lifting a block: an order blocks the server's address, so a DNS exchange to it from a fixed
+    // client port is dropped and its connection carries the block connmark; once the order is
+    // revoked, the same connection (same ports, still in conntrack) gets answers again, because
+    // bawaba has the kernel queue it again instead of dropping it on its own.
+    bawaba(
+        c,
+        &[
+            "--actor",
+            "alice",
+            "order",
+            "add",
+            "--authority",
+            "Court of First Instance, Baghdad",
+            "--reference",
+            "CFI-2026-0078",
+            "--category",
+            "court-order",
+            "--expires",
+            "+30d",
+            "--summary",
+            "test",
+            "--appeal-contact",
+            "appeals@cmc.example",
+        ],
+    );
+    bawaba(c, &["--actor", "alice", "rule", "add", "--order", "4", "--action", "drop", "198.18.2.2/32"]);
+    bawaba(c, &["--actor", "bob", "order", "approve", "4"]);
+    bawaba(c, &["--actor", "bob", "policy", "publish"]);
+    let dig_from = |port: u16| {
+        let bind = format!("0.0.0.0#{port}");
+        let out = topo.exec(
+            "cli",
+            &["dig", "@198.18.2.2", "-b", &bind, "+tries=1", "+time=1", "+short", "dns.allowed.test", "A"],
+        );
+        out.status.success() && !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dig_from(5400) {
+        assert!(Instant::now() < deadline, "the server's address is still not blocked");
+    }
+    assert!(!dig_from(5400), "the blocked connection stays blocked");
+    bawaba(c, &["--actor", "bob", "order", "revoke", "4", "--reason", "quashed on appeal"]);
+    bawaba(c, &["--actor", "bob", "policy", "publish"]);
+    // Each try from a port of its own: a connection made before the new policy was in force
+    // would be blocked as 5400 is.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut port = 5401;
+    while !dig_from(port) {
+        assert!(Instant::now() < deadline, "a new connection is still blocked after the revocation");
+        port += 1;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !dig_from(5400) {
+        assert!(Instant::now() < deadline, "the connection blocked before the revocation stays blocked");
+    }
 
     // A clean shutdown removes the rules.
     stop_serve(serve, pid);
