@@ -158,8 +158,9 @@ impl Engine {
     /// way, as (client, server, protocol), so an inline back end can make the kernel queue their
     /// next packet again: the kernel stops queueing a connection once it is decided, and drops a
     /// blocked one by itself. A newly blocked flow's next packet gets the block (a reset is sent
-    /// again as if first); a newly allowed one's goes through, and a flow that was blocked by its
-    /// server's address alone is inspected again, as a new flow to that server would be.
+    /// again as if first); a newly allowed one's goes through. A flow blocked by its server's
+    /// address from its first packet is inspected again, as a new flow to that server would be;
+    /// a DNS flow is judged query by query again.
     pub fn set_ruleset_and_rejudge(&mut self, ruleset: Arc<Ruleset>) -> Vec<Connection> {
         self.set_ruleset(ruleset);
         let ruleset = Arc::clone(&self.ruleset);
@@ -585,10 +586,9 @@ impl Engine {
         } else if let Some(name) = judged_name(state).filter(|_| state.app != AppProtocol::Dns) {
             let found = name_match.unwrap_or_else(|| lookup_name(ruleset, name));
             found_verdict(found, state.app, tcp)
-        } else if state.basis == Basis::Address {
-            // Blocked by its server's address alone, which blocks no more, and no name to judge
-            // (none read yet, or a DNS flow, judged query by query): inspected again from its
-            // next packet, as a new flow to that server would be.
+        } else if state.basis == Basis::Address && state.app == AppProtocol::Unknown && state.stream_base.is_none() {
+            // Blocked by its server's address from its first packet, which blocks no more: never
+            // inspected, so inspected from its next packet, as a new flow to that server would be.
             self.counters.rejudged_changed += 1;
             let generation = self.generation;
             let state = &mut self.flows.flow_mut(id).state;
@@ -598,6 +598,11 @@ impl Engine {
             (state.answered, state.reset_rounds, state.reset_flags, state.inspected) = (false, 0, 0, 0);
             state.generation = generation;
             return;
+        } else if state.basis == Basis::Address {
+            // Blocked by its server's address after it was inspected (a DNS flow, judged query by
+            // query again from now on, or one that showed no name): allowed again, as before.
+            let basis = if state.app == AppProtocol::Unknown { Basis::Unrecognised } else { Basis::NoMatch };
+            (basis, FlowAction::Allow, None)
         } else {
             // Nothing to judge again: keep the verdict.
             self.flows.flow_mut(id).state.generation = self.generation;
@@ -703,7 +708,7 @@ fn judged_name(state: &FlowState) -> Option<&str> {
 /// the server's address already blocks (`rejudge_with` decides by the address then).
 fn name_to_judge<'s>(state: &'s FlowState, address_match: &Option<Match<'_>>) -> Option<&'s str> {
     let address_blocks = address_match.is_some_and(|m| m.verdict().is_block());
-    judged_name(state).filter(|_| !state.judged_per_query() && !address_blocks)
+    judged_name(state).filter(|_| state.app != AppProtocol::Dns && !address_blocks)
 }
 
 /// Records a decision and tells the observer.

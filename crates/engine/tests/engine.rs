@@ -391,7 +391,7 @@ fn a_reload_that_lifts_a_block_lets_the_flow_go_on() {
             let syn = |c: &Conn| c.tcp(true, c.seq, tcp_flags::SYN, b"");
             assert_eq!(state(&e, &syn(&by_address)), Some((Basis::Pending, FlowAction::Allow)));
             assert_eq!(state(&e, &syn(&by_name)), Some((Basis::NoMatch, FlowAction::Allow)));
-            assert_eq!(state(&e, &resolver.udp(true, b"")), Some((Basis::Pending, FlowAction::Allow)));
+            assert_eq!(state(&e, &resolver.udp(true, b"")), Some((Basis::NoMatch, FlowAction::Allow)));
         } else {
             e.set_ruleset(reloaded);
         }
@@ -406,6 +406,27 @@ fn a_reload_that_lifts_a_block_lets_the_flow_go_on() {
         assert_eq!(run(&mut e, &resolver.udp(true, &dns_query("later.test")), 13, &mut obs), PacketVerdict::Drop);
         assert_eq!(e.counters().rejudged_changed, 3, "at once: {at_once}");
     }
+}
+
+#[test]
+fn a_flow_judged_before_its_address_was_blocked_is_allowed_as_before_when_the_block_is_lifted() {
+    // SSH-like traffic, allowed as unrecognised; a reload blocks its server's /24, the next
+    // lifts it: the flow is allowed again as it was, not inspected from scratch.
+    let mut e = engine();
+    let c = Conn::new(CLIENT, "198.18.70.5", 40080, 22);
+    let v = tcp_session(&mut e, &c, &[(0, b"SSH-2.0-OpenSSH_9.2\r\n")]);
+    assert_eq!(v[2], PacketVerdict::Accept);
+    let key = FlowKey::of(&dissect_ip(&c.tcp(true, c.seq, tcp_flags::SYN, b"")).unwrap()).0;
+    let allowed_as = e.flow_state(&key).map(|s| (s.basis, s.action)).unwrap();
+    let blocked = e.set_ruleset_and_rejudge(ruleset(&[("198.18.70.0/24", Action::Drop, 1)]));
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(e.flow_state(&key).map(|s| (s.basis, s.action)), Some((Basis::Address, FlowAction::Drop)));
+    let lifted = e.set_ruleset_and_rejudge(ruleset(&[("other.test", Action::Reset, 1)]));
+    assert_eq!(lifted.len(), 1);
+    assert_eq!(e.flow_state(&key).map(|s| (s.basis, s.action)), Some(allowed_as));
+    assert_eq!(allowed_as, (Basis::Unrecognised, FlowAction::Allow));
+    let more = c.tcp(true, c.seq + 100, tcp_flags::ACK, b"more");
+    assert_eq!(run(&mut e, &more, 20, &mut Ended::default()), PacketVerdict::Accept);
 }
 
 #[test]
