@@ -85,6 +85,25 @@ fn bawaba(config: &Path, args: &[&str]) {
     assert!(out.status.success(), "bawaba {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Whether the client gets an answer for dns.allowed.test from the server's resolver, asking
+/// from client port `port` (one connection per port) and waiting `secs` seconds.
+fn dig_from_port(topo: &Topology, port: u16, secs: u32) -> bool {
+    let (bind, time) = (format!("0.0.0.0#{port}"), format!("+time={secs}"));
+    let out =
+        topo.exec("cli", &["dig", "@198.18.2.2", "-b", &bind, "+tries=1", &time, "+short", "dns.allowed.test", "A"]);
+    out.status.success() && !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+}
+
+/// Records an order as alice (its rules and bob's approval come after).
+fn add_order(config: &Path, reference: &str, category: &str) {
+    let court = "Court of First Instance, Baghdad";
+    let details = ["--expires", "+30d", "--summary", "test", "--appeal-contact", "appeals@cmc.example"];
+    let mut args = vec!["--actor", "alice", "order", "add", "--authority", court, "--reference", reference];
+    args.extend(["--category", category]);
+    args.extend(details);
+    bawaba(config, &args);
+}
+
 /// curl from the client namespace; returns (exit code, stdout, seconds taken).
 fn curl(topo: &Topology, url: &str, name: &str, addr: &str, extra: &[&str]) -> (i32, String, f64) {
     let port = if url.starts_with("https") { "443" } else { "80" };
@@ -133,31 +152,8 @@ fn start_serve(topo: &Topology, engine: &str, metrics_port: u16, ready: &str) ->
     .unwrap();
     let c = config.as_path();
     bawaba(c, &["init"]);
-    let order = |reference: &str, category: &str| {
-        bawaba(
-            c,
-            &[
-                "--actor",
-                "alice",
-                "order",
-                "add",
-                "--authority",
-                "Court of First Instance, Baghdad",
-                "--reference",
-                reference,
-                "--category",
-                category,
-                "--expires",
-                "+30d",
-                "--summary",
-                "test",
-                "--appeal-contact",
-                "appeals@cmc.example",
-            ],
-        )
-    };
-    order("CFI-2026-0042", "court-order");
-    order("CMC-2026-0007", "malware");
+    add_order(c, "CFI-2026-0042", "court-order");
+    add_order(c, "CMC-2026-0007", "malware");
     bawaba(c, &["--actor", "alice", "rule", "add", "--order", "1", "--action", "reset", "blocked.test"]);
     bawaba(
         c,
@@ -305,27 +301,7 @@ fn inline_nfqueue_blocks_real_clients() {
     assert!(download.try_wait().unwrap().is_none(), "the download should still be running");
     let c = topo.work.path().join("bawaba/bawaba.toml");
     let c = c.as_path();
-    bawaba(
-        c,
-        &[
-            "--actor",
-            "alice",
-            "order",
-            "add",
-            "--authority",
-            "Court of First Instance, Baghdad",
-            "--reference",
-            "CFI-2026-0077",
-            "--category",
-            "court-order",
-            "--expires",
-            "+30d",
-            "--summary",
-            "test",
-            "--appeal-contact",
-            "appeals@cmc.example",
-        ],
-    );
+    add_order(c, "CFI-2026-0077", "court-order");
     bawaba(c, &["--actor", "alice", "rule", "add", "--order", "3", "--action", "reset", "later.allowed.test"]);
     bawaba(c, &["--actor", "bob", "order", "approve", "3"]);
     bawaba(c, &["--actor", "bob", "policy", "publish"]);
@@ -369,38 +345,11 @@ fn inline_nfqueue_blocks_real_clients() {
     // client port is dropped and its connection carries the block connmark; once the order is
     // revoked, the same connection (same ports, still in conntrack) gets answers again, because
     // bawaba has the kernel queue it again instead of dropping it on its own.
-    bawaba(
-        c,
-        &[
-            "--actor",
-            "alice",
-            "order",
-            "add",
-            "--authority",
-            "Court of First Instance, Baghdad",
-            "--reference",
-            "CFI-2026-0078",
-            "--category",
-            "court-order",
-            "--expires",
-            "+30d",
-            "--summary",
-            "test",
-            "--appeal-contact",
-            "appeals@cmc.example",
-        ],
-    );
+    add_order(c, "CFI-2026-0078", "court-order");
     bawaba(c, &["--actor", "alice", "rule", "add", "--order", "4", "--action", "drop", "198.18.2.2/32"]);
     bawaba(c, &["--actor", "bob", "order", "approve", "4"]);
     bawaba(c, &["--actor", "bob", "policy", "publish"]);
-    let dig_from = |port: u16| {
-        let bind = format!("0.0.0.0#{port}");
-        let out = topo.exec(
-            "cli",
-            &["dig", "@198.18.2.2", "-b", &bind, "+tries=1", "+time=1", "+short", "dns.allowed.test", "A"],
-        );
-        out.status.success() && !String::from_utf8_lossy(&out.stdout).trim().is_empty()
-    };
+    let dig_from = |port: u16| dig_from_port(&topo, port, 1);
     let deadline = Instant::now() + Duration::from_secs(10);
     while dig_from(5400) {
         assert!(Instant::now() < deadline, "the server's address is still not blocked");
@@ -511,14 +460,7 @@ fn inline_engine_drops_attack_traffic_while_a_mitigation_is_in_force() {
         String::from_utf8_lossy(&out.stdout).to_string()
     };
     // DNS from a given client source port (a new connection for each port).
-    let dig = |sport: u16| {
-        let bind = format!("0.0.0.0#{sport}");
-        let out = topo.exec(
-            "cli",
-            &["dig", "@198.18.2.2", "-b", &bind, "+tries=1", "+time=2", "+short", "dns.allowed.test", "A"],
-        );
-        out.status.success() && !String::from_utf8_lossy(&out.stdout).trim().is_empty()
-    };
+    let dig = |sport: u16| dig_from_port(&topo, sport, 2);
     assert!(dig(5353), "answered before any mitigation");
 
     // A DNS reflection toward the server is "mitigated": UDP from source port 53 to it.
