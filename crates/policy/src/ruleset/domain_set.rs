@@ -539,7 +539,7 @@ impl DomainSet {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.bytes() + self.filter.bytes() + self.arena.bytes()
+        self.slots.memory_bytes() + self.filter.memory_bytes() + self.arena.memory_bytes()
     }
 }
 
@@ -908,7 +908,7 @@ impl<P: Copy> DomainSetBuilder<P> {
         // About 8 filter bits per entry: with two bits per entry, 5% of unknown names pass.
         let words = (known.len() / 8).next_power_of_two().max(1);
         let filter_mask = words - 1;
-        let mut filter = vec![0u64; words];
+        let mut filter = Table::filled(words, 0u64);
         for &hash in &known {
             let (word, bits) = filter_bits(hash, filter_mask);
             filter[word] |= bits;
@@ -919,7 +919,7 @@ impl<P: Copy> DomainSetBuilder<P> {
         let capacity = (nodes.len() * 2).next_power_of_two().max(16);
         let mask = capacity - 1;
         let shift = 64 - capacity.trailing_zeros();
-        let mut slots = vec![EMPTY_SLOT; capacity];
+        let mut slots = Table::filled(capacity, EMPTY_SLOT);
         for (hash, slot) in nodes {
             let mut pos = (hash >> shift) as usize;
             while slots[pos].name != EMPTY {
@@ -929,7 +929,7 @@ impl<P: Copy> DomainSetBuilder<P> {
         }
         // The arena also holds the names of skipped and duplicate items: a few bytes each, against
         // a copy of every name.
-        let (slots, arena, filter) = (Table::new(slots), Table::new(arena), Table::new(filter));
+        let arena = Table::new(arena);
         (DomainSet { slots, mask, shift, arena, node_depths, filter, filter_mask }, dropped)
     }
 

@@ -169,9 +169,10 @@ impl<K: Key> IntervalMap<K> {
         let span = hi.span_bits(lo);
         let shift = span.saturating_sub(wanted_bits);
         let buckets = hi.bucket(lo, shift) + 1;
-        let mut index = Vec::with_capacity(buckets + 1);
+        // The number of starts below a bucket's first key, bucket by bucket (all of them past the
+        // last bucket).
         let mut below = 0usize;
-        for bucket in 0..=buckets {
+        let mut starts_below = |bucket: usize| {
             match K::bucket_start(lo, bucket, shift) {
                 Some(first) => {
                     while below < starts.len() && starts[below] < first {
@@ -180,23 +181,25 @@ impl<K: Key> IntervalMap<K> {
                 }
                 None => below = starts.len(),
             }
-            index.push(below as u32);
-        }
+            below
+        };
         // A bucket without a start of its own lies inside one interval: store its entry, when the
         // entry has a direct form (all do below 2^31 - 1 entries, 48 GiB of them); otherwise the
-        // count stays. Counts are below 2^31 as well: there are at most two bounds per prefix.
+        // count. Counts are below 2^31 as well: there are at most two bounds per prefix.
         debug_assert!(starts.len() < DIRECT as usize, "{} interval bounds", starts.len());
-        for b in 0..buckets {
-            let (below, next) = (index[b], index[b + 1]);
-            if below == next {
-                let entry = values[below as usize - 1];
-                if entry == NO_ENTRY || entry < DIRECT - 1 {
-                    index[b] = DIRECT | entry;
-                }
-            }
+        let mut index = Table::filled(buckets, 0u32);
+        let mut this = starts_below(0);
+        for (b, word) in index.iter_mut().enumerate() {
+            let next = starts_below(b + 1);
+            let entry = if this == next { values[this - 1] } else { NO_ENTRY };
+            *word =
+                if this == next && (entry == NO_ENTRY || entry < DIRECT - 1) { DIRECT | entry } else { this as u32 };
+            this = next;
         }
-        index.truncate(buckets);
-        let (bounds, index) = (Table::new(starts.into_iter().zip(values).collect()), Table::new(index));
+        let mut bounds = Table::filled(starts.len(), (K::default(), NO_ENTRY));
+        for (bound, (&start, &value)) in bounds.iter_mut().zip(starts.iter().zip(&values)) {
+            *bound = (start, value);
+        }
         IntervalMap { bounds, index, lo, hi, shift }
     }
 
@@ -284,7 +287,7 @@ impl<K: Key> IntervalMap<K> {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.bounds.bytes() + self.index.bytes()
+        self.bounds.memory_bytes() + self.index.memory_bytes()
     }
 }
 

@@ -3,19 +3,20 @@
 //! A compiled ruleset's big tables (the name table, its filter and string arena, the address bounds
 //! and their index) are read at random: tens of MiB of them, far beyond what the TLB covers with
 //! 4 KiB pages. Nearly every such read then also walks the page tables, and on a virtual machine
-//! that walk goes through the guest's tables and the host's. [`Table::new`] moves a built table
-//! into memory of its own, aligned to 2 MiB and marked `MADV_HUGEPAGE`, so that the kernel backs
-//! it with 2 MiB pages where it can: 40 MiB of table is then 20 TLB entries.
+//! that walk goes through the guest's tables and the host's. A table lives in memory of its own,
+//! aligned to 2 MiB and marked `MADV_HUGEPAGE`, so that the kernel backs it with 2 MiB pages where
+//! it can: 40 MiB of table is then 20 TLB entries. [`Table::filled`] makes one to be built in
+//! place; [`Table::new`] moves a built `Vec` into one.
 //!
-//! This is the policy crate's `unsafe` code: one `mmap`, its `munmap`, one `madvise` and the copy
-//! into the mapping. Where the kernel gives no huge pages (transparent huge pages `never`, or memory
+//! This is the policy crate's `unsafe` code: one `mmap`, its `munmap`, one `madvise`, and the
+//! writes into the mapping. Where the kernel gives no huge pages (transparent huge pages `never`, or memory
 //! too fragmented), the mapping is ordinary 4 KiB pages; where `mmap` fails, and for tables under
 //! 2 MiB, the table stays on the heap. Contents and behaviour are the same either way.
 #![allow(unsafe_code)]
 
 use std::fmt;
 use std::mem::size_of;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
 /// The size and alignment of an x86-64 (and arm64 4K-granule) transparent huge page.
@@ -39,8 +40,11 @@ impl<T: Copy> Table<T> {
     /// at least one huge page, otherwise kept on the heap (without spare capacity).
     pub(crate) fn new(values: Vec<T>) -> Self {
         if size_of::<T>() * values.len() >= HUGE_PAGE {
-            if let Some(table) = Self::mapped(&values) {
-                return table;
+            if let Some((ptr, mapped)) = Self::map(values.len()) {
+                // SAFETY: `ptr` is aligned to 2 MiB (more than any `T` needs), writable for
+                // `values.len()` values, and does not overlap `values`. `T: Copy`: a plain copy.
+                unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), ptr.as_ptr(), values.len()) };
+                return Table { ptr, len: values.len(), mapped };
             }
         }
         let len = values.len();
@@ -50,10 +54,27 @@ impl<T: Copy> Table<T> {
         Table { ptr, len, mapped: 0 }
     }
 
-    /// The copy into a fresh mapping, or `None` when the kernel refuses one.
-    fn mapped(values: &[T]) -> Option<Self> {
+    /// `len` copies of `value`, written straight into the table's own memory: a table built in
+    /// place (through `DerefMut`) never has a heap copy, whose freed pages the allocator could
+    /// keep resident.
+    pub(crate) fn filled(len: usize, value: T) -> Self {
+        if size_of::<T>().saturating_mul(len) >= HUGE_PAGE {
+            if let Some((ptr, mapped)) = Self::map(len) {
+                for i in 0..len {
+                    // SAFETY: `ptr` is aligned and writable for `len` values; `i < len`.
+                    unsafe { ptr.as_ptr().add(i).write(value) };
+                }
+                return Table { ptr, len, mapped };
+            }
+        }
+        Table::new(vec![value; len])
+    }
+
+    /// A fresh mapping for `len` values, 2 MiB-aligned and marked for huge pages, with its length
+    /// in bytes; `None` when the kernel refuses one.
+    fn map(len: usize) -> Option<(NonNull<T>, usize)> {
         const { assert!(std::mem::align_of::<T>() <= HUGE_PAGE) };
-        let bytes = std::mem::size_of_val(values);
+        let bytes = size_of::<T>().checked_mul(len)?;
         // SAFETY: sysconf has no preconditions.
         let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok().filter(|&p| p > 0)?;
         let huge = huge_part(bytes);
@@ -96,13 +117,20 @@ impl<T: Copy> Table<T> {
             unsafe { libc::munmap(start as *mut libc::c_void, length) };
             return None;
         };
-        // SAFETY: `ptr` is aligned to 2 MiB (more than any `T` needs), writable for `length >=
-        // bytes` bytes, and does not overlap `values`. `T: Copy`, so the copy is a plain one.
-        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), ptr.as_ptr(), values.len()) };
-        Some(Table { ptr, len: values.len(), mapped: length })
+        Some((ptr, length))
     }
 
-    /// Bytes the values take (the mapping rounds this up to a page, or to a huge page).
+    /// Memory the table holds: the whole mapping (the values rounded up to a page, or to a huge
+    /// page), or the boxed slice's bytes.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        if self.mapped != 0 {
+            self.mapped
+        } else {
+            self.bytes()
+        }
+    }
+
+    /// Bytes the values take.
     pub(crate) fn bytes(&self) -> usize {
         size_of::<T>() * self.len
     }
@@ -134,6 +162,14 @@ impl<T: Copy> Deref for Table<T> {
     fn deref(&self) -> &[T] {
         // SAFETY: `ptr` points at `len` initialized values that live as long as `self`.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T: Copy> DerefMut for Table<T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as for `deref`; `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
 
@@ -196,10 +232,12 @@ mod tests {
                 assert_eq!(field(&smaps, "THPeligible:"), 1, "{smaps}");
             }
             assert_eq!(field(&smaps, "Size:") * 1024, huge, "{smaps}");
-            if table.bytes() > huge {
-                let rest = smaps_of(addr + huge);
-                assert_eq!(field(&rest, "Size:") * 1024, (table.bytes() - huge).next_multiple_of(4096), "{rest}");
+            let rest = table.bytes().saturating_sub(huge).next_multiple_of(4096);
+            if rest > 0 {
+                let smaps = smaps_of(addr + huge);
+                assert_eq!(field(&smaps, "Size:") * 1024, rest, "{smaps}");
             }
+            assert_eq!(table.memory_bytes(), huge + rest);
         }
     }
 
@@ -213,13 +251,29 @@ mod tests {
     }
 
     #[test]
+    fn a_filled_table_is_built_in_place() {
+        let len = HUGE_PAGE / 8 * 3;
+        let mut table = Table::filled(len, 7u64);
+        assert!(table.is_mapped());
+        assert_eq!(table.as_ptr() as usize % HUGE_PAGE, 0);
+        assert!(table.iter().all(|&v| v == 7));
+        table[5] = 9;
+        assert_eq!((table[4], table[5], table.len()), (7, 9, len));
+        assert_eq!(table.memory_bytes(), 3 * HUGE_PAGE);
+        let small = Table::filled(3, 1u8);
+        assert!(!small.is_mapped());
+        assert_eq!(&*small, &[1, 1, 1]);
+    }
+
+    #[test]
     fn small_and_empty_tables_stay_on_the_heap() {
         let table = Table::new(vec![1u64, 2, 3]);
         assert!(!table.is_mapped());
         assert_eq!(&*table, &[1, 2, 3]);
         let empty: Table<u64> = Table::default();
         assert!(empty.is_empty());
-        assert_eq!(empty.bytes(), 0);
+        assert_eq!((empty.bytes(), empty.memory_bytes()), (0, 0));
+        assert_eq!(table.memory_bytes(), 24);
     }
 
     #[test]
