@@ -589,15 +589,7 @@ impl Engine {
         } else if state.basis == Basis::Address && state.app == AppProtocol::Unknown && state.stream_base.is_none() {
             // Blocked by its server's address from its first packet, which blocks no more: never
             // inspected, so inspected from its next packet, as a new flow to that server would be.
-            self.counters.rejudged_changed += 1;
-            let generation = self.generation;
-            let state = &mut self.flows.flow_mut(id).state;
-            state.basis = Basis::Pending;
-            state.action = FlowAction::Allow;
-            (state.order, state.rule) = (None, None);
-            (state.answered, state.reset_rounds, state.reset_flags, state.inspected) = (false, 0, 0, 0);
-            state.generation = generation;
-            return;
+            (Basis::Pending, FlowAction::Allow, None)
         } else if state.basis == Basis::Address {
             // Blocked by its server's address after it was inspected (a DNS flow, judged query by
             // query again from now on, or one that showed no name): allowed again, as before.
@@ -605,21 +597,24 @@ impl Engine {
             (basis, FlowAction::Allow, None)
         } else {
             // Nothing to judge again: keep the verdict.
-            self.flows.flow_mut(id).state.generation = self.generation;
-            return;
+            (state.basis, before, None)
         };
-        if action != before {
-            self.counters.rejudged_changed += 1;
-            let state = &mut self.flows.flow_mut(id).state;
-            state.answered = false;
-            state.reset_rounds = 0;
-            state.reset_flags =
-                if action == FlowAction::Reset && before == FlowAction::Allow { reset_flags::MIDSTREAM } else { 0 };
-            state.inspected = 0;
-        }
         let generation = self.generation;
         self.flows.flow_mut(id).state.generation = generation;
-        if action != before {
+        if action == before {
+            return;
+        }
+        self.counters.rejudged_changed += 1;
+        let state = &mut self.flows.flow_mut(id).state;
+        state.answered = false;
+        state.reset_rounds = 0;
+        state.reset_flags =
+            if action == FlowAction::Reset && before == FlowAction::Allow { reset_flags::MIDSTREAM } else { 0 };
+        state.inspected = 0;
+        if basis == Basis::Pending {
+            // Undecided again: no decision to record until it is inspected.
+            (state.basis, state.action, state.order, state.rule) = (basis, action, None, None);
+        } else {
             decide(&mut self.flows, &mut self.counters, id, basis, action, m, observer);
         }
     }

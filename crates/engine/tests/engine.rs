@@ -108,6 +108,12 @@ fn hello(name: &str) -> Vec<u8> {
     wrap_records(&build_client_hello(Some(name), &["h2", "http/1.1"], false, 0), 16384)
 }
 
+/// The basis and action of the flow `packet` belongs to, if the engine tracks it.
+fn verdict_of(e: &Engine, packet: &[u8]) -> Option<(Basis, FlowAction)> {
+    let key = FlowKey::of(&dissect_ip(packet).unwrap()).0;
+    e.flow_state(&key).map(|s| (s.basis, s.action))
+}
+
 fn engine() -> Engine {
     Engine::new(policy(), EngineConfig::default())
 }
@@ -384,14 +390,10 @@ fn a_reload_that_lifts_a_block_lets_the_flow_go_on() {
             let mut servers: Vec<IpAddr> = changed.iter().map(|c| c.server.0).collect();
             servers.sort();
             assert_eq!(servers, [by_name.server, by_address.server, resolver.server]);
-            let state = |e: &Engine, packet: &[u8]| {
-                let key = FlowKey::of(&dissect_ip(packet).unwrap()).0;
-                e.flow_state(&key).map(|s| (s.basis, s.action))
-            };
             let syn = |c: &Conn| c.tcp(true, c.seq, tcp_flags::SYN, b"");
-            assert_eq!(state(&e, &syn(&by_address)), Some((Basis::Pending, FlowAction::Allow)));
-            assert_eq!(state(&e, &syn(&by_name)), Some((Basis::NoMatch, FlowAction::Allow)));
-            assert_eq!(state(&e, &resolver.udp(true, b"")), Some((Basis::NoMatch, FlowAction::Allow)));
+            assert_eq!(verdict_of(&e, &syn(&by_address)), Some((Basis::Pending, FlowAction::Allow)));
+            assert_eq!(verdict_of(&e, &syn(&by_name)), Some((Basis::NoMatch, FlowAction::Allow)));
+            assert_eq!(verdict_of(&e, &resolver.udp(true, b"")), Some((Basis::NoMatch, FlowAction::Allow)));
         } else {
             e.set_ruleset(reloaded);
         }
@@ -416,14 +418,14 @@ fn a_flow_judged_before_its_address_was_blocked_is_allowed_as_before_when_the_bl
     let c = Conn::new(CLIENT, "198.18.70.5", 40080, 22);
     let v = tcp_session(&mut e, &c, &[(0, b"SSH-2.0-OpenSSH_9.2\r\n")]);
     assert_eq!(v[2], PacketVerdict::Accept);
-    let key = FlowKey::of(&dissect_ip(&c.tcp(true, c.seq, tcp_flags::SYN, b"")).unwrap()).0;
-    let allowed_as = e.flow_state(&key).map(|s| (s.basis, s.action)).unwrap();
+    let syn = c.tcp(true, c.seq, tcp_flags::SYN, b"");
+    let allowed_as = verdict_of(&e, &syn).unwrap();
     let blocked = e.set_ruleset_and_rejudge(ruleset(&[("198.18.70.0/24", Action::Drop, 1)]));
     assert_eq!(blocked.len(), 1);
-    assert_eq!(e.flow_state(&key).map(|s| (s.basis, s.action)), Some((Basis::Address, FlowAction::Drop)));
+    assert_eq!(verdict_of(&e, &syn), Some((Basis::Address, FlowAction::Drop)));
     let lifted = e.set_ruleset_and_rejudge(ruleset(&[("other.test", Action::Reset, 1)]));
     assert_eq!(lifted.len(), 1);
-    assert_eq!(e.flow_state(&key).map(|s| (s.basis, s.action)), Some(allowed_as));
+    assert_eq!(verdict_of(&e, &syn), Some(allowed_as));
     assert_eq!(allowed_as, (Basis::Unrecognised, FlowAction::Allow));
     let more = c.tcp(true, c.seq + 100, tcp_flags::ACK, b"more");
     assert_eq!(run(&mut e, &more, 20, &mut Ended::default()), PacketVerdict::Accept);

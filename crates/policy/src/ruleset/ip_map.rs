@@ -191,9 +191,8 @@ impl<K: Key> IntervalMap<K> {
         let mut this = starts_below(0);
         for (b, word) in index.iter_mut().enumerate() {
             let next = starts_below(b + 1);
-            let entry = if this == next { values[this - 1] } else { NO_ENTRY };
-            *word =
-                if this == next && (entry == NO_ENTRY || entry < DIRECT - 1) { DIRECT | entry } else { this as u32 };
+            let direct = (this == next).then(|| values[this - 1]).filter(|&e| e == NO_ENTRY || e < DIRECT - 1);
+            *word = direct.map_or(this as u32, |entry| DIRECT | entry);
             this = next;
         }
         let mut bounds = Table::filled(starts.len(), (K::default(), NO_ENTRY));

@@ -1,4 +1,4 @@
-//! Read-only tables on transparent huge pages.
+//! The compiled ruleset's tables, on transparent huge pages.
 //!
 //! A compiled ruleset's big tables (the name table, its filter and string arena, the address bounds
 //! and their index) are read at random: tens of MiB of them, far beyond what the TLB covers with
@@ -9,9 +9,9 @@
 //! place; [`Table::new`] moves a built `Vec` into one.
 //!
 //! This is the policy crate's `unsafe` code: one `mmap`, its `munmap`, one `madvise`, and the
-//! writes into the mapping. Where the kernel gives no huge pages (transparent huge pages `never`, or memory
-//! too fragmented), the mapping is ordinary 4 KiB pages; where `mmap` fails, and for tables under
-//! 2 MiB, the table stays on the heap. Contents and behaviour are the same either way.
+//! writes into the mapping. Where the kernel gives no huge pages (transparent huge pages `never`,
+//! or memory too fragmented), the mapping is ordinary 4 KiB pages; where `mmap` fails, and for
+//! tables under 2 MiB, the table stays on the heap. Contents and behaviour are the same either way.
 #![allow(unsafe_code)]
 
 use std::fmt;
@@ -22,7 +22,8 @@ use std::ptr::NonNull;
 /// The size and alignment of an x86-64 (and arm64 4K-granule) transparent huge page.
 const HUGE_PAGE: usize = 2 << 20;
 
-/// An immutable slice of plain values, on huge pages when it is large enough to gain from them.
+/// An owned slice of plain values, on huge pages when it is large enough to gain from them. Built
+/// through `DerefMut`, then only read (a compiled ruleset is shared behind an `Arc`).
 pub(crate) struct Table<T: Copy> {
     ptr: NonNull<T>,
     len: usize,
@@ -30,9 +31,9 @@ pub(crate) struct Table<T: Copy> {
     mapped: usize,
 }
 
-// SAFETY: a `Table` owns its values exclusively, as a `Box<[T]>` does, and never changes them.
+// SAFETY: a `Table` owns its values exclusively, as a `Box<[T]>` does.
 unsafe impl<T: Copy + Send> Send for Table<T> {}
-// SAFETY: shared access only reads.
+// SAFETY: as a `Box<[T]>`: shared access only reads, writes need `&mut`.
 unsafe impl<T: Copy + Sync> Sync for Table<T> {}
 
 impl<T: Copy> Table<T> {
@@ -55,8 +56,7 @@ impl<T: Copy> Table<T> {
     }
 
     /// `len` copies of `value`, written straight into the table's own memory: a table built in
-    /// place (through `DerefMut`) never has a heap copy, whose freed pages the allocator could
-    /// keep resident.
+    /// place (through `DerefMut`) is never copied, and never exists twice during a compile.
     pub(crate) fn filled(len: usize, value: T) -> Self {
         if size_of::<T>().saturating_mul(len) >= HUGE_PAGE {
             if let Some((ptr, mapped)) = Self::map(len) {
@@ -123,11 +123,7 @@ impl<T: Copy> Table<T> {
     /// Memory the table holds: the whole mapping (the values rounded up to a page, or to a huge
     /// page), or the boxed slice's bytes.
     pub(crate) fn memory_bytes(&self) -> usize {
-        if self.mapped != 0 {
-            self.mapped
-        } else {
-            self.bytes()
-        }
+        self.mapped.max(self.bytes())
     }
 
     /// Bytes the values take.
@@ -145,8 +141,8 @@ impl<T: Copy> Table<T> {
 /// How much of a table of `bytes` goes on huge pages: the whole huge pages it fills, and the last,
 /// partly filled one too when at least a quarter of it would be used (an 8 MiB index a few bytes
 /// short of its size, say). A smaller rest stays on 4 KiB pages, so a table never costs more than
-/// 1.5 MiB over its size. The advice comes before the first touch, so that the copy's page faults
-/// take huge pages straight away; a refusal only costs speed.
+/// 1.5 MiB over its size. The advice comes before the first touch, so that the first writes' page
+/// faults take huge pages straight away; a refusal only costs speed.
 fn huge_part(bytes: usize) -> usize {
     if bytes % HUGE_PAGE >= HUGE_PAGE / 4 {
         bytes.next_multiple_of(HUGE_PAGE)
@@ -179,7 +175,7 @@ impl<T: Copy> Drop for Table<T> {
             // SAFETY: `ptr` and `len` came from `Box::into_raw` of a boxed slice in `new`.
             drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len)) });
         } else {
-            // SAFETY: the mapping made in `mapped`, `mapped` bytes long; nothing borrows it any more.
+            // SAFETY: the mapping made by `map`, `mapped` bytes long; nothing borrows it any more.
             unsafe { libc::munmap(self.ptr.as_ptr().cast::<libc::c_void>(), self.mapped) };
         }
     }
