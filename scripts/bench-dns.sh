@@ -11,7 +11,8 @@
 # run, 5000), SAME_LOAD_QPS (fixed rate of the same-load CPU run, 50000), PIN (0: the scheduler
 # places everything; 1: with two or more CPUs, each server runs on CPU 0 alone and dnsperf and NSD
 # on CPU 1, so a server has at most one core whatever threads it uses), RELOAD_SECONDS (length of the reload run, 30), BAWABA (the binary; default target/release/bawaba, built if missing), KEEP_WORK (set:
-# keep the temporary directory with the data, configs and logs).
+# keep the temporary directory with the data, configs and logs), FLOOR (the dns-floor example, built
+# if missing).
 #
 # What it does: installs unbound, nsd and dnsperf with apt-get if missing; generates the data
 # (scripts/bench-dns-gen.py, fixed seed); starts NSD on loopback; loads the policy into bawaba
@@ -26,7 +27,9 @@
 # partly measure the client), and
 # a reload run: the fixed rate for RELOAD_SECONDS while the server takes in a new 1M-rule policy
 # (bawaba: a newer signed bundle appears in its bundle directory; Unbound: SIGHUP), reporting p99,
-# max latency and lost queries.
+# max latency and lost queries. Last, the two fixed-rate runs against the dns-floor example (a server
+# that only turns each query into an NXDOMAIN answer, one blocking receive and one send per query):
+# the part of a server's CPU per query that is the kernel's, under any server on this machine.
 # The last line is `ratio qps bawaba/unbound <value>`.
 #
 # Loopback only, no outside network after the packages are installed. Every process it starts is
@@ -48,6 +51,7 @@ SAME_LOAD_QPS=${SAME_LOAD_QPS:-50000}
 PIN=${PIN:-0}
 RELOAD_SECONDS=${RELOAD_SECONDS:-30}
 BAWABA=${BAWABA:-$ROOT/target/release/bawaba}
+FLOOR=${FLOOR:-$ROOT/target/release/examples/dns-floor}
 
 PIDS=()
 WORK=$(mktemp -d /tmp/bench-dns.XXXXXX)
@@ -72,6 +76,10 @@ fi
 if [ ! -x "$BAWABA" ]; then
     log "building bawaba (release)"
     cargo build --release -p bawaba
+fi
+if [ ! -x "$FLOOR" ]; then
+    log "building the dns-floor example (release)"
+    cargo build --release -p bawaba-dns --example dns-floor
 fi
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -274,6 +282,25 @@ UNBOUND_PID=$!
 measure unbound "$UNBOUND_PORT" "$UNBOUND_PID" "$start"
 kill "$UNBOUND_PID"; wait "$UNBOUND_PID" 2>/dev/null || true
 
+# The floor: the same two fixed-rate runs against a server that does no DNS work.
+FLOOR_PORT=$(free_port)
+"${ON_SERVER[@]}" "$FLOOR" "127.0.0.1:$FLOOR_PORT" &
+PIDS+=($!)
+FLOOR_PID=$!
+wait_answer "$FLOOR_PORT" "$PROBE" "$(now_ms)" "$FLOOR_PID" > /dev/null
+log "floor: runs at $SAME_LOAD_QPS and $LATENCY_QPS qps"
+f0=$(cpu_ticks "$FLOOR_PID")
+"${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$FLOOR_PORT" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n "$PASSES" -t 2 -Q "$SAME_LOAD_QPS" \
+    > "$WORK/same-load-floor.txt" 2>&1
+f1=$(cpu_ticks "$FLOOR_PID")
+"${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$FLOOR_PORT" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n 1 -t 2 -Q "$LATENCY_QPS" \
+    > "$WORK/latency-floor.txt" 2>&1
+f2=$(cpu_ticks "$FLOOR_PID")
+R_same_cpu_floor=$((f1 - f0)) R_lat_cpu_floor=$((f2 - f1))
+R_same_done_floor=$(awk '/Queries completed:/ {print $3}' "$WORK/same-load-floor.txt")
+R_lat_done_floor=$(awk '/Queries completed:/ {print $3}' "$WORK/latency-floor.txt")
+kill "$FLOOR_PID"; wait "$FLOOR_PID" 2>/dev/null || true
+
 # ---- report -----------------------------------------------------------------------------------------
 per1000() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1000 / n * 1000; else print "n/a" }'; }
 # shellcheck disable=SC2154 # R_* are set by eval in measure
@@ -307,5 +334,8 @@ per1000() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { if (n > 0) printf "%
         "$(per1000 "$R_same_cpu_bawaba" "$R_same_done_bawaba")" "$(per1000 "$R_same_cpu_unbound" "$R_same_done_unbound")"
     printf '%-38s %14s %14s\n' "  the same at $LATENCY_QPS qps offered" \
         "$(per1000 "$R_lat_cpu_bawaba" "$R_lat_done_bawaba")" "$(per1000 "$R_lat_cpu_unbound" "$R_lat_done_unbound")"
+    echo "floor, a server that does no DNS work (dns-floor example), CPU per 1000 answers (ms):" \
+        "$(per1000 "$R_same_cpu_floor" "$R_same_done_floor") at $SAME_LOAD_QPS qps," \
+        "$(per1000 "$R_lat_cpu_floor" "$R_lat_done_floor") at $LATENCY_QPS qps"
     echo "ratio qps bawaba/unbound $(awk -v a="$R_qps_bawaba" -v b="$R_qps_unbound" 'BEGIN { printf "%.2f", a / b }')"
 }

@@ -1,10 +1,11 @@
 //! The listeners: UDP and TCP on every configured address, answering from policy and cache
 //! inline and forwarding misses in bounded background tasks, so receiving never waits on an
 //! upstream. UDP queries are read, and their inline answers sent, in batches (`recvmmsg` and
-//! `sendmmsg` through `bawaba-udp`), by a thread per UDP socket that sleeps in `poll(2)`; TCP
+//! `sendmmsg` through `bawaba-udp`), by a thread per UDP socket that sleeps in its receive; TCP
 //! and the forwarding run on the tokio runtime.
 
 use std::borrow::Cow;
+use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -132,8 +133,9 @@ impl BoundServer {
     /// Each UDP socket is served by a thread of its own, which stops within two [`STOP_CHECK`]s
     /// of the future being dropped (the socket closes when the forwarding tasks that still hold
     /// it end too); forwarding and TCP run on the caller's runtime. A thread that sleeps in
-    /// `poll(2)` answers a lone query with three system calls (poll, receive, send), where a task
-    /// woken by tokio's reactor took five, and no tokio worker is woken per datagram.
+    /// its receive (`recvmmsg` with `MSG_WAITFORONE` on a blocking socket) answers a lone query
+    /// with two system calls, receive and send, where a task woken by tokio's reactor took five
+    /// and a thread sleeping in `poll(2)` three; no tokio worker is woken per datagram.
     pub async fn run(self) -> std::io::Result<()> {
         let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
         let (ended_tx, mut ended) = tokio::sync::mpsc::unbounded_channel();
@@ -230,9 +232,12 @@ fn serve_udp(socket: &Arc<UdpSocket>, resolver: &Arc<Resolver>, runtime: &Handle
     let mut queries = BatchReceiver::new(UDP_BATCH, MAX_QUERY);
     let mut answers = BatchSender::new();
     while !stop.load(Ordering::Relaxed) {
-        let n = match queries.receive_raw(fd) {
+        // Sleeps in the receive itself (the socket blocks, up to STOP_CHECK): a lone query costs
+        // two system calls, this and the send.
+        let n = match queries.receive_waiting(fd) {
             Ok(n) => n,
-            // Nothing waiting, or an error the next datagram may not have: sleep until one comes.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => continue,
+            // An error the next datagram may not have: wait for one rather than spin.
             Err(_) => {
                 let _ = bawaba_udp::wait_readable(&[fd], STOP_CHECK);
                 continue;
@@ -273,10 +278,6 @@ fn serve_udp(socket: &Arc<UdpSocket>, resolver: &Arc<Resolver>, runtime: &Handle
             }
         }
         resolver.flush_udp(fd, &mut answers, stop);
-        // A short batch emptied the queue: sleep until the next query rather than ask again.
-        if n < UDP_BATCH {
-            let _ = bawaba_udp::wait_readable(&[fd], STOP_CHECK);
-        }
     }
 }
 
@@ -374,7 +375,8 @@ impl Resolver {
     async fn send_udp(&self, socket: &UdpSocket, answer: &[u8], peer: SocketAddr) {
         let Some(answer) = self.limit_udp(answer, peer.ip(), Instant::now()) else { return };
         for _ in 0..SEND_TRIES {
-            match socket.send_to(&answer, peer) {
+            // The socket blocks (for the UDP thread's receive); this send must not.
+            match bawaba_udp::send_to_nowait(socket.as_raw_fd(), &answer, peer) {
                 Ok(_) => return,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -640,7 +642,9 @@ fn udp_listener(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
-    socket.set_nonblocking(true)?;
+    // Blocking, so that the UDP thread sleeps in its receive; STOP_CHECK bounds each sleep.
+    // Every send on it passes MSG_DONTWAIT instead.
+    socket.set_read_timeout(Some(STOP_CHECK))?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }

@@ -4,6 +4,9 @@
 //!   buffers allocated once, without waiting.
 //! - [`BatchSender`]: `sendmmsg(2)` sends a batch of answers, each to its own address, in one
 //!   system call.
+//! - [`BatchReceiver::receive_waiting`]: the same on a blocking socket, sleeping in the call
+//!   until the first datagram comes.
+//! - [`send_to_nowait`]: one datagram, without waiting even on a blocking socket.
 //! - [`wait_readable`]: waits for any of several sockets (`poll(2)`).
 //! - [`socket_drops`]: the kernel's count of datagrams a socket dropped because its receive
 //!   buffer was full; [`set_int_option`] for options the standard library lacks.
@@ -70,6 +73,18 @@ impl BatchReceiver {
     /// [`BatchReceiver::receive`], but "nothing queued" is the `WouldBlock` error (what tokio's
     /// `try_io` expects, to clear the socket's readiness).
     pub fn receive_raw(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.receive_with(fd, libc::MSG_DONTWAIT)
+    }
+
+    /// Waits for a datagram, then reads it and whatever else is queued, up to the batch
+    /// (`MSG_WAITFORONE`): one system call for a lone datagram where [`wait_readable`] and a
+    /// receive take two. `fd` must be a blocking socket; its `SO_RCVTIMEO` bounds the wait, and
+    /// a wait that ends without a datagram is the `WouldBlock` error.
+    pub fn receive_waiting(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.receive_with(fd, libc::MSG_WAITFORONE)
+    }
+
+    fn receive_with(&mut self, fd: RawFd, flags: libc::c_int) -> io::Result<usize> {
         let addrs = self.addrs.as_mut_ptr();
         let iovecs = self.iovecs.as_mut_ptr();
         for (i, h) in self.headers.iter_mut().enumerate() {
@@ -91,7 +106,7 @@ impl BatchReceiver {
                 fd,
                 self.headers.as_mut_ptr(),
                 self.headers.len() as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                flags,
                 std::ptr::null_mut(),
             )
         };
@@ -197,6 +212,28 @@ impl BatchSender {
         }
         Ok(n as usize)
     }
+}
+
+/// Sends one datagram to `to` without waiting, on a blocking socket too (`MSG_DONTWAIT`): a
+/// full send buffer is the `WouldBlock` error.
+pub fn send_to_nowait(fd: RawFd, message: &[u8], to: SocketAddr) -> io::Result<usize> {
+    let (storage, len) = to_storage(to);
+    // SAFETY: `message` is live for `message.len()` bytes and `storage` holds `len` bytes of a
+    // valid socket address.
+    let n = unsafe {
+        libc::sendto(
+            fd,
+            message.as_ptr().cast(),
+            message.len(),
+            libc::MSG_DONTWAIT,
+            std::ptr::from_ref(&storage).cast(),
+            len,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 /// Waits until one of `fds` has a datagram queued, or `timeout` passes.

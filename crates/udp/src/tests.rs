@@ -93,3 +93,42 @@ fn sends_a_batch_each_to_its_address_v4_and_v6() {
         assert_eq!(s.send(tx.as_raw_fd(), 0).unwrap(), 0);
     }
 }
+
+#[test]
+fn a_waiting_receive_sleeps_until_the_first_datagram_then_takes_what_is_queued() {
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let (fd, to) = (rx.as_raw_fd(), rx.local_addr().unwrap());
+    let mut r = BatchReceiver::new(8, 64);
+    let idle = std::time::Instant::now();
+    assert_eq!(r.receive_waiting(fd).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    assert!(idle.elapsed() >= Duration::from_millis(40), "waited for the read timeout: {:?}", idle.elapsed());
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..3u8 {
+        tx.send_to(&[i; 4], to).unwrap();
+    }
+    // Loopback delivers inside send_to: all three are queued before the call.
+    assert_eq!(r.receive_waiting(fd).unwrap(), 3, "one call takes every queued datagram");
+    assert_eq!((0..3).map(|i| r.datagram(i).unwrap().0[0]).collect::<Vec<_>>(), vec![0, 1, 2]);
+    // A datagram sent while the receiver sleeps wakes it.
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(10));
+        tx.send_to(&[9; 4], to).unwrap();
+    });
+    assert_eq!(r.receive_waiting(fd).unwrap(), 1);
+    assert_eq!(r.datagram(0).unwrap().0, &[9; 4]);
+    late.join().unwrap();
+}
+
+#[test]
+fn send_to_nowait_sends_from_a_blocking_socket_v4_and_v6() {
+    for bind in ["127.0.0.1:0", "[::1]:0"] {
+        let (tx, rx) = (UdpSocket::bind(bind).unwrap(), UdpSocket::bind(bind).unwrap());
+        assert_eq!(send_to_nowait(tx.as_raw_fd(), &[5; 12], rx.local_addr().unwrap()).unwrap(), 12);
+        let got = drain(&mut BatchReceiver::new(4, 64), rx.as_raw_fd());
+        assert_eq!(got, vec![(vec![5; 12], Some(tx.local_addr().unwrap()))]);
+        // A refused address is an error at once, not a wait.
+        let other = if bind.starts_with('[') { "127.0.0.1:53" } else { "[::1]:53" };
+        assert!(send_to_nowait(tx.as_raw_fd(), &[5; 12], other.parse().unwrap()).is_err());
+    }
+}
