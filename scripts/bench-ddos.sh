@@ -392,7 +392,6 @@ done
 
 # ---- report -----------------------------------------------------------------------------------------
 # shellcheck disable=SC2086 # the lists are space-separated numbers
-median() { printf '%s\n' $1 | sort -g | awk '{v[NR] = $1} END {printf "%.0f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 commas() { echo "$1" | sed 's/^ //; s/ /, /g'; }
 SYSTEMS=(fastnetmon)
 for window in $WINDOWS_MS; do SYSTEMS+=("bawaba-$window"); done

@@ -165,7 +165,6 @@ done
 
 # ---- report -----------------------------------------------------------------------------------------
 # shellcheck disable=SC2086 # the lists are space-separated numbers
-median() { printf '%s\n' $1 | sort -g | awk '{v[NR] = $1} END {printf "%.10g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 pps_of() { awk -v n="$PACKETS" -v s="$1" 'BEGIN {printf "%.0f", n / s}'; }
 commas() { echo "$1" | sed 's/^ //; s/ /,/g'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
@@ -195,8 +194,8 @@ row() { printf '%-40s %24s %24s %24s\n' "$@"; }
     row "  runs" "$(commas "${WALL[bawaba]}")" "$(commas "${WALL[ndpi]}")" "$(commas "${WALL[ndpi_e0]}")"
     row "packets/s, wall (median)" "$(pps_of "${M_WALL[bawaba]}")" "$(pps_of "${M_WALL[ndpi]}")" "$(pps_of "${M_WALL[ndpi_e0]}")"
     row "CPU user+sys (s, median)" "$(median "${CPU[bawaba]}")" "$(median "${CPU[ndpi]}")" "$(median "${CPU[ndpi_e0]}")"
-    row "max RSS (MiB, median)" "$(($(median "${RSS[bawaba]}") / 1024))" "$(($(median "${RSS[ndpi]}") / 1024))" \
-        "$(($(median "${RSS[ndpi_e0]}") / 1024))"
+    mib() { awk -v k="$(median "$1")" 'BEGIN {printf "%.0f", k / 1024}'; }
+    row "max RSS (MiB, median)" "$(mib "${RSS[bawaba]}")" "$(mib "${RSS[ndpi]}")" "$(mib "${RSS[ndpi_e0]}")"
     echo "bawaba totals (last run):"
     sed -n '/^--$/,$p' "$WORK/bawaba-$last.out" | tail -n +2 | sed 's/^/  /'
     echo "ndpiReader protocols (last run of ndpiReader -i):"

@@ -110,7 +110,6 @@ for pass in $(seq "$PASSES"); do
     done
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 MB=$(median "${BASE[@]}"); MI=$(median "${INLINE[@]}"); MT=$(median "${TRACKED[@]}")
 echo "iperf3 -P $STREAMS, ${SECONDS_PER_RUN}s, $PASSES passes, veth offloads $OFFLOAD; runs: baseline ${BASE[*]}; conntrack only ${TRACKED[*]}; inline ${INLINE[*]}"
 printf '%-34s %10s\n' "median baseline (Gbit/s)" "$MB" "median conntrack only (Gbit/s)" "$MT" \

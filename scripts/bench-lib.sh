@@ -19,6 +19,13 @@ cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 # shellcheck disable=SC2034 # used by the scripts that source this file
 TICKS=$(getconf CLK_TCK)
 
+# median VALUES...: the median of the numbers given, as separate words or in one or more
+# space-separated arguments (the mean of the middle two for an even count).
+median() {
+    # shellcheck disable=SC2048,SC2086 # splitting every argument into numbers is the point
+    printf '%s\n' $* | sort -g | awk '{v[NR] = $1} END {printf "%.10g\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
 # Milliseconds since the epoch, without starting a process (bash 5's EPOCHREALTIME).
 now_ms() { local t=$EPOCHREALTIME; echo $((10#${t//[.,]/} / 1000)); }
 
