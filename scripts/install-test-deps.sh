@@ -45,8 +45,8 @@ fonts-dejavu-core
 # procps:   ps, scripts/netns/servers.sh's stop
 # tshark:   dumpcap captures, tshark writes the .expected.tsv (the differential reference)
 # nginx-light: HTTP/1.1, TLS 1.2/1.3 and HTTP/2 server; curl, openssl: the TCP clients
-# conntrack: bawaba's inline engine deletes conntrack entries of flows a new policy blocks
-#           (crates/bawaba/tests/inline.rs)
+# conntrack: inserts and lists the connections whose marks crates/engine/tests/conntrack.rs
+#           sets through ctnetlink
 # gobgpd, bird2: BGP peers for the mitigation speaker (crates/bgp/tests/peers.rs)
 # softflowd: crates/flow/tests/softflowd.rs (exports a generated capture as NetFlow v5, v9 and
 #           IPFIX for bawaba-flow to decode)

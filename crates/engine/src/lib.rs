@@ -36,6 +36,7 @@
 pub mod afpacket;
 pub mod capture;
 pub mod config;
+pub mod conntrack;
 pub mod counters;
 pub mod engine;
 pub mod flow;

@@ -460,36 +460,28 @@ pub fn run(
     Ok(())
 }
 
-/// Sets the "queue again" connmark on connections (client, server, protocol), with the
-/// `conntrack` tool; failures are logged.
+/// Sets the "queue again" connmark on connections (client, server, protocol) through ctnetlink;
+/// what the kernel answered is logged.
 fn requeue_connections(connections: &[Connection], (mark, mask): (u32, u32)) {
-    let mark = format!("0x{mark:x}/0x{mask:x}");
-    for c in connections {
-        let ((client, cport), (server, sport)) = (c.client, c.server);
-        let proto = match c.protocol {
-            bawaba_wire::packet::protocol::TCP => "tcp",
-            bawaba_wire::packet::protocol::UDP => "udp",
-            _ => continue,
-        };
-        let family = if client.is_ipv4() { "ipv4" } else { "ipv6" };
-        let out = Command::new("conntrack")
-            .args(["-U", "-f", family, "-p", proto, "-s", &client.to_string(), "-d", &server.to_string()])
-            .args(["--sport", &cport.to_string(), "--dport", &sport.to_string(), "--mark", &mark])
-            .output();
-        match out {
-            Ok(o) if String::from_utf8_lossy(&o.stderr).contains(" 0 flow entries") => {
-                tracing::debug!(%client, %cport, %server, %sport, "connection with a new verdict already closed")
-            }
-            Ok(o) if o.status.success() => {
-                tracing::info!(%client, %cport, %server, %sport, "connection with a new verdict queued again")
-            }
-            Ok(o) => {
-                tracing::warn!(%client, %server, stderr = %String::from_utf8_lossy(&o.stderr).trim(), "conntrack -U failed")
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "conntrack not available: connections keep the verdict the kernel holds")
-            }
-        }
+    let result = crate::conntrack::Conntrack::open().and_then(|mut ct| ct.set_marks(connections, mark, mask));
+    match result {
+        Ok(done) if done.failed == 0 => tracing::info!(
+            queued_again = done.marked,
+            already_closed = done.gone,
+            "connections with a new verdict marked for another look"
+        ),
+        Ok(done) => tracing::warn!(
+            queued_again = done.marked,
+            already_closed = done.gone,
+            failed = done.failed,
+            error = %io::Error::from_raw_os_error(done.first_error.unwrap_or(0)),
+            "some connections with a new verdict keep the verdict the kernel holds"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            count = connections.len(),
+            "conntrack unreachable: connections with a new verdict keep the verdict the kernel holds"
+        ),
     }
 }
 

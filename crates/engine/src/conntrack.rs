@@ -1,0 +1,286 @@
+//! Connection marks set through ctnetlink, the kernel's conntrack interface
+//! (`NETLINK_NETFILTER`, subsystem `NFNL_SUBSYS_CTNETLINK`).
+//!
+//! The inline back end marks a connection for another look when a reload changes its verdict
+//! (see [`crate::nfqueue`]). One `IPCTNL_MSG_CT_NEW` message without `NLM_F_CREATE` updates the
+//! connection its original-direction tuple names, setting the bits of `CTA_MARK` under
+//! `CTA_MARK_MASK` (the kernel's `ctnetlink_change_mark`), or fails with `ENOENT` when the
+//! connection is gone. Messages go to the kernel many per `send`, and every one is acknowledged.
+//! The `conntrack -U` tool instead dumps the whole table for each update and matches entries in
+//! user space, and took a process per connection.
+//!
+//! [`update_message`] and [`acknowledgements`] are pure (tested on bytes); [`Conntrack`] owns the
+//! socket, and its system calls are this module's `unsafe` code.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use crate::engine::Connection;
+
+/// `NETLINK_NETFILTER` (linux/netlink.h).
+const NETLINK_NETFILTER: libc::c_int = 12;
+/// `NETLINK_CAP_ACK`: acknowledgements without a copy of the request.
+const NETLINK_CAP_ACK: libc::c_int = 10;
+/// Message type: `NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_NEW`.
+const CT_NEW: u16 = 1 << 8;
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_ACK: u16 = 4;
+const NLMSG_ERROR: u16 = 2;
+const NLA_F_NESTED: u16 = 0x8000;
+/// `enum ctattr_type`, `ctattr_tuple`, `ctattr_ip`, `ctattr_l4proto`
+/// (linux/netfilter/nfnetlink_conntrack.h).
+const CTA_TUPLE_ORIG: u16 = 1;
+const CTA_MARK: u16 = 8;
+const CTA_MARK_MASK: u16 = 21;
+const CTA_TUPLE_IP: u16 = 1;
+const CTA_TUPLE_PROTO: u16 = 2;
+const CTA_IP_V4_SRC: u16 = 1;
+const CTA_IP_V4_DST: u16 = 2;
+const CTA_IP_V6_SRC: u16 = 3;
+const CTA_IP_V6_DST: u16 = 4;
+const CTA_PROTO_NUM: u16 = 1;
+const CTA_PROTO_SRC_PORT: u16 = 2;
+const CTA_PROTO_DST_PORT: u16 = 3;
+
+/// Updates sent per `send`. Each acknowledgement takes a buffer of its own (about 1 KiB) in the
+/// socket's receive queue: 64 of them stay well inside the default 208 KiB, where a few hundred
+/// overflow it (`ENOBUFS`) and are lost.
+const SEND_CHUNK: usize = 64;
+/// Longest wait for the kernel's acknowledgements of one send.
+const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What became of a batch of updates.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Updated {
+    /// Connections whose mark was set.
+    pub marked: usize,
+    /// Connections the kernel no longer tracks (closed or expired meanwhile).
+    pub gone: usize,
+    /// Updates the kernel refused for another reason, or never acknowledged.
+    pub failed: usize,
+    /// The first refusal's error number, if any.
+    pub first_error: Option<i32>,
+}
+
+/// Appends the netlink message that sets `mark` under `mask` on the connection whose original
+/// direction is `c` (client to server), with sequence number `seq`.
+pub fn update_message(out: &mut Vec<u8>, c: &Connection, mark: u32, mask: u32, seq: u32) {
+    let start = out.len();
+    // struct nlmsghdr: length (patched below), type, flags, sequence, port id (0: the kernel).
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    out.extend_from_slice(&CT_NEW.to_ne_bytes());
+    out.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes());
+    // struct nfgenmsg: family, version NFNETLINK_V0, resource id 0 (big-endian).
+    let family = if c.client.0.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    out.extend_from_slice(&[family as u8, 0, 0, 0]);
+    let orig = open_nested(out, CTA_TUPLE_ORIG);
+    let ip = open_nested(out, CTA_TUPLE_IP);
+    match (c.client.0, c.server.0) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            attribute(out, CTA_IP_V4_SRC, &s.octets());
+            attribute(out, CTA_IP_V4_DST, &d.octets());
+        }
+        (s, d) => {
+            attribute(out, CTA_IP_V6_SRC, &v6_octets(s));
+            attribute(out, CTA_IP_V6_DST, &v6_octets(d));
+        }
+    }
+    close_nested(out, ip);
+    let proto = open_nested(out, CTA_TUPLE_PROTO);
+    attribute(out, CTA_PROTO_NUM, &[c.protocol]);
+    attribute(out, CTA_PROTO_SRC_PORT, &c.client.1.to_be_bytes());
+    attribute(out, CTA_PROTO_DST_PORT, &c.server.1.to_be_bytes());
+    close_nested(out, proto);
+    close_nested(out, orig);
+    attribute(out, CTA_MARK, &mark.to_be_bytes());
+    attribute(out, CTA_MARK_MASK, &mask.to_be_bytes());
+    let len = (out.len() - start) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+}
+
+fn v6_octets(addr: IpAddr) -> [u8; 16] {
+    match addr {
+        IpAddr::V6(a) => a.octets(),
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+    }
+}
+
+/// One attribute: `struct nlattr` (length, type), the value, padding to four bytes.
+fn attribute(out: &mut Vec<u8>, kind: u16, value: &[u8]) {
+    out.extend_from_slice(&(4 + value.len() as u16).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(value);
+    // Padding counted from the attribute, so that a message starting anywhere stays whole.
+    out.extend_from_slice(&[0; 3][..value.len().next_multiple_of(4) - value.len()]);
+}
+
+fn open_nested(out: &mut Vec<u8>, kind: u16) -> usize {
+    let at = out.len();
+    out.extend_from_slice(&0u16.to_ne_bytes());
+    out.extend_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+    at
+}
+
+fn close_nested(out: &mut [u8], at: usize) {
+    let len = (out.len() - at) as u16;
+    out[at..at + 2].copy_from_slice(&len.to_ne_bytes());
+}
+
+/// A ctnetlink socket (needs `CAP_NET_ADMIN` in the network namespace it is opened in).
+pub struct Conntrack {
+    fd: OwnedFd,
+    seq: u32,
+}
+
+impl Conntrack {
+    /// Opens the socket.
+    pub fn open() -> io::Result<Conntrack> {
+        // SAFETY: socket(2) with constant arguments; the result is checked before use.
+        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: an all-zero sockaddr_nl is valid; family set, port id 0 (the kernel picks one).
+        let mut local: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        local.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: `local` is a live sockaddr_nl of the size given.
+        let bound = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                std::ptr::from_ref(&local).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if bound < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Short acknowledgements where the kernel knows the option (Linux 4.3 and later).
+        bawaba_udp::set_int_option(fd.as_raw_fd(), libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
+        let timeout = libc::timeval { tv_sec: ACK_TIMEOUT.as_secs() as libc::time_t, tv_usec: 0 };
+        // SAFETY: `timeout` is a live timeval of the size given.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                std::ptr::from_ref(&timeout).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            );
+        }
+        Ok(Conntrack { fd, seq: 0 })
+    }
+
+    /// Sets `mark` under `mask` on every connection in `connections` (other IP protocols than
+    /// TCP and UDP are skipped), many per system call, and counts what the kernel answered.
+    pub fn set_marks(&mut self, connections: &[Connection], mark: u32, mask: u32) -> io::Result<Updated> {
+        let mut done = Updated::default();
+        let mut batch = Vec::with_capacity(SEND_CHUNK * 128);
+        let mut pending = 0usize;
+        let usable = connections.iter().filter(|c| {
+            matches!(c.protocol, bawaba_wire::packet::protocol::TCP | bawaba_wire::packet::protocol::UDP)
+                && c.client.0.is_ipv4() == c.server.0.is_ipv4()
+        });
+        for c in usable {
+            self.seq = self.seq.wrapping_add(1);
+            update_message(&mut batch, c, mark, mask, self.seq);
+            pending += 1;
+            if pending == SEND_CHUNK {
+                self.send_and_count(&batch, pending, &mut done)?;
+                batch.clear();
+                pending = 0;
+            }
+        }
+        if pending > 0 {
+            self.send_and_count(&batch, pending, &mut done)?;
+        }
+        Ok(done)
+    }
+
+    /// Sends `batch`, the `expected` messages numbered up to `self.seq`, and counts their
+    /// acknowledgements (late ones of an earlier batch are ignored).
+    fn send_and_count(&self, batch: &[u8], expected: usize, done: &mut Updated) -> io::Result<()> {
+        let last = self.seq;
+        let first = last.wrapping_sub(expected as u32 - 1);
+        // SAFETY: an all-zero sockaddr_nl with the family set addresses the kernel (port id 0).
+        let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: `batch` and `kernel` are live for the lengths given.
+        let sent = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                batch.as_ptr().cast(),
+                batch.len(),
+                0,
+                std::ptr::from_ref(&kernel).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut answered = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        while answered < expected {
+            // SAFETY: `buf` is live and writable for its length.
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // Timed out, or the receive buffer overflowed: what is unanswered failed.
+                done.failed += expected - answered;
+                done.first_error.get_or_insert(e.raw_os_error().unwrap_or(0));
+                return Ok(());
+            }
+            for (seq, error) in acknowledgements(&buf[..n as usize]) {
+                if seq.wrapping_sub(first) > last.wrapping_sub(first) {
+                    continue;
+                }
+                answered += 1;
+                match error {
+                    0 => done.marked += 1,
+                    e if e == -libc::ENOENT => done.gone += 1,
+                    e => {
+                        done.failed += 1;
+                        done.first_error.get_or_insert(-e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The sequence numbers and error numbers of the `NLMSG_ERROR` messages in one datagram (error 0
+/// is an acknowledgement, a negative number a refusal); other messages and a cut-off tail are
+/// skipped.
+pub fn acknowledgements(datagram: &[u8]) -> impl Iterator<Item = (u32, i32)> + '_ {
+    let mut rest = datagram;
+    std::iter::from_fn(move || loop {
+        let header = rest.get(..16)?;
+        let len = u32::from_ne_bytes(header[..4].try_into().ok()?) as usize;
+        let kind = u16::from_ne_bytes(header[4..6].try_into().ok()?);
+        let seq = u32::from_ne_bytes(header[8..12].try_into().ok()?);
+        if len < 16 || len > rest.len() {
+            return None;
+        }
+        let message = &rest[..len];
+        rest = rest.get(len.next_multiple_of(4)..).unwrap_or_default();
+        if kind == NLMSG_ERROR {
+            if let Some(code) = message.get(16..20) {
+                return Some((seq, i32::from_ne_bytes(code.try_into().ok()?)));
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
