@@ -391,7 +391,6 @@ EOF
 done
 
 # ---- report -----------------------------------------------------------------------------------------
-# shellcheck disable=SC2086 # the lists are space-separated numbers
 commas() { echo "$1" | sed 's/^ //; s/ /, /g'; }
 SYSTEMS=(fastnetmon)
 for window in $WINDOWS_MS; do SYSTEMS+=("bawaba-$window"); done

@@ -369,13 +369,13 @@ impl Resolver {
         Some(answer)
     }
 
-    /// Sends a UDP answer, subject to response rate limiting. The socket does not block: while
-    /// its send buffer is full the task waits a millisecond and tries again, up to [`SEND_TRIES`]
-    /// times, then counts the answer as a send error (`bawaba_dns_dropped_total{reason="send_error"}`).
+    /// Sends a UDP answer, subject to response rate limiting. The send does not block (the socket
+    /// does, for the UDP thread's receive; the send passes `MSG_DONTWAIT`): while its send buffer
+    /// is full the task waits a millisecond and tries again, up to [`SEND_TRIES`] times, then
+    /// counts the answer as a send error (`bawaba_dns_dropped_total{reason="send_error"}`).
     async fn send_udp(&self, socket: &UdpSocket, answer: &[u8], peer: SocketAddr) {
         let Some(answer) = self.limit_udp(answer, peer.ip(), Instant::now()) else { return };
         for _ in 0..SEND_TRIES {
-            // The socket blocks (for the UDP thread's receive); this send must not.
             match bawaba_udp::send_to_nowait(socket.as_raw_fd(), &answer, peer) {
                 Ok(_) => return,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {

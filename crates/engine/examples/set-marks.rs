@@ -56,7 +56,7 @@ fn main() -> std::io::Result<()> {
         }
     }
     let start = Instant::now();
-    let done = Conntrack::open()?.set_marks(&connections, mark, mask)?;
+    let done = Conntrack::open()?.set_marks(&connections, mark, mask);
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     println!("marked {} gone {} failed {} in {ms:.1} ms", done.marked, done.gone, done.failed);
     Ok(())

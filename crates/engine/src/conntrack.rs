@@ -4,7 +4,8 @@
 //! The inline back end marks a connection for another look when a reload changes its verdict
 //! (see [`crate::nfqueue`]). One `IPCTNL_MSG_CT_NEW` message without `NLM_F_CREATE` updates the
 //! connection its original-direction tuple names, setting the bits of `CTA_MARK` under
-//! `CTA_MARK_MASK` (the kernel's `ctnetlink_change_mark`), or fails with `ENOENT` when the
+//! `CTA_MARK_MASK` (the kernel's `ctnetlink_change_mark`; `crates/engine/tests/conntrack.rs` checks that
+//! the running kernel honours the mask, as old ones that overwrote the whole mark did not), or fails with `ENOENT` when the
 //! connection is gone. Messages go to the kernel many per `send`, and every one is acknowledged.
 //! The `conntrack -U` tool instead dumps the whole table for each update and matches entries in
 //! user space, and took a process per connection.
@@ -179,32 +180,42 @@ impl Conntrack {
 
     /// Sets `mark` under `mask` on every connection in `connections` (other IP protocols than
     /// TCP and UDP are skipped), many per system call, and counts what the kernel answered.
-    pub fn set_marks(&mut self, connections: &[Connection], mark: u32, mask: u32) -> io::Result<Updated> {
+    ///
+    /// The kernel computes `(old & !mask) ^ mark`, so bits of `mark` outside `mask` are dropped
+    /// here rather than flipped there. A send the kernel refuses, or acknowledgements that do not
+    /// come within [`ACK_TIMEOUT`], end the run: what is left is counted as failed, so that a
+    /// refusal that would apply to every update (no `CAP_NET_ADMIN`, say) costs one wait, not one
+    /// per batch.
+    pub fn set_marks(&mut self, connections: &[Connection], mark: u32, mask: u32) -> Updated {
         let mut done = Updated::default();
         let mut batch = Vec::with_capacity(SEND_CHUNK * 128);
-        let mut pending = 0usize;
-        let usable = connections.iter().filter(|c| {
-            matches!(c.protocol, bawaba_wire::packet::protocol::TCP | bawaba_wire::packet::protocol::UDP)
-                && c.client.0.is_ipv4() == c.server.0.is_ipv4()
-        });
-        for c in usable {
-            self.seq = self.seq.wrapping_add(1);
-            update_message(&mut batch, c, mark, mask, self.seq);
-            pending += 1;
-            if pending == SEND_CHUNK {
-                self.send_and_count(&batch, pending, &mut done)?;
-                batch.clear();
-                pending = 0;
+        let usable: Vec<&Connection> = connections
+            .iter()
+            .filter(|c| {
+                matches!(c.protocol, bawaba_wire::packet::protocol::TCP | bawaba_wire::packet::protocol::UDP)
+                    && c.client.0.is_ipv4() == c.server.0.is_ipv4()
+            })
+            .collect();
+        for (k, chunk) in usable.chunks(SEND_CHUNK).enumerate() {
+            batch.clear();
+            for c in chunk {
+                self.seq = self.seq.wrapping_add(1);
+                update_message(&mut batch, c, mark & mask, mask, self.seq);
+            }
+            if let Err(e) = self.send_and_count(&batch, chunk.len(), &mut done) {
+                done.failed += usable.len() - k * SEND_CHUNK - chunk.len();
+                done.first_error.get_or_insert(e.raw_os_error().unwrap_or(0));
+                break;
             }
         }
-        if pending > 0 {
-            self.send_and_count(&batch, pending, &mut done)?;
-        }
-        Ok(done)
+        done
     }
 
     /// Sends `batch`, the `expected` messages numbered up to `self.seq`, and counts their
-    /// acknowledgements (late ones of an earlier batch are ignored).
+    /// acknowledgements (late ones of an earlier batch are ignored). An error means the run
+    /// should stop: the send failed, or the kernel went quiet (what it did not answer is
+    /// counted as failed). Acknowledgements lost to a full receive buffer (`ENOBUFS`) are counted
+    /// as failed too, and the run goes on.
     fn send_and_count(&self, batch: &[u8], expected: usize, done: &mut Updated) -> io::Result<()> {
         let last = self.seq;
         let first = last.wrapping_sub(expected as u32 - 1);
@@ -223,22 +234,39 @@ impl Conntrack {
             )
         };
         if sent < 0 {
-            return Err(io::Error::last_os_error());
+            let e = io::Error::last_os_error();
+            done.failed += expected;
+            done.first_error.get_or_insert(e.raw_os_error().unwrap_or(0));
+            return Err(e);
         }
         let mut answered = 0;
+        // After an overflow, the acknowledgements still queued are read without waiting.
+        let mut overflowed = false;
         let mut buf = vec![0u8; 64 * 1024];
         while answered < expected {
+            let flags = if overflowed { libc::MSG_DONTWAIT } else { 0 };
             // SAFETY: `buf` is live and writable for its length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
             if n < 0 {
                 let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::ENOBUFS) if !overflowed => {
+                        overflowed = true;
+                        done.first_error.get_or_insert(libc::ENOBUFS);
+                        continue;
+                    }
+                    // Drained after an overflow: the rest were lost.
+                    _ if overflowed => {
+                        done.failed += expected - answered;
+                        return Ok(());
+                    }
+                    _ => {
+                        done.failed += expected - answered;
+                        done.first_error.get_or_insert(e.raw_os_error().unwrap_or(0));
+                        return Err(e);
+                    }
                 }
-                // Timed out, or the receive buffer overflowed: what is unanswered failed.
-                done.failed += expected - answered;
-                done.first_error.get_or_insert(e.raw_os_error().unwrap_or(0));
-                return Ok(());
             }
             for (seq, error) in acknowledgements(&buf[..n as usize]) {
                 if seq.wrapping_sub(first) > last.wrapping_sub(first) {

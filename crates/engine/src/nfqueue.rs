@@ -463,7 +463,7 @@ pub fn run(
 /// Sets the "queue again" connmark on connections (client, server, protocol) through ctnetlink;
 /// what the kernel answered is logged.
 fn requeue_connections(connections: &[Connection], (mark, mask): (u32, u32)) {
-    let result = crate::conntrack::Conntrack::open().and_then(|mut ct| ct.set_marks(connections, mark, mask));
+    let result = crate::conntrack::Conntrack::open().map(|mut ct| ct.set_marks(connections, mark, mask));
     match result {
         Ok(done) if done.failed == 0 => tracing::info!(
             queued_again = done.marked,

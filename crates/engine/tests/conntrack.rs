@@ -100,7 +100,7 @@ fn marks_are_set_under_the_mask_on_tracked_connections_and_gone_ones_are_counted
         connection("198.18.1.2", 0, "198.18.2.2", 0, 1),
     ];
     asked.extend((0..3000u16).map(|i| connection("198.18.7.1", 10_000 + i, "198.18.7.2", 443, 6)));
-    let updated = ns.run(|| Conntrack::open().unwrap().set_marks(&asked, 0x300, 0xf00).unwrap());
+    let updated = ns.run(|| Conntrack::open().unwrap().set_marks(&asked, 0x300, 0xf00));
     assert_eq!(updated, Updated { marked: 2, gone: 3001, failed: 0, first_error: None });
 
     let v4_list = ns.conntrack(&["-L", "-f", "ipv4"]);

@@ -127,7 +127,7 @@ fn send_to_nowait_sends_from_a_blocking_socket_v4_and_v6() {
         assert_eq!(send_to_nowait(tx.as_raw_fd(), &[5; 12], rx.local_addr().unwrap()).unwrap(), 12);
         let got = drain(&mut BatchReceiver::new(4, 64), rx.as_raw_fd());
         assert_eq!(got, vec![(vec![5; 12], Some(tx.local_addr().unwrap()))]);
-        // A refused address is an error at once, not a wait.
+        // An address of the other family is refused at once: an error, not a wait.
         let other = if bind.starts_with('[') { "127.0.0.1:53" } else { "[::1]:53" };
         assert!(send_to_nowait(tx.as_raw_fd(), &[5; 12], other.parse().unwrap()).is_err());
     }
