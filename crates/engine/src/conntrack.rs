@@ -183,7 +183,7 @@ impl Conntrack {
     ///
     /// The kernel computes `(old & !mask) ^ mark`, so bits of `mark` outside `mask` are dropped
     /// here rather than flipped there. A send the kernel refuses, or acknowledgements that do not
-    /// come within [`ACK_TIMEOUT`], end the run: what is left is counted as failed, so that a
+    /// come within two seconds, end the run: what is left is counted as failed, so that a
     /// refusal that would apply to every update (no `CAP_NET_ADMIN`, say) costs one wait, not one
     /// per batch.
     pub fn set_marks(&mut self, connections: &[Connection], mark: u32, mask: u32) -> Updated {
