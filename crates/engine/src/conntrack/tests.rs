@@ -27,36 +27,27 @@ fn an_ipv4_update_is_the_message_ctnetlink_expects() {
     want.extend(n32(0));
     // nfgenmsg: AF_INET, version 0, resource id 0.
     want.extend([2, 0, 0, 0]);
-    // CTA_TUPLE_ORIG (nested, 52 bytes) { CTA_TUPLE_IP (nested, 20) { V4_SRC, V4_DST },
-    // CTA_TUPLE_PROTO (nested, 28) { NUM 17, SRC_PORT 5400, DST_PORT 53 } }.
-    want.extend(n16(52));
-    want.extend(n16(0x8001));
-    want.extend(n16(20));
-    want.extend(n16(0x8001));
-    want.extend(n16(8));
-    want.extend(n16(1));
-    want.extend([198, 18, 1, 2]);
-    want.extend(n16(8));
-    want.extend(n16(2));
-    want.extend([198, 18, 2, 2]);
-    want.extend(n16(28));
-    want.extend(n16(0x8002));
-    want.extend(n16(5));
-    want.extend(n16(1));
-    want.extend([17, 0, 0, 0]);
-    want.extend(n16(6));
-    want.extend(n16(2));
-    want.extend([0x15, 0x18, 0, 0]);
-    want.extend(n16(6));
-    want.extend(n16(3));
-    want.extend([0, 53, 0, 0]);
-    // CTA_MARK and CTA_MARK_MASK, big-endian values.
-    want.extend(n16(8));
-    want.extend(n16(8));
-    want.extend([0, 0, 3, 0]);
-    want.extend(n16(8));
-    want.extend(n16(21));
-    want.extend([0, 0, 0x0f, 0]);
+    // Attributes as (length, type, value and padding), nested ones with NLA_F_NESTED and no
+    // value of their own: CTA_TUPLE_ORIG (52 bytes) { CTA_TUPLE_IP (20) { V4_SRC, V4_DST },
+    // CTA_TUPLE_PROTO (28) { NUM 17, SRC_PORT 5400, DST_PORT 53 } }, then CTA_MARK and
+    // CTA_MARK_MASK, big-endian.
+    let attributes: [(u16, u16, &[u8]); 10] = [
+        (52, 0x8001, &[]),
+        (20, 0x8001, &[]),
+        (8, 1, &[198, 18, 1, 2]),
+        (8, 2, &[198, 18, 2, 2]),
+        (28, 0x8002, &[]),
+        (5, 1, &[17, 0, 0, 0]),
+        (6, 2, &[0x15, 0x18, 0, 0]),
+        (6, 3, &[0, 53, 0, 0]),
+        (8, 8, &[0, 0, 3, 0]),
+        (8, 21, &[0, 0, 0x0f, 0]),
+    ];
+    for (len, kind, value) in attributes {
+        want.extend(n16(len));
+        want.extend(n16(kind));
+        want.extend(value);
+    }
     assert_eq!(out, want);
 }
 
