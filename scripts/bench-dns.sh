@@ -20,7 +20,7 @@
 # and, as the RPZ zone `bawaba policy export` writes, into Unbound; then measures each server, one
 # after the other: load time (start to first answer), RSS after load and after the runs, a
 # throughput run (dnsperf, one thread), a fixed-rate latency run (dnsperf -v: per-query latencies,
-# from which average and p99 are computed; dnsperf 2.10 prints no percentiles itself), and server
+# from which average, p50 and p99 are computed; dnsperf 2.10 prints no percentiles itself), and server
 # CPU time (utime+stime from /proc/PID/stat) per 1,000 answered queries: in the throughput run
 # (each server as fast as it goes), and at the same offered load for both (a run of PASSES walks at
 # SAME_LOAD_QPS, and the latency run at LATENCY_QPS; dnsperf shares the two CPUs, so flat-out qps
@@ -238,8 +238,8 @@ measure() {
     eval "R_same_cpu_$name=$((s1 - s0)) R_same_done_$name=$same_done R_lat_cpu_$name=$((l1 - l0)) R_lat_done_$name=$lat_done"
     # Verbose lines: "> NOERROR name A 0.000123" (status, name, type, latency in seconds).
     lat=$(awk '$1 == ">" && $NF ~ /^[0-9.]+$/ {print $NF}' "$WORK/latency-$name.txt" | sort -g |
-        awk '{v[NR] = $1; s += $1} END {if (NR == 0) {print "n/a n/a n/a"; exit} i = int(NR * 0.99); if (i < 1) i = 1;
-             printf "%.1f %.1f %d\n", s / NR * 1e6, v[i] * 1e6, NR}')
+        awk '{v[NR] = $1; s += $1} END {if (NR == 0) {print "n/a n/a n/a n/a"; exit} i = int(NR * 0.99); if (i < 1) i = 1;
+             m = int(NR * 0.5); if (m < 1) m = 1; printf "%.1f %.1f %d %.1f\n", s / NR * 1e6, v[i] * 1e6, NR, v[m] * 1e6}')
     # Reload run: the same fixed rate for RELOAD_SECONDS while the server takes in a new 1M-rule
     # policy 2 s in (bawaba: a newer bundle appears; Unbound: SIGHUP, how it reloads its zones).
     log "$name: reload run, $RELOAD_SECONDS s at $LATENCY_QPS qps, policy reload after 2 s"
@@ -305,12 +305,12 @@ kill "$FLOOR_PID"; wait "$FLOOR_PID" 2>/dev/null || true
 per1000() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1000 / n * 1000; else print "n/a" }'; }
 # shellcheck disable=SC2154 # R_* are set by eval in measure
 {
-    read -r avg_b p99_b n_b <<< "$R_lat_bawaba"
-    read -r avg_u p99_u n_u <<< "$R_lat_unbound"
+    read -r avg_b p99_b n_b p50_b <<< "$R_lat_bawaba"
+    read -r avg_u p99_u n_u p50_u <<< "$R_lat_unbound"
     echo
     pinned="not pinned"
     [ ${#ON_SERVER[@]} -gt 0 ] && pinned="servers on CPU 0, dnsperf and NSD on CPU 1"
-    echo "bench-dns: $(cat "$WORK/summary.txt" | tr -d '\n'); $(nproc) CPUs, $pinned; $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "bench-dns: $(tr -d '\n' < "$WORK/summary.txt"); $(nproc) CPUs, $pinned; $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "bawaba policy import of $RULES lines: $IMPORT_MS ms; publish $PUBLISH_MS ms; export $EXPORT_MS ms"
     printf '%-38s %14s %14s\n' metric bawaba unbound
     printf '%-38s %14s %14s\n' "load: start to first answer (ms)" "$R_load_bawaba" "$R_load_unbound"
@@ -321,6 +321,7 @@ per1000() { awk -v t="$1" -v n="$2" -v hz="$TICKS" 'BEGIN { if (n > 0) printf "%
     printf '%-38s %14s %14s\n' "queries completed / lost" "$R_completed_bawaba/$R_lost_bawaba" "$R_completed_unbound/$R_lost_unbound"
     printf '%-38s %14s %14s\n' "NXDOMAIN answers (blocked + absent)" "$R_nxdomain_bawaba" "$R_nxdomain_unbound"
     printf '%-38s %14s %14s\n' "latency avg at $LATENCY_QPS qps (us)" "$avg_b" "$avg_u"
+    printf '%-38s %14s %14s\n' "latency p50 at $LATENCY_QPS qps (us)" "$p50_b" "$p50_u"
     printf '%-38s %14s %14s\n' "latency p99 at $LATENCY_QPS qps (us)" "$p99_b" "$p99_u"
     printf '%-38s %14s %14s\n' "latency samples" "$n_b" "$n_u"
     read -r rp99_b rmax_b <<< "$R_reload_bawaba"
