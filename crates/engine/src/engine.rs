@@ -583,7 +583,7 @@ impl Engine {
         let (basis, action, m) = if let Some(m) = by_address {
             let Verdict::Block { action, .. } = m.verdict() else { unreachable!("filtered to blocks") };
             (Basis::Address, FlowAction::for_rule(action, state.app, tcp), Some(m))
-        } else if let Some(name) = judged_name(state).filter(|_| state.app != AppProtocol::Dns) {
+        } else if let Some(name) = judged_name(state) {
             let found = name_match.unwrap_or_else(|| lookup_name(ruleset, name));
             found_verdict(found, state.app, tcp)
         } else if state.basis == Basis::Address && state.app == AppProtocol::Unknown && state.stream_base.is_none() {
@@ -694,16 +694,17 @@ fn found_verdict(found: Option<Match<'_>>, app: AppProtocol, tcp: bool) -> (Basi
     }
 }
 
-/// The name a flow is judged by again on a reload: read whole, not cut.
+/// The name a flow is judged by again on a reload, as a whole: read whole, not cut, and not a DNS
+/// flow's (its names are queries, judged one by one).
 fn judged_name(state: &FlowState) -> Option<&str> {
-    state.name().filter(|_| !state.name_cut())
+    state.name().filter(|_| !state.name_cut() && state.app != AppProtocol::Dns)
 }
 
-/// The name a reload must look up for a flow: none for DNS flows (judged query by query) or when
-/// the server's address already blocks (`rejudge_with` decides by the address then).
+/// The name a reload must look up for a flow: none when the server's address already blocks
+/// (`rejudge_with` decides by the address then).
 fn name_to_judge<'s>(state: &'s FlowState, address_match: &Option<Match<'_>>) -> Option<&'s str> {
     let address_blocks = address_match.is_some_and(|m| m.verdict().is_block());
-    judged_name(state).filter(|_| state.app != AppProtocol::Dns && !address_blocks)
+    judged_name(state).filter(|_| !address_blocks)
 }
 
 /// Records a decision and tells the observer.
