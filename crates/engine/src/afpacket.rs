@@ -4,12 +4,11 @@
 //! flows are cut with resets injected as Ethernet frames on the same interface, in both
 //! directions, and every verdict is counted.
 //!
-//! The ring is memory the kernel fills. This module and [`crate::conntrack`] (its netlink
-//! socket) hold the engine's `unsafe` code; here it is the mmap, and reads of the block and
-//! packet headers the kernel writes (the layouts of `struct tpacket_block_desc` and `struct
-//! tpacket3_hdr` in `linux/if_packet.h`). Every offset read from the ring is checked against the
-//! block's bounds before a slice is made. A block is read only while its status says it belongs
-//! to user space, and handed back after.
+//! The ring is memory the kernel fills; this is the one module of the engine with `unsafe`
+//! code: the mmap, and reads of the block and packet headers the kernel writes (the layouts of
+//! `struct tpacket_block_desc` and `struct tpacket3_hdr` in `linux/if_packet.h`). Every offset
+//! read from the ring is checked against the block's bounds before a slice is made. A block is
+//! read only while its status says it belongs to user space, and handed back after.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;

@@ -4,20 +4,21 @@
 //! The inline back end marks a connection for another look when a reload changes its verdict
 //! (see [`crate::nfqueue`]). One `IPCTNL_MSG_CT_NEW` message without `NLM_F_CREATE` updates the
 //! connection its original-direction tuple names, setting the bits of `CTA_MARK` under
-//! `CTA_MARK_MASK` (the kernel's `ctnetlink_change_mark`; `crates/engine/tests/conntrack.rs` checks that
-//! the running kernel honours the mask, as old ones that overwrote the whole mark did not), or fails with `ENOENT` when the
-//! connection is gone. Messages go to the kernel many per `send`, and every one is acknowledged.
-//! The `conntrack -U` tool instead dumps the whole table for each update and matches entries in
-//! user space, and took a process per connection.
+//! `CTA_MARK_MASK` (the kernel's `ctnetlink_change_mark`; `crates/engine/tests/conntrack.rs`
+//! checks that the running kernel honours the mask, as old ones that overwrote the whole mark did
+//! not), or fails with `ENOENT` when the connection is gone. Messages go to the kernel many per
+//! `send`, and every one is acknowledged. The `conntrack -U` tool instead dumps the whole table
+//! for each update and matches entries in user space, and took a process per connection.
 //!
 //! [`update_message`] and [`acknowledgements`] are pure (tested on bytes); [`Conntrack`] owns the
-//! socket, and its system calls are this module's `unsafe` code.
-#![allow(unsafe_code)]
+//! socket (a `socket2` one: no `unsafe` here).
 
-use std::io;
+use std::io::{self, Read};
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::engine::Connection;
 
@@ -77,18 +78,23 @@ pub fn update_message(out: &mut Vec<u8>, c: &Connection, mark: u32, mask: u32, s
     out.extend_from_slice(&seq.to_ne_bytes());
     out.extend_from_slice(&0u32.to_ne_bytes());
     // struct nfgenmsg: family, version NFNETLINK_V0, resource id 0 (big-endian).
-    let family = if c.client.0.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    let v4 = match (c.client.0, c.server.0) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => Some((s, d)),
+        _ => None,
+    };
+    let family = if v4.is_some() { libc::AF_INET } else { libc::AF_INET6 };
     out.extend_from_slice(&[family as u8, 0, 0, 0]);
     let orig = open_nested(out, CTA_TUPLE_ORIG);
     let ip = open_nested(out, CTA_TUPLE_IP);
-    match (c.client.0, c.server.0) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
+    match v4 {
+        Some((s, d)) => {
             attribute(out, CTA_IP_V4_SRC, &s.octets());
             attribute(out, CTA_IP_V4_DST, &d.octets());
         }
-        (s, d) => {
-            attribute(out, CTA_IP_V6_SRC, &v6_octets(s));
-            attribute(out, CTA_IP_V6_DST, &v6_octets(d));
+        // Mixed families never name one connection; as IPv6 (v4-mapped), the kernel finds none.
+        None => {
+            attribute(out, CTA_IP_V6_SRC, &v6_octets(c.client.0));
+            attribute(out, CTA_IP_V6_DST, &v6_octets(c.server.0));
         }
     }
     close_nested(out, ip);
@@ -134,48 +140,21 @@ fn close_nested(out: &mut [u8], at: usize) {
 
 /// A ctnetlink socket (needs `CAP_NET_ADMIN` in the network namespace it is opened in).
 pub struct Conntrack {
-    fd: OwnedFd,
+    socket: Socket,
     seq: u32,
+    /// Where acknowledgements are read.
+    buf: Vec<u8>,
 }
 
 impl Conntrack {
-    /// Opens the socket.
+    /// Opens the socket. It is bound on its first send, and sends without an address go to the
+    /// kernel.
     pub fn open() -> io::Result<Conntrack> {
-        // SAFETY: socket(2) with constant arguments; the result is checked before use.
-        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: an all-zero sockaddr_nl is valid; family set, port id 0 (the kernel picks one).
-        let mut local: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        local.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: `local` is a live sockaddr_nl of the size given.
-        let bound = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                std::ptr::from_ref(&local).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if bound < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let socket = Socket::new(Domain::from(libc::AF_NETLINK), Type::RAW, Some(Protocol::from(NETLINK_NETFILTER)))?;
         // Short acknowledgements where the kernel knows the option (Linux 4.3 and later).
-        bawaba_udp::set_int_option(fd.as_raw_fd(), libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
-        let timeout = libc::timeval { tv_sec: ACK_TIMEOUT.as_secs() as libc::time_t, tv_usec: 0 };
-        // SAFETY: `timeout` is a live timeval of the size given.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                std::ptr::from_ref(&timeout).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            );
-        }
-        Ok(Conntrack { fd, seq: 0 })
+        bawaba_udp::set_int_option(socket.as_raw_fd(), libc::SOL_NETLINK, NETLINK_CAP_ACK, 1);
+        socket.set_read_timeout(Some(ACK_TIMEOUT))?;
+        Ok(Conntrack { socket, seq: 0, buf: vec![0; 64 * 1024] })
     }
 
     /// Sets `mark` under `mask` on every connection in `connections` (other IP protocols than
@@ -216,25 +195,10 @@ impl Conntrack {
     /// should stop: the send failed, or the kernel went quiet (what it did not answer is
     /// counted as failed). Acknowledgements lost to a full receive buffer (`ENOBUFS`) are counted
     /// as failed too, and the run goes on.
-    fn send_and_count(&self, batch: &[u8], expected: usize, done: &mut Updated) -> io::Result<()> {
+    fn send_and_count(&mut self, batch: &[u8], expected: usize, done: &mut Updated) -> io::Result<()> {
         let last = self.seq;
         let first = last.wrapping_sub(expected as u32 - 1);
-        // SAFETY: an all-zero sockaddr_nl with the family set addresses the kernel (port id 0).
-        let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: `batch` and `kernel` are live for the lengths given.
-        let sent = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                batch.as_ptr().cast(),
-                batch.len(),
-                0,
-                std::ptr::from_ref(&kernel).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if sent < 0 {
-            let e = io::Error::last_os_error();
+        if let Err(e) = self.socket.send(batch) {
             done.failed += expected;
             done.first_error.get_or_insert(e.raw_os_error().unwrap_or(0));
             return Err(e);
@@ -242,33 +206,35 @@ impl Conntrack {
         let mut answered = 0;
         // After an overflow, the acknowledgements still queued are read without waiting.
         let mut overflowed = false;
-        let mut buf = vec![0u8; 64 * 1024];
-        while answered < expected {
-            let flags = if overflowed { libc::MSG_DONTWAIT } else { 0 };
-            // SAFETY: `buf` is live and writable for its length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
+        let result = loop {
+            if answered >= expected {
+                break Ok(());
+            }
+            let n = match (&self.socket).read(&mut self.buf) {
+                Ok(n) => n,
+                Err(e) => match e.raw_os_error() {
                     Some(libc::EINTR) => continue,
                     Some(libc::ENOBUFS) if !overflowed => {
                         overflowed = true;
                         done.first_error.get_or_insert(libc::ENOBUFS);
+                        if let Err(e) = self.socket.set_nonblocking(true) {
+                            break Err(e);
+                        }
                         continue;
                     }
                     // Drained after an overflow: the rest were lost.
                     _ if overflowed => {
                         done.failed += expected - answered;
-                        return Ok(());
+                        break Ok(());
                     }
                     _ => {
                         done.failed += expected - answered;
                         done.first_error.get_or_insert(e.raw_os_error().unwrap_or(0));
-                        return Err(e);
+                        break Err(e);
                     }
-                }
-            }
-            for (seq, error) in acknowledgements(&buf[..n as usize]) {
+                },
+            };
+            for (seq, error) in acknowledgements(self.buf.get(..n).unwrap_or_default()) {
                 if seq.wrapping_sub(first) > last.wrapping_sub(first) {
                     continue;
                 }
@@ -282,8 +248,11 @@ impl Conntrack {
                     }
                 }
             }
+        };
+        if overflowed {
+            self.socket.set_nonblocking(false)?;
         }
-        Ok(())
+        result
     }
 }
 
