@@ -205,6 +205,27 @@ forward-zone:
 EOF
 
 # ---- measuring one server -------------------------------------------------------------------------
+# fixed_rate_runs NAME PORT PID: the same-load run (PASSES walks at SAME_LOAD_QPS) and the latency
+# run (one walk at LATENCY_QPS, with -v), each with the server's CPU time around it; fills
+# R_same_cpu_<NAME>, R_same_done_<NAME>, R_lat_cpu_<NAME> and R_lat_done_<NAME>, and leaves the
+# dnsperf output in same-load-<NAME>.txt and latency-<NAME>.txt.
+fixed_rate_runs() {
+    local name=$1 port=$2 pid=$3 s0 s1 l0 l1
+    log "$name: same-load run at $SAME_LOAD_QPS qps ($PASSES passes)"
+    s0=$(cpu_ticks "$pid")
+    "${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n "$PASSES" -t 2 -Q "$SAME_LOAD_QPS" \
+        > "$WORK/same-load-$name.txt" 2>&1
+    s1=$(cpu_ticks "$pid")
+    log "$name: latency run at $LATENCY_QPS qps"
+    l0=$(cpu_ticks "$pid")
+    "${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n 1 -t 2 -Q "$LATENCY_QPS" -v \
+        > "$WORK/latency-$name.txt" 2>&1
+    l1=$(cpu_ticks "$pid")
+    eval "R_same_cpu_$name=$((s1 - s0)) R_lat_cpu_$name=$((l1 - l0))"
+    eval "R_same_done_$name=$(awk '/Queries completed:/ {print $3}' "$WORK/same-load-$name.txt")"
+    eval "R_lat_done_$name=$(awk '/Queries completed:/ {print $3}' "$WORK/latency-$name.txt")"
+}
+
 # measure NAME PORT PID START_MS: fills R_<field>_<NAME>.
 measure() {
     local name=$1 port=$2 pid=$3 start=$4
@@ -222,20 +243,7 @@ measure() {
     qps=$(echo "$out" | awk '/Queries per second:/ {print $4}')
     nxdomain=$(echo "$out" | awk '/Response codes:/ {for (i = 1; i <= NF; i++) if ($i ~ /^NXDOMAIN/) print $(i + 1)}' | tr -d ',')
     log "$name: $qps qps, $completed completed, $lost lost; $(echo "$out" | grep "Response codes:" | sed "s/^ *//")"
-    log "$name: same-load run at $SAME_LOAD_QPS qps ($PASSES passes)"
-    local s0 s1 same_done l0 l1 lat_done
-    s0=$(cpu_ticks "$pid")
-    "${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n "$PASSES" -t 2 -Q "$SAME_LOAD_QPS" \
-        > "$WORK/same-load-$name.txt" 2>&1
-    s1=$(cpu_ticks "$pid")
-    same_done=$(awk '/Queries completed:/ {print $3}' "$WORK/same-load-$name.txt")
-    log "$name: latency run at $LATENCY_QPS qps"
-    l0=$(cpu_ticks "$pid")
-    "${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n 1 -t 2 -Q "$LATENCY_QPS" -v \
-        > "$WORK/latency-$name.txt" 2>&1
-    l1=$(cpu_ticks "$pid")
-    lat_done=$(awk '/Queries completed:/ {print $3}' "$WORK/latency-$name.txt")
-    eval "R_same_cpu_$name=$((s1 - s0)) R_same_done_$name=$same_done R_lat_cpu_$name=$((l1 - l0)) R_lat_done_$name=$lat_done"
+    fixed_rate_runs "$name" "$port" "$pid"
     # Verbose lines: "> NOERROR name A 0.000123" (status, name, type, latency in seconds).
     lat=$(awk '$1 == ">" && $NF ~ /^[0-9.]+$/ {print $NF}' "$WORK/latency-$name.txt" | sort -g |
         awk '{v[NR] = $1; s += $1} END {if (NR == 0) {print "n/a n/a n/a n/a"; exit} i = int(NR * 0.99); if (i < 1) i = 1;
@@ -288,17 +296,7 @@ FLOOR_PORT=$(free_port)
 PIDS+=($!)
 FLOOR_PID=$!
 wait_answer "$FLOOR_PORT" "$PROBE" "$(now_ms)" "$FLOOR_PID" > /dev/null
-log "floor: runs at $SAME_LOAD_QPS and $LATENCY_QPS qps"
-f0=$(cpu_ticks "$FLOOR_PID")
-"${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$FLOOR_PORT" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n "$PASSES" -t 2 -Q "$SAME_LOAD_QPS" \
-    > "$WORK/same-load-floor.txt" 2>&1
-f1=$(cpu_ticks "$FLOOR_PID")
-"${ON_CLIENT[@]}" dnsperf -s 127.0.0.1 -p "$FLOOR_PORT" -d "$WORK/queries.txt" -T 1 -c 1 -q 200 -n 1 -t 2 -Q "$LATENCY_QPS" \
-    > "$WORK/latency-floor.txt" 2>&1
-f2=$(cpu_ticks "$FLOOR_PID")
-R_same_cpu_floor=$((f1 - f0)) R_lat_cpu_floor=$((f2 - f1))
-R_same_done_floor=$(awk '/Queries completed:/ {print $3}' "$WORK/same-load-floor.txt")
-R_lat_done_floor=$(awk '/Queries completed:/ {print $3}' "$WORK/latency-floor.txt")
+fixed_rate_runs floor "$FLOOR_PORT" "$FLOOR_PID"
 kill "$FLOOR_PID"; wait "$FLOOR_PID" 2>/dev/null || true
 
 # ---- report -----------------------------------------------------------------------------------------

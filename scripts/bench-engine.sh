@@ -164,7 +164,6 @@ for pass in $(seq 1 "$PASSES"); do
 done
 
 # ---- report -----------------------------------------------------------------------------------------
-# shellcheck disable=SC2086 # the lists are space-separated numbers
 pps_of() { awk -v n="$PACKETS" -v s="$1" 'BEGIN {printf "%.0f", n / s}'; }
 commas() { echo "$1" | sed 's/^ //; s/ /,/g'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
