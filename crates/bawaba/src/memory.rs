@@ -1,7 +1,7 @@
-//! Handing freed heap back to the kernel after a policy load. Decoding a bundle allocates more
-//! than the compiled ruleset keeps (the decoded snapshot is dropped once compiled); glibc keeps
-//! those freed pages in its arenas, where they count in the process's resident memory until
-//! reused. `malloc_trim` returns them.
+//! Keeping freed heap out of the process's resident memory across policy loads. After each load
+//! `serve` returns the freed pages with [`bawaba_policy::ruleset::release_freed_memory`]
+//! (`malloc_trim`): decoding a bundle allocates more than the compiled ruleset keeps, and glibc
+//! keeps freed pages in its arenas, resident, until reused.
 //!
 //! A reload frees a whole ruleset and the compile's scratch, blocks of many MiB. glibc serves a
 //! block that large from a mapping of its own and unmaps it when freed, but each such free also
@@ -10,17 +10,6 @@
 //! threshold instead. Measured with `bawaba serve` on the 1M-rule DNS bench data: 92 MiB after
 //! the cache filled, then 114, 92, 114, 92 MiB after four reloads with the moving threshold, and
 //! 92 MiB after each with it fixed (docs/BENCHMARKS.md).
-
-/// Returns freed heap pages to the kernel (glibc `malloc_trim(0)`); a no-op elsewhere.
-pub fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[allow(unsafe_code)]
-    // SAFETY: malloc_trim takes no pointers and is thread-safe (it locks each arena it trims);
-    // 0 asks to keep no padding at the top of the heap.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
 
 /// Blocks of at least this many bytes get a mapping of their own, returned to the kernel when
 /// freed.

@@ -84,7 +84,7 @@ pub fn serve(ctx: &Ctx) -> Result<i32> {
         None
     };
     drop(snapshot);
-    crate::memory::release_freed_memory();
+    bawaba_policy::ruleset::release_freed_memory();
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.serve.threads > 0 {
@@ -375,7 +375,7 @@ async fn reload_loop(r: Reload) -> Result<()> {
                 // goes when that reader lets go. The decoded bundle is gone already.
                 let trim = tokio::task::spawn_blocking(move || {
                     drop(previous);
-                    crate::memory::release_freed_memory();
+                    bawaba_policy::ruleset::release_freed_memory();
                 });
                 drop(trim);
                 r.metrics.policy_loaded(version);

@@ -292,17 +292,6 @@ fn rss_bytes() -> usize {
         .map_or(0, |pages| pages * 4096)
 }
 
-/// Returns the allocator's freed pages to the kernel (glibc `malloc_trim(0)`), as `bawaba serve`
-/// does after loading a policy.
-#[allow(unsafe_code)]
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim takes no pointers and locks each arena it trims.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -347,7 +336,7 @@ fn benches(c: &mut Criterion) {
     let compile_once = started.elapsed();
     let rss_delta = rss_bytes().saturating_sub(rss_before);
     // The compile's scratch, freed, may stay resident in the allocator's arenas.
-    release_freed_memory();
+    bawaba_policy::ruleset::release_freed_memory();
     let rss_trimmed = rss_bytes().saturating_sub(rss_before);
     let stats = ruleset.stats();
     println!("compile (one run): {compile_once:.2?}");

@@ -41,6 +41,8 @@ pub(crate) mod ip_map;
 pub mod naive;
 mod table;
 
+pub use table::release_freed_memory;
+
 use domain_set::{DomainSet, DomainSetBuilder, Dropped, NameKind, Rank, NAME_LANES};
 use ip_map::{IntervalMap, LANES};
 

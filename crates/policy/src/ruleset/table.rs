@@ -8,8 +8,8 @@
 //! it can: 40 MiB of table is then 20 TLB entries. [`Table::filled`] makes one to be built in
 //! place; [`Table::new`] moves a built `Vec` into one.
 //!
-//! This is the policy crate's `unsafe` code: one `mmap`, its `munmap`, one `madvise`, and the
-//! writes into the mapping. Where the kernel gives no huge pages (transparent huge pages `never`,
+//! This is the policy crate's `unsafe` code: one `mmap`, its `munmap`, one `madvise`, the
+//! writes into the mapping, and [`release_freed_memory`]'s `malloc_trim`. Where the kernel gives no huge pages (transparent huge pages `never`,
 //! or memory too fragmented), the mapping is ordinary 4 KiB pages; where `mmap` fails, and for
 //! tables under 2 MiB, the table stays on the heap. Contents and behaviour are the same either way.
 #![allow(unsafe_code)]
@@ -135,6 +135,18 @@ impl<T: Copy> Table<T> {
     #[cfg(test)]
     fn is_mapped(&self) -> bool {
         self.mapped != 0
+    }
+}
+
+/// Returns freed heap pages to the kernel (glibc `malloc_trim(0)`); a no-op elsewhere. A compile
+/// frees more scratch than the ruleset it leaves (and a reload frees a whole ruleset); glibc keeps
+/// those pages in its arenas, resident, until reused. `bawaba serve` calls this after each load.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers and is thread-safe (it locks each arena it trims);
+    // 0 asks to keep no padding at the top of the heap.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
