@@ -70,9 +70,8 @@ impl BatchReceiver {
         n
     }
 
-    /// [`BatchReceiver::receive`], but "nothing queued" is the `WouldBlock` error (what tokio's
-    /// `try_io` expects, to clear the socket's readiness).
-    pub fn receive_raw(&mut self, fd: RawFd) -> io::Result<usize> {
+    /// [`BatchReceiver::receive`], but "nothing queued" is the `WouldBlock` error.
+    fn receive_raw(&mut self, fd: RawFd) -> io::Result<usize> {
         self.receive_with(fd, libc::MSG_DONTWAIT)
     }
 
