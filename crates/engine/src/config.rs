@@ -57,7 +57,8 @@ pub struct EngineSection {
     pub inspect_packets: u8,
     /// Reassembly buffers (4 KiB each) for first messages spanning several packets.
     pub reassembly_buffers: usize,
-    /// Judge tracked flows again when a new policy is loaded.
+    /// Judge tracked flows again when a new policy is loaded: newly blocked ones are cut, newly
+    /// allowed ones go on.
     pub rejudge_on_reload: bool,
     /// Idle timeout of open TCP flows, in seconds.
     pub tcp_timeout_secs: u64,
