@@ -68,7 +68,7 @@ fn v4_prefix() -> impl Strategy<Value = IpPrefix> {
 }
 
 fn v6_prefix() -> impl Strategy<Value = IpPrefix> {
-    (0u16..3, 0u16..3, 0u16..3, 0u16..3, prop::sample::select(vec![0u8, 16, 32, 33, 48, 56, 64, 96, 127, 128]))
+    (0u16..3, 0u16..3, 0u16..3, 0u16..3, prop::sample::select(vec![0u8, 16, 32, 33, 48, 56, 64, 65, 80, 96, 127, 128]))
         .prop_map(|(a, b, c, d, len)| {
             let addr = Ipv6Addr::new(0x2001, 0x0db8 + a, b << 14, c, 0, 0, 0, d);
             IpPrefix::new(IpAddr::V6(addr), len)
