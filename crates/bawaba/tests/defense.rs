@@ -35,7 +35,7 @@ fn exporter(to: std::net::SocketAddr, flood: Arc<AtomicBool>, stop: Arc<AtomicBo
         let mut round = 0u32;
         while !stop.load(Ordering::Relaxed) {
             let t = now_ms();
-            if round % 10 == 0 {
+            if round.is_multiple_of(10) {
                 buf.clear();
                 ipfix.templates(&mut buf, (t / 1000) as u32);
                 socket.send_to(&buf, to).unwrap();

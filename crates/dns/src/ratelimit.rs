@@ -82,7 +82,7 @@ impl RateLimiter {
             return Limit::Send;
         }
         bucket.limited = bucket.limited.wrapping_add(1);
-        if self.slip > 0 && bucket.limited % self.slip == 0 {
+        if self.slip > 0 && bucket.limited.is_multiple_of(self.slip) {
             Limit::Slip
         } else {
             Limit::Drop

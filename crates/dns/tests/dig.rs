@@ -408,7 +408,7 @@ async fn a_burst_from_many_clients_is_answered_query_by_query() {
     }
     for id in 0..50u16 {
         for (c, sock) in clients.iter().enumerate() {
-            let name = if (id + c as u16) % 2 == 0 { "blocked.example.test" } else { "page.example.test" };
+            let name = if (id + c as u16).is_multiple_of(2) { "blocked.example.test" } else { "page.example.test" };
             let q = bawaba_wire::dns::build_query(id, name, Type::A, true, None);
             sock.send_to(&q, dns.addr).await.unwrap();
         }
@@ -420,7 +420,7 @@ async fn a_burst_from_many_clients_is_answered_query_by_query() {
             assert_eq!(from, dns.addr);
             let m = Message::parse(&buf[..n]).unwrap();
             let id = m.header().id;
-            let blocked = (id + c as u16) % 2 == 0;
+            let blocked = (id + c as u16).is_multiple_of(2);
             assert_eq!(
                 m.header().rcode(),
                 if blocked { Rcode::NXDOMAIN } else { Rcode::NOERROR },

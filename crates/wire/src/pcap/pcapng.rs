@@ -121,7 +121,7 @@ fn load_block<R: Read>(
     min: u32,
     big_endian: bool,
 ) -> Result<(), CaptureError> {
-    if length % 4 != 0 || length < min {
+    if !length.is_multiple_of(4) || length < min {
         return Err(CaptureError::BlockLength { offset, length });
     }
     if length > MAX_BLOCK_LEN {
@@ -202,7 +202,7 @@ fn skip_block<R: Read>(input: &mut Input<R>, offset: u64, length: u32, big_endia
         input.consume(length as usize);
         return Ok(());
     }
-    if length % 4 != 0 {
+    if !length.is_multiple_of(4) {
         return Err(CaptureError::BlockLength { offset, length });
     }
     if !input.skip(u64::from(length) - 4)? || !input.fill(4)? {

@@ -289,7 +289,7 @@ mod tests {
             }
             // Make long headers of real versions common.
             buf[0] |= 0x80;
-            if seed % 3 == 0 {
+            if seed.is_multiple_of(3) {
                 buf[1..5].copy_from_slice(&Version::V1.0.to_be_bytes());
                 buf[5] &= 0x0f;
             }
