@@ -3,9 +3,10 @@
 //! Each distinct selector name is a *node* carrying two precomputed outcomes: `at_self`, the entry
 //! that decides for the name itself (`Exact` before `Subtree`, allow before block), and `below`, the
 //! entry that decides for names strictly below it (`Subtree` and `Subdomains`, allow before block,
-//! then lowest id). A lookup reads the query eight bytes at a time (names up to 64 bytes; longer
-//! ones a byte at a time): each word is checked for name characters, case-folded into a small
-//! buffer and its dots noted in a bit mask, with no branch per byte. It then hashes the label suffixes
+//! then lowest id). A lookup reads the query sixteen bytes at a time with SSE2 on x86-64, eight
+//! elsewhere (names up to 64 bytes; longer ones a byte at a time): the bytes are checked for name
+//! characters, case-folded into a small buffer and their dots noted in a bit mask, with no branch
+//! per byte. It then hashes the label suffixes
 //! right to left and walks them from the shortest; the deepest selector name found decides.
 //!
 //! The table holds 16-byte slots: the low 32 bits of the suffix hash as a fingerprint, the offset
@@ -332,7 +333,7 @@ impl DomainSet {
     /// far the walk goes (as in `walk`, only the filter stops it), noting the suffixes the table
     /// may hold and asking for their slots; then the noted suffixes are probed, shortest first.
     /// A hit thus waits for its table slots and stored names together, not depth after depth.
-    /// `dots` is the name's dot mask from [`fold_short`].
+    /// `all_dots` is the name's dot mask from [`fold_short`].
     #[inline(always)]
     fn walk_then_probe(&self, name: &[u8], folded: &FoldBuf, all_dots: u64) -> u32 {
         let mut dots = all_dots;
@@ -658,8 +659,8 @@ fn byte_mask(high_bits: u64) -> u64 {
 }
 
 /// Eight name bytes at once: the case-folded bytes, and the high bit of each byte that is a dot
-/// or is not a name character (letters, digits, `-`, `_`, `.`). The word-at-a-time form of
-/// [`classify_pair`], which uses it where there is no SSE2 (and tests check it against it).
+/// or is not a name character (letters, digits, `-`, `_`, `.`). The word-at-a-time form behind
+/// `classify_pair_by_words`.
 #[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[inline(always)]
 fn classify(word: u64) -> (u64, u64, u64) {
@@ -686,8 +687,9 @@ fn fold_word(word: u64) -> u64 {
 /// digits, `-`, `_`, `.`; any byte from 0x80 on is not).
 ///
 /// With SSE2 (every x86-64 CPU), one comparison per character class for all sixteen bytes and one
-/// instruction to gather each mask: half the instructions of two [`classify`] calls, and this is
-/// most of what a lookup that misses computes.
+/// instruction to gather each mask: half the instructions of the word-at-a-time form
+/// (`classify_pair_by_words`, used elsewhere), and this is most of what a lookup that misses
+/// computes.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
 #[allow(unsafe_code)]
@@ -720,10 +722,18 @@ fn sse2_masks(low: u64, high: u64) -> (u32, u32) {
     (dots, bad)
 }
 
-/// [`classify_pair`] a word at a time, where there is no SSE2.
+/// [`classify_pair`] where there is no SSE2.
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline(always)]
 fn classify_pair(low: u64, high: u64) -> (u32, u32) {
+    classify_pair_by_words(low, high)
+}
+
+/// [`classify_pair`] a word at a time: its form where there is no SSE2, and the reference the SSE2
+/// form is tested against.
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+#[inline(always)]
+fn classify_pair_by_words(low: u64, high: u64) -> (u32, u32) {
     let (_, low_dots, low_bad) = classify(low);
     let (_, high_dots, high_bad) = classify(high);
     let mask = |low: u64, high: u64| (byte_mask(low) | byte_mask(high) << 8) as u32;
@@ -742,7 +752,7 @@ fn strip_root(input: &[u8]) -> &[u8] {
 /// A buffer for a case-folded name of at most [`SHORT_NAME`] bytes, from offset [`PAD`].
 type FoldBuf = [u8; PAD + SHORT_NAME];
 
-/// Validates `name` (1 to [`SHORT_NAME`] bytes, trailing dot removed) a word at a time and
+/// Validates `name` (1 to [`SHORT_NAME`] bytes, trailing dot removed) sixteen bytes at a time and
 /// case-folds it into `buf` from offset [`PAD`] (`_` folds to 0x7F, as in [`hash_label`]); returns
 /// the mask of its dots (bit `i` for byte `i`), or `None` unless it is a valid ASCII name: name
 /// characters only, no empty label, no label over 63 octets.
@@ -1315,25 +1325,35 @@ mod tests {
             let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
             (word(low), word(high))
         };
+        let mut names = 0;
         for background in [*b"ab.c-d_e9.fghi0z", [0x80; 16], [0; 16], *b"..............._"] {
             for at in 0..16 {
                 for value in 0..=255u8 {
                     let mut bytes = background;
                     bytes[at] = value;
                     let (low, high) = words_of(bytes);
-                    let (_, low_dots, low_bad) = classify(low);
-                    let (_, high_dots, high_bad) = classify(high);
-                    let want = |low: u64, high: u64| (byte_mask(low) | byte_mask(high) << 8) as u32;
+                    let (want_dots, want_bad) = classify_pair_by_words(low, high);
                     let (dots, bad) = classify_pair(low, high);
-                    assert_eq!(bad, want(low_bad, high_bad), "{bytes:02x?}");
+                    assert_eq!(bad, want_bad, "{bytes:02x?}");
                     // Where a byte is not a name character the name is refused, whatever its dots
                     // (the word form counts 0xAE as a dot, since it drops the high bits first).
                     if bad == 0 {
-                        assert_eq!(dots, want(low_dots, high_dots), "{bytes:02x?}");
+                        assert_eq!(dots, want_dots, "{bytes:02x?}");
+                        names += 1;
+                    }
+                    // The word form itself, byte by byte.
+                    let good = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+                    let by_bytes = |f: &dyn Fn(u8) -> bool| {
+                        bytes.iter().enumerate().fold(0u32, |m, (i, &b)| m | u32::from(f(b)) << i)
+                    };
+                    assert_eq!(want_bad, by_bytes(&|b| !good(b)), "{bytes:02x?}");
+                    if want_bad == 0 {
+                        assert_eq!(want_dots, by_bytes(&|b| b == b'.'), "{bytes:02x?}");
                     }
                 }
             }
         }
+        assert!(names > 1000, "too few valid byte strings: {names}");
         // Case folding is the same too.
         assert_eq!(fold_word(u64::from_le_bytes(*b"AbZ-_.09")), classify(u64::from_le_bytes(*b"AbZ-_.09")).0);
     }
