@@ -230,15 +230,12 @@ fn filter_bits(hash: u64, mask: usize) -> (usize, u64) {
     (word, bits)
 }
 
-/// Suffixes [`DomainSet::lookup_ascii`] notes for its table probes before it falls back to a
-/// walk one suffix at a time.
-const SHORT_PROBES: usize = 6;
-
 /// Names that [`DomainSet::lookup_many`] walks side by side.
 pub(crate) const NAME_LANES: usize = 64;
 
-/// Table probes a name may note in [`DomainSet::lookup_many`]: one per suffix that passes the
-/// filter at a depth where selector names exist. A random miss notes none or one.
+/// Table probes a name may note in [`DomainSet::lookup_many`], and a walk of
+/// [`DomainSet::lookup_ascii`] before it probes them: one per suffix that passes the filter at a
+/// depth where selector names exist. A random miss notes none or one.
 const MAX_PROBES: usize = 4;
 
 /// Asks the CPU to start loading `item`'s cache line.
@@ -265,7 +262,7 @@ enum LaneState {
 struct PendingProbe {
     hash: u64,
     /// Where the suffix starts in the name.
-    start: u8,
+    start: usize,
 }
 
 /// One name in [`DomainSet::lookup_many`].
@@ -302,16 +299,6 @@ impl Default for Lane {
     }
 }
 
-/// What the table holds for one suffix.
-enum Probe {
-    /// Neither a selector name nor an ancestor of one: the walk can stop.
-    Absent,
-    /// Not a selector name, perhaps an ancestor of one: the walk goes on.
-    NotNode,
-    /// A selector name.
-    Node(Node),
-}
-
 impl DomainSet {
     /// Looks up a name as given (any case, optional trailing dot).
     ///
@@ -325,64 +312,15 @@ impl DomainSet {
             return self.lookup_long(input);
         }
         let mut buf = [0u8; PAD + SHORT_NAME];
-        let dots = fold_short(name, &mut buf)?;
-        Some(self.walk_then_probe(name, &buf, dots))
-    }
-
-    /// [`walk`](Self::walk) for a short name, in two passes: first the filter alone decides how
-    /// far the walk goes (as in `walk`, only the filter stops it), noting the suffixes the table
-    /// may hold and asking for their slots; then the noted suffixes are probed, shortest first.
-    /// A hit thus waits for its table slots and stored names together, not depth after depth.
-    /// `all_dots` is the name's dot mask from [`fold_short`].
-    #[inline(always)]
-    fn walk_then_probe(&self, name: &[u8], folded: &FoldBuf, all_dots: u64) -> u32 {
-        let mut dots = all_dots;
-        let mut noted = [(0u64, 0usize); SHORT_PROBES];
-        let mut count = 0;
-        let mut h = SEED;
-        let mut end = name.len();
-        for depth in 1.. {
-            let start = pop_label_start(&mut dots);
-            h = hash_folded_label(h, folded, start, end);
-            let hash = finish(h);
-            if !self.filter_has(hash) {
-                break;
-            }
-            if (self.node_depths >> depth) & 1 != 0 {
-                let Some(note) = noted.get_mut(count) else {
-                    // More candidate suffixes than noted: walk again, one suffix at a time.
-                    return self.walk_from_dots(name, folded, all_dots);
-                };
-                *note = (hash, start);
-                count += 1;
-                if let Some(home) = self.slots.get((hash >> self.shift) as usize) {
-                    prefetch(home);
-                }
-            }
-            if start == 0 {
-                break;
-            }
-            end = start - 1;
-        }
-        let mut best = NO_ENTRY;
-        for &(hash, start) in noted.get(..count).unwrap_or_default() {
-            let probe = self.probe_table(hash, name.get(start..).unwrap_or_default());
-            if let Some(entry) = take_node(probe, start == 0, &mut best) {
-                return entry;
-            }
-        }
-        best
-    }
-
-    /// [`walk`](Self::walk) over the labels of a short name given by its dot mask.
-    fn walk_from_dots(&self, name: &[u8], folded: &FoldBuf, mut dots: u64) -> u32 {
+        let mut dots = fold_short(name, &mut buf)?;
+        // Label starts from the last label's to 0.
         let mut done = false;
         let starts = std::iter::from_fn(move || {
             let start = (!done).then(|| pop_label_start(&mut dots))?;
             done = start == 0;
             Some(start)
         });
-        self.walk(name, folded, starts)
+        Some(self.walk(name, &buf, starts))
     }
 
     /// [`lookup_ascii`](Self::lookup_ascii) for many names: `out[i]` gets the answer for
@@ -444,7 +382,11 @@ impl DomainSet {
                 *out = match lane.state {
                     LaneState::Invalid => None,
                     LaneState::Alone => self.lookup_ascii(input),
-                    LaneState::Walking | LaneState::Stopped => Some(self.decide(input, lane)),
+                    LaneState::Walking | LaneState::Stopped => {
+                        let probes = lane.probes.get(..usize::from(lane.probe_count)).unwrap_or_default();
+                        let mut best = NO_ENTRY;
+                        Some(self.decide(strip_root(input), probes, &mut best).unwrap_or(best))
+                    }
                 };
             }
         }
@@ -476,7 +418,7 @@ impl DomainSet {
                 lane.state = LaneState::Alone;
                 return false;
             };
-            *probe = PendingProbe { hash: lane.hash, start: lane.start };
+            *probe = PendingProbe { hash: lane.hash, start: usize::from(lane.start) };
             lane.probe_count += 1;
             if let Some(home) = self.slots.get((lane.hash >> self.shift) as usize) {
                 prefetch(home);
@@ -488,21 +430,6 @@ impl DomainSet {
         }
         lane.end = usize::from(lane.start) - 1;
         true
-    }
-
-    /// The deciding entry of a lane whose walk has stopped, from its probes (shortest suffix
-    /// first), as [`walk`](Self::walk) decides.
-    #[inline(always)]
-    fn decide(&self, input: &[u8], lane: &Lane) -> u32 {
-        let mut best = NO_ENTRY;
-        for probe in lane.probes.iter().take(usize::from(lane.probe_count)) {
-            let suffix = input.get(usize::from(probe.start)..).unwrap_or_default();
-            let suffix = strip_root(suffix);
-            if let Some(entry) = take_node(self.probe_table(probe.hash, suffix), probe.start == 0, &mut best) {
-                return entry;
-            }
-        }
-        best
     }
 
     /// [`lookup_ascii`](Self::lookup_ascii) for names longer than [`SHORT_NAME`]: checked by
@@ -524,43 +451,62 @@ impl DomainSet {
         Some(self.walk(name, &buf, starts))
     }
 
-    /// Walks the suffixes of `name` from the shortest; stops at the first the filter does not know.
+    /// Walks the suffixes of `name` from the shortest, in two passes. First the filter alone
+    /// decides how far the walk goes (it stops at the first suffix the filter does not know),
+    /// noting the suffixes the table may hold and asking for their slots; then the noted suffixes
+    /// are probed, shortest first, and the deepest selector name decides. A hit thus waits for its
+    /// table slots and stored names together, not depth after depth. A probe never changes where
+    /// the walk goes, so when more than [`MAX_PROBES`] are noted, those are probed and the walk
+    /// goes on.
+    ///
     /// `folded` holds the name case-folded from offset [`PAD`]; `starts` yields the start of each
     /// label from the last to the first (0).
     #[inline(always)]
     fn walk(&self, name: &[u8], folded: &[u8], starts: impl Iterator<Item = usize>) -> u32 {
+        let mut noted = [PendingProbe::default(); MAX_PROBES];
+        let mut count = 0;
+        let mut best = NO_ENTRY;
         let mut h = SEED;
         let mut end = name.len();
-        let mut best = NO_ENTRY;
         for (depth, start) in starts.enumerate().map(|(i, start)| (i + 1, start)) {
             h = hash_folded_label(h, folded, start, end);
-            let suffix = name.get(start..).unwrap_or_default();
-            match self.find(finish(h), suffix, (self.node_depths >> depth) & 1 != 0) {
-                Probe::Absent => return best,
-                probe => {
-                    if let Some(entry) = take_node(probe, start == 0, &mut best) {
-                        return entry;
-                    }
+            let hash = finish(h);
+            if !self.filter_has(hash) {
+                break;
+            }
+            if (self.node_depths >> depth) & 1 != 0 {
+                if count == MAX_PROBES {
+                    // None of these is the whole name (the last suffix, still to come), so they
+                    // only move `best`.
+                    let decided = self.decide(name, &noted, &mut best);
+                    debug_assert!(decided.is_none(), "only the whole name decides");
+                    count = 0;
+                }
+                if let Some(note) = noted.get_mut(count) {
+                    *note = PendingProbe { hash, start };
+                    count += 1;
+                }
+                if let Some(home) = self.slots.get((hash >> self.shift) as usize) {
+                    prefetch(home);
                 }
             }
             end = start.saturating_sub(1);
         }
-        best
+        self.decide(name, noted.get(..count).unwrap_or_default(), &mut best).unwrap_or(best)
     }
 
-    /// What the table holds for `name` (compared ignoring ASCII case).
-    ///
-    /// `nodes_here` is false when no selector name has as many labels as `name`: then only the
-    /// filter is asked.
+    /// Probes the `noted` suffixes of `name` (shortest first) and folds what the table holds into
+    /// `best`, the entry that decides from below: the deciding entry when the whole name is a
+    /// selector name, else `None`.
     #[inline(always)]
-    fn find(&self, hash: u64, name: &[u8], nodes_here: bool) -> Probe {
-        if !self.filter_has(hash) {
-            return Probe::Absent;
+    fn decide(&self, name: &[u8], noted: &[PendingProbe], best: &mut u32) -> Option<u32> {
+        for probe in noted {
+            let suffix = name.get(probe.start..).unwrap_or_default();
+            if let Some(entry) = take_node(self.probe_table(probe.hash, suffix), probe.start == 0, best) {
+                return Some(entry);
+            }
         }
-        if !nodes_here {
-            return Probe::NotNode;
-        }
-        self.probe_table(hash, name)
+        None
     }
 
     /// Whether the filter may know `hash`.
@@ -570,18 +516,18 @@ impl DomainSet {
         self.filter.get(word).is_some_and(|&w| w & bits == bits)
     }
 
-    /// The table's answer for `name`: a node, or not one.
+    /// The table's node for `name`, if it is a selector name.
     #[inline(always)]
-    fn probe_table(&self, hash: u64, name: &[u8]) -> Probe {
+    fn probe_table(&self, hash: u64, name: &[u8]) -> Option<Node> {
         let tag = hash as u32;
         let mut pos = (hash >> self.shift) as usize;
         loop {
-            let Some(slot) = self.slots.get(pos) else { return Probe::NotNode };
+            let slot = self.slots.get(pos)?;
             if slot.name == EMPTY {
-                return Probe::NotNode;
+                return None;
             }
             if slot.tag == tag && arena_name(&self.arena, slot.name).eq_ignore_ascii_case(name) {
-                return Probe::Node(slot.node);
+                return Some(slot.node);
             }
             pos = (pos + 1) & self.mask;
         }
@@ -600,17 +546,15 @@ impl DomainSet {
 /// Folds the table's answer for one suffix into a walk: the deciding entry when the suffix is the
 /// whole name and a node, else `None`, with `best` (the entry that decides from below) updated.
 #[inline(always)]
-fn take_node(probe: Probe, whole_name: bool, best: &mut u32) -> Option<u32> {
-    match probe {
-        Probe::Node(node) if whole_name => Some(if node.at_self != NO_ENTRY { node.at_self } else { *best }),
-        Probe::Node(node) => {
-            if node.below != NO_ENTRY {
-                *best = node.below;
-            }
-            None
-        }
-        Probe::Absent | Probe::NotNode => None,
+fn take_node(found: Option<Node>, whole_name: bool, best: &mut u32) -> Option<u32> {
+    let node = found?;
+    if whole_name {
+        return Some(if node.at_self != NO_ENTRY { node.at_self } else { *best });
     }
+    if node.below != NO_ENTRY {
+        *best = node.below;
+    }
+    None
 }
 
 /// The name stored at `offset` (a length byte, then the name).
@@ -1238,10 +1182,11 @@ mod tests {
         }
     }
 
-    /// Names with fewer and with more candidate suffixes than `walk_then_probe` notes (the chain
-    /// of `deep_set` has a selector name at every depth) answer as the one-suffix-at-a-time walk.
+    /// Names with fewer and with more candidate suffixes than a walk notes before it probes them
+    /// (the chain of `deep_set` has a selector name at every depth) answer alike through the
+    /// word reader and the byte reader, and as the chain's selectors say.
     #[test]
-    fn noted_probes_and_their_fallback_agree_with_the_walk() {
+    fn names_with_more_candidates_than_one_round_of_probes() {
         let set = deep_set();
         let labels = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
         let mut blocked = 0;
@@ -1255,7 +1200,7 @@ mod tests {
         }
         // Every chain name, and the names below the subtrees (even depths) and below them.
         assert_eq!(blocked, 10 + 2 * 9, "{blocked}");
-        assert!(labels.len() > SHORT_PROBES, "the chain no longer reaches the fallback");
+        assert!(labels.len() > 2 * MAX_PROBES, "the chain no longer needs several rounds of probes");
     }
 
     #[test]
