@@ -181,9 +181,9 @@ impl Conntrack {
                 self.seq = self.seq.wrapping_add(1);
                 update_message(&mut batch, c, mark & mask, mask, self.seq);
             }
-            if let Err(e) = self.send_and_count(&batch, chunk.len(), &mut done) {
+            if self.send_and_count(&batch, chunk.len(), &mut done).is_err() {
+                // The updates not sent failed too (`send_and_count` noted the error).
                 done.failed += usable.len() - k * SEND_CHUNK - chunk.len();
-                done.first_error.get_or_insert(e.raw_os_error().unwrap_or(0));
                 break;
             }
         }
@@ -217,21 +217,14 @@ impl Conntrack {
                     Some(libc::ENOBUFS) if !overflowed => {
                         overflowed = true;
                         done.first_error.get_or_insert(libc::ENOBUFS);
-                        if let Err(e) = self.socket.set_nonblocking(true) {
-                            break Err(e);
+                        match self.socket.set_nonblocking(true) {
+                            Ok(()) => continue,
+                            Err(e) => break Err(e),
                         }
-                        continue;
                     }
                     // Drained after an overflow: the rest were lost.
-                    _ if overflowed => {
-                        done.failed += expected - answered;
-                        break Ok(());
-                    }
-                    _ => {
-                        done.failed += expected - answered;
-                        done.first_error.get_or_insert(e.raw_os_error().unwrap_or(0));
-                        break Err(e);
-                    }
+                    _ if overflowed => break Ok(()),
+                    _ => break Err(e),
                 },
             };
             for (seq, error) in acknowledgements(self.buf.get(..n).unwrap_or_default()) {
@@ -249,6 +242,11 @@ impl Conntrack {
                 }
             }
         };
+        // What the kernel did not answer, lost or never sent, failed.
+        done.failed += expected.saturating_sub(answered);
+        if let Err(e) = &result {
+            done.first_error.get_or_insert(e.raw_os_error().unwrap_or(0));
+        }
         if overflowed {
             self.socket.set_nonblocking(false)?;
         }
