@@ -58,21 +58,17 @@ impl BatchReceiver {
         let headers = (0..batch).map(|_| unsafe { std::mem::zeroed() }).collect();
         BatchReceiver { buffers, max_datagram, iovecs, addrs, headers, filled: 0 }
     }
+
     /// Reads as many datagrams as `fd` has queued, up to the batch, without waiting; returns
     /// how many (0 when none is queued). Other errors are returned as they are.
     pub fn receive(&mut self, fd: RawFd) -> io::Result<usize> {
-        let n = self.receive_raw(fd);
+        let n = self.receive_with(fd, libc::MSG_DONTWAIT);
         if let Err(e) = &n {
             if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) {
                 return Ok(0);
             }
         }
         n
-    }
-
-    /// [`BatchReceiver::receive`], but "nothing queued" is the `WouldBlock` error.
-    fn receive_raw(&mut self, fd: RawFd) -> io::Result<usize> {
-        self.receive_with(fd, libc::MSG_DONTWAIT)
     }
 
     /// Waits for a datagram, then reads it and whatever else is queued, up to the batch
