@@ -22,6 +22,23 @@ fn number(text: &str) -> Option<u32> {
     }
 }
 
+/// `PROTOCOL CLIENT CLIENT_PORT SERVER SERVER_PORT`, or `None`.
+fn parse_line(line: &str) -> Option<Connection> {
+    let [proto, client, cport, server, sport] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let protocol = match proto {
+        "tcp" => 6,
+        "udp" => 17,
+        _ => return None,
+    };
+    Some(Connection {
+        client: (client.parse().ok()?, cport.parse().ok()?),
+        server: (server.parse().ok()?, sport.parse().ok()?),
+        protocol,
+    })
+}
+
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(mark), Some(mask)) = (args.first().and_then(|a| number(a)), args.get(1).and_then(|a| number(a))) else {
@@ -31,22 +48,7 @@ fn main() -> std::io::Result<()> {
     let mut connections = Vec::new();
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line?;
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let parsed = match f.as_slice() {
-            [proto, client, cport, server, sport] => (|| {
-                let protocol = match *proto {
-                    "tcp" => 6,
-                    "udp" => 17,
-                    _ => return None,
-                };
-                Some(Connection {
-                    client: (client.parse().ok()?, cport.parse().ok()?),
-                    server: (server.parse().ok()?, sport.parse().ok()?),
-                    protocol,
-                })
-            })(),
-            _ => None,
-        };
+        let parsed = parse_line(&line);
         match parsed {
             Some(c) => connections.push(c),
             None => {

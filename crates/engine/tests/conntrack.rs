@@ -21,6 +21,17 @@ impl Netns {
         Netns(name)
     }
 
+    /// Inserts a connection from `src` to `dst` (address, port) for a minute, with mark 0x1100;
+    /// a TCP one established.
+    fn insert(&self, proto: &str, (src, sport): (&str, &str), (dst, dport): (&str, &str)) {
+        let mut args = vec!["-I", "-p", proto, "-s", src, "-d", dst, "--sport", sport, "--dport", dport];
+        args.extend(["-t", "60", "--mark", "0x1100"]);
+        if proto == "tcp" {
+            args.extend(["--state", "ESTABLISHED"]);
+        }
+        self.conntrack(&args);
+    }
+
     fn conntrack(&self, args: &[&str]) -> String {
         let out = Command::new("ip").args(["netns", "exec", &self.0, "conntrack"]).args(args).output().unwrap();
         assert!(out.status.success(), "conntrack {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -67,29 +78,12 @@ fn marks_are_set_under_the_mask_on_tracked_connections_and_gone_ones_are_counted
         return;
     }
     let ns = Netns::add("marks");
-    let (v4, v6, other) = (
-        connection("198.18.1.2", 5400, "198.18.2.2", 53, 17),
-        connection("2001:db8::1", 40000, "2001:db8::2", 443, 6),
-        ("198.18.1.3", 5401u16, "198.18.2.2", 80u16),
-    );
-    ns.conntrack(
-        &["-I", "-p", "udp", "-s", "198.18.1.2", "-d", "198.18.2.2", "--sport", "5400", "--dport", "53"]
-            .into_iter()
-            .chain(["-t", "60", "--mark", "0x1100"])
-            .collect::<Vec<_>>(),
-    );
-    ns.conntrack(
-        &["-I", "-p", "tcp", "-s", "2001:db8::1", "-d", "2001:db8::2", "--sport", "40000", "--dport", "443"]
-            .into_iter()
-            .chain(["-t", "60", "--state", "ESTABLISHED", "--mark", "0x1100"])
-            .collect::<Vec<_>>(),
-    );
-    ns.conntrack(
-        &["-I", "-p", "tcp", "-s", other.0, "-d", other.2, "--sport", "5401", "--dport", "80"]
-            .into_iter()
-            .chain(["-t", "60", "--state", "ESTABLISHED", "--mark", "0x1100"])
-            .collect::<Vec<_>>(),
-    );
+    let (v4, v6) =
+        (connection("198.18.1.2", 5400, "198.18.2.2", 53, 17), connection("2001:db8::1", 40000, "2001:db8::2", 443, 6));
+    ns.insert("udp", ("198.18.1.2", "5400"), ("198.18.2.2", "53"));
+    ns.insert("tcp", ("2001:db8::1", "40000"), ("2001:db8::2", "443"));
+    // Another connection, which is not asked for.
+    ns.insert("tcp", ("198.18.1.3", "5401"), ("198.18.2.2", "80"));
 
     // The two tracked connections, one the kernel does not track, one of another protocol
     // (skipped), and 3,000 more untracked ones, so that the updates take several sends.
