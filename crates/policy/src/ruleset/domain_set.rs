@@ -311,7 +311,7 @@ impl DomainSet {
         if name.len() > SHORT_NAME {
             return self.lookup_long(input);
         }
-        let mut buf = [0u8; PAD + SHORT_NAME];
+        let mut buf: FoldBuf = [0u8; PAD + SHORT_NAME + TAIL];
         let mut dots = fold_short(name, &mut buf)?;
         // Label starts from the last label's to 0.
         let mut done = false;
@@ -336,7 +336,7 @@ impl DomainSet {
     /// read after that, again prefetched a step ahead. A name that is long or needs more than
     /// [`MAX_PROBES`] probes takes [`lookup_ascii`](Self::lookup_ascii).
     pub(crate) fn lookup_many(&self, inputs: &[impl AsRef<[u8]>], out: &mut [Option<u32>]) {
-        let mut bufs = [[0u8; PAD + SHORT_NAME]; NAME_LANES];
+        let mut bufs: [FoldBuf; NAME_LANES] = [[0u8; PAD + SHORT_NAME + TAIL]; NAME_LANES];
         for (inputs, out) in inputs.chunks(NAME_LANES).zip(out.chunks_mut(NAME_LANES)) {
             let mut lanes = [Lane::default(); NAME_LANES];
             // The lanes still walking, so that a round skips the ones that have stopped.
@@ -377,7 +377,7 @@ impl DomainSet {
                     }
                 }
             }
-            for ((out, input), lane) in out.iter_mut().zip(inputs).zip(&lanes) {
+            for (((out, input), lane), buf) in out.iter_mut().zip(inputs).zip(&lanes).zip(&bufs) {
                 let input = input.as_ref();
                 *out = match lane.state {
                     LaneState::Invalid => None,
@@ -385,7 +385,7 @@ impl DomainSet {
                     LaneState::Walking | LaneState::Stopped => {
                         let probes = lane.probes.get(..usize::from(lane.probe_count)).unwrap_or_default();
                         let mut best = NO_ENTRY;
-                        Some(self.decide(strip_root(input), probes, &mut best).unwrap_or(best))
+                        Some(self.decide(buf, strip_root(input).len(), probes, &mut best).unwrap_or(best))
                     }
                 };
             }
@@ -438,7 +438,7 @@ impl DomainSet {
     fn lookup_long(&self, input: &[u8]) -> Option<u32> {
         let name = strip_root(input);
         validate_ascii(name).ok()?;
-        let mut buf = [0u8; PAD + MAX_NAME_LEN];
+        let mut buf = [0u8; PAD + MAX_NAME_LEN + TAIL];
         for (to, &b) in buf.iter_mut().skip(PAD).zip(name) {
             *to = b | 0x20;
         }
@@ -478,7 +478,7 @@ impl DomainSet {
                 if count == MAX_PROBES {
                     // None of these is the whole name (the last suffix, still to come), so they
                     // only move `best`.
-                    let decided = self.decide(name, &noted, &mut best);
+                    let decided = self.decide(folded, name.len(), &noted, &mut best);
                     debug_assert!(decided.is_none(), "only the whole name decides");
                     count = 0;
                 }
@@ -492,17 +492,17 @@ impl DomainSet {
             }
             end = start.saturating_sub(1);
         }
-        self.decide(name, noted.get(..count).unwrap_or_default(), &mut best).unwrap_or(best)
+        self.decide(folded, name.len(), noted.get(..count).unwrap_or_default(), &mut best).unwrap_or(best)
     }
 
-    /// Probes the `noted` suffixes of `name` (shortest first) and folds what the table holds into
-    /// `best`, the entry that decides from below: the deciding entry when the whole name is a
-    /// selector name, else `None`.
+    /// Probes the `noted` suffixes of the name folded in `folded` (from [`PAD`], `len` bytes),
+    /// shortest first, and folds what the table holds into `best`, the entry that decides from
+    /// below: the deciding entry when the whole name is a selector name, else `None`.
     #[inline(always)]
-    fn decide(&self, name: &[u8], noted: &[PendingProbe], best: &mut u32) -> Option<u32> {
+    fn decide(&self, folded: &[u8], len: usize, noted: &[PendingProbe], best: &mut u32) -> Option<u32> {
         for probe in noted {
-            let suffix = name.get(probe.start..).unwrap_or_default();
-            if let Some(entry) = take_node(self.probe_table(probe.hash, suffix), probe.start == 0, best) {
+            let found = self.probe_table(probe.hash, folded, probe.start, len);
+            if let Some(entry) = take_node(found, probe.start == 0, best) {
                 return Some(entry);
             }
         }
@@ -516,9 +516,10 @@ impl DomainSet {
         self.filter.get(word).is_some_and(|&w| w & bits == bits)
     }
 
-    /// The table's node for `name`, if it is a selector name.
+    /// The table's node for the suffix `folded[PAD + start..PAD + end]` of a query, if it is a
+    /// selector name.
     #[inline(always)]
-    fn probe_table(&self, hash: u64, name: &[u8]) -> Option<Node> {
+    fn probe_table(&self, hash: u64, folded: &[u8], start: usize, end: usize) -> Option<Node> {
         let tag = hash as u32;
         let mut pos = (hash >> self.shift) as usize;
         loop {
@@ -526,7 +527,7 @@ impl DomainSet {
             if slot.name == EMPTY {
                 return None;
             }
-            if slot.tag == tag && arena_name(&self.arena, slot.name).eq_ignore_ascii_case(name) {
+            if slot.tag == tag && stored_name_is(&self.arena, slot.name, folded, start, end) {
                 return Some(slot.node);
             }
             pos = (pos + 1) & self.mask;
@@ -557,6 +558,38 @@ fn take_node(found: Option<Node>, whole_name: bool, best: &mut u32) -> Option<u3
     None
 }
 
+/// Whether the name stored at `offset` is the suffix `folded[PAD + start..PAD + end]` of a query
+/// (folded as [`fold_word`] folds, which keeps distinct name characters distinct): the length
+/// byte, then the name eight bytes at a time, all differences or-ed together and tested once.
+///
+/// The stored name is a cache miss that a hit must wait for. A byte loop, or a length compare
+/// that returns early, would end on a branch that depends on the stored bytes and mispredicts
+/// (names differ in length), so the CPU would wait for the miss; here the loop runs on the
+/// query's length, known before the stored name arrives, and the one branch on the stored bytes
+/// goes the predicted way (a fingerprint match is nearly always the name). The arena ends in
+/// [`TAIL`] spare bytes and `folded` has as many after the name, so every word can be read.
+#[inline(always)]
+fn stored_name_is(arena: &[u8], offset: u32, folded: &[u8], start: usize, end: usize) -> bool {
+    let word = |bytes: &[u8], at: usize| {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(bytes.get(at..at + 8)?);
+        Some(u64::from_le_bytes(eight))
+    };
+    let len = end - start;
+    let at_name = offset as usize + 1;
+    let mut differ = u64::from(arena.get(at_name - 1).copied() != Some(len as u8));
+    for at in (0..len).step_by(8) {
+        let (Some(stored), Some(query)) = (word(arena, at_name + at), word(folded, PAD + start + at)) else {
+            // Not reached: the arena and `folded` end in spare bytes.
+            let query = folded.get(PAD + start..PAD + end).unwrap_or_default();
+            return arena_name(arena, offset).iter().map(|&b| b | 0x20).eq(query.iter().copied());
+        };
+        let keep = u64::MAX >> (64 - 8 * (len - at).min(8));
+        differ |= (fold_word(stored) ^ query) & keep;
+    }
+    differ == 0
+}
+
 /// The name stored at `offset` (a length byte, then the name).
 #[inline(always)]
 fn arena_name(arena: &[u8], offset: u32) -> &[u8] {
@@ -570,6 +603,9 @@ fn arena_name(arena: &[u8], offset: u32) -> &[u8] {
 const SHORT_NAME: usize = 64;
 /// Bytes in front of the name in a folded buffer, so that the word before any label end exists.
 const PAD: usize = 8;
+/// Spare bytes after a folded name and at the end of the arena, so that the word-at-a-time compare
+/// of a stored name ([`stored_name_is`]) can read whole words.
+const TAIL: usize = 8;
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -693,8 +729,9 @@ fn strip_root(input: &[u8]) -> &[u8] {
     }
 }
 
-/// A buffer for a case-folded name of at most [`SHORT_NAME`] bytes, from offset [`PAD`].
-type FoldBuf = [u8; PAD + SHORT_NAME];
+/// A buffer for a case-folded name of at most [`SHORT_NAME`] bytes, from offset [`PAD`], and
+/// [`TAIL`] bytes after it.
+type FoldBuf = [u8; PAD + SHORT_NAME + TAIL];
 
 /// Validates `name` (1 to [`SHORT_NAME`] bytes, trailing dot removed) sixteen bytes at a time and
 /// case-folds it into `buf` from offset [`PAD`] (`_` folds to 0x7F, as in [`hash_label`]); returns
@@ -1004,7 +1041,9 @@ impl<P: Copy> DomainSetBuilder<P> {
             slots[pos] = slot;
         }
         // The arena also holds the names of skipped and duplicate items: a few bytes each, against
-        // a copy of every name.
+        // a copy of every name. Then the spare bytes for whole-word reads.
+        let mut arena = arena;
+        arena.extend_from_slice(&[0; TAIL]);
         let arena = Table::new(arena);
         (DomainSet { slots, mask, shift, arena, node_depths, filter, filter_mask }, dropped)
     }
@@ -1051,6 +1090,50 @@ mod tests {
             if let Some(parsed) = parsed {
                 proptest::prop_assert_eq!(checked, Some(name_hash(parsed.as_str().as_bytes())));
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time compare of a stored name with a query suffix agrees with a plain
+        /// case-insensitive compare, whatever the lengths and wherever the suffix starts; the
+        /// names share most of their bytes, so that a difference often falls in a masked word.
+        #[test]
+        fn stored_name_compare_agrees_with_bytes(
+            stored in "[ab_-]{1,63}",
+            upper in proptest::collection::vec(proptest::bool::ANY, 64),
+            edit in 0usize..4,
+            at in 0usize..64,
+            before in 0usize..9,
+        ) {
+            // The query: the stored name in mixed case, then one byte changed, the last one
+            // dropped or one more added (or none of these).
+            let mut query: Vec<u8> = stored.bytes().zip(&upper).map(|(b, &up)| if up { b.to_ascii_uppercase() } else { b }).collect();
+            match edit {
+                1 => {
+                    let at = at % query.len();
+                    query[at] = if query[at] == b'_' { b'-' } else { b'_' };
+                }
+                2 if query.len() > 1 => {
+                    query.pop();
+                }
+                3 => query.push(b'a'),
+                _ => {}
+            }
+            let stored = stored.as_bytes();
+            let start = before.min(SHORT_NAME - query.len());
+            let mut arena = vec![0xEE, stored.len() as u8];
+            arena.extend_from_slice(stored);
+            arena.extend_from_slice(&[0; TAIL]);
+            let mut folded: FoldBuf = [0xEE; PAD + SHORT_NAME + TAIL];
+            for (to, &b) in folded.iter_mut().skip(PAD + start).zip(&query) {
+                *to = b | 0x20;
+            }
+            let end = start + query.len();
+            proptest::prop_assert_eq!(
+                stored_name_is(&arena, 1, &folded, start, end),
+                stored.eq_ignore_ascii_case(&query),
+                "{:?} against {:?} at {}", stored, query, start
+            );
         }
     }
 
