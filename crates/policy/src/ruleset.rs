@@ -268,6 +268,7 @@ impl Ruleset {
 
     /// Looks up an address: longest prefix match. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is
     /// looked up as IPv4.
+    #[inline]
     pub fn lookup_ip(&self, addr: IpAddr) -> Option<Match<'_>> {
         let entry = match v4_key(addr) {
             Ok(key) => self.v4.lookup(key),
