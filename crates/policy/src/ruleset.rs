@@ -215,6 +215,7 @@ impl Ruleset {
     ///
     /// The ASCII path validates and case-folds a word at a time, then hashes, and does not
     /// allocate. A malformed name is an error, with the same detail as [`DomainName::parse`].
+    #[inline]
     pub fn lookup_domain(&self, name: &str) -> Result<Option<Match<'_>>, NameError> {
         match self.domains.lookup_ascii(name.as_bytes()) {
             Some(entry) => Ok(self.to_match(entry)),
