@@ -47,6 +47,14 @@ impl Default for EngineConfig {
     }
 }
 
+/// A packet's flow key and its hash, from [`Engine::prepare`].
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared {
+    key: FlowKey,
+    from_lo: bool,
+    hash: u64,
+}
+
 /// What the back end does with one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PacketVerdict {
@@ -266,9 +274,47 @@ impl Engine {
 
     /// Judges one packet seen at `now` (nanoseconds since the epoch).
     pub fn process(&mut self, packet: &Packet<'_>, now: u64, observer: &mut impl Observer) -> PacketVerdict {
+        let prepared = self.prepare(packet);
+        self.process_prepared(packet, prepared, now, observer)
+    }
+
+    /// The first step of [`process`](Self::process), which a back end holding several packets
+    /// can take a few packets ahead: computes the packet's flow key and its hash, and asks the
+    /// CPU to start loading the flow table's index line for it. `None` for a non-first fragment,
+    /// which has no flow. Then, a little later, [`prefetch_flow`](Self::prefetch_flow) asks for
+    /// the flow entry itself, and [`process_prepared`](Self::process_prepared) judges the packet;
+    /// the loads a lookup waits for one after the other thus overlap with judging earlier
+    /// packets. The table may change in between: the prefetches are hints, the lookup is exact.
+    #[inline]
+    pub fn prepare(&self, packet: &Packet<'_>) -> Option<Prepared> {
+        if packet.transport == Transport::Fragment {
+            return None;
+        }
+        let (key, from_lo) = FlowKey::of(packet);
+        let hash = self.flows.hash(&key);
+        self.flows.prefetch_index(hash);
+        Some(Prepared { key, from_lo, hash })
+    }
+
+    /// Asks the CPU to start loading the flow entry of a [`prepare`](Self::prepare)d packet,
+    /// once its index line has had time to arrive.
+    #[inline]
+    pub fn prefetch_flow(&self, prepared: &Prepared) {
+        self.flows.prefetch_flow(prepared.hash);
+    }
+
+    /// [`process`](Self::process) for a packet [`prepare`](Self::prepare)d earlier (`prepared`
+    /// is what `prepare` returned for this very packet).
+    pub fn process_prepared(
+        &mut self,
+        packet: &Packet<'_>,
+        prepared: Option<Prepared>,
+        now: u64,
+        observer: &mut impl Observer,
+    ) -> PacketVerdict {
         self.counters.packets += 1;
         self.counters.bytes += packet.ip.len() as u64;
-        let verdict = self.judge(packet, now, observer);
+        let verdict = self.judge(packet, prepared, now, observer);
         match verdict {
             PacketVerdict::Accept => self.counters.packets_accepted += 1,
             PacketVerdict::Drop => self.counters.packets_dropped += 1,
@@ -278,7 +324,13 @@ impl Engine {
         verdict
     }
 
-    fn judge(&mut self, packet: &Packet<'_>, now: u64, observer: &mut impl Observer) -> PacketVerdict {
+    fn judge(
+        &mut self,
+        packet: &Packet<'_>,
+        prepared: Option<Prepared>,
+        now: u64,
+        observer: &mut impl Observer,
+    ) -> PacketVerdict {
         self.settled = false;
         if packet.transport == Transport::Fragment {
             // No ports: judged by address alone, either end.
@@ -290,8 +342,11 @@ impl Engine {
                 PacketVerdict::Accept
             };
         }
-        let (key, from_lo) = FlowKey::of(packet);
-        let id = match self.flows.get(&key) {
+        let Prepared { key, from_lo, hash } = prepared.unwrap_or_else(|| {
+            let (key, from_lo) = FlowKey::of(packet);
+            Prepared { key, from_lo, hash: self.flows.hash(&key) }
+        });
+        let id = match self.flows.get_hashed(hash, &key) {
             Some(id) => id,
             None => self.new_flow(key, from_lo, packet, now, observer),
         };

@@ -214,8 +214,37 @@ impl<S> FlowTable<S> {
 
     /// Looks up a flow.
     pub fn get(&self, key: &FlowKey) -> Option<FlowId> {
-        let hash = self.hasher.hash_one(key);
-        self.index.find(hash, |id| self.slab[id as usize].key == *key)
+        self.get_hashed(self.hash(key), key)
+    }
+
+    /// The hash under which `key` is filed, for [`get_hashed`](Self::get_hashed) and the
+    /// prefetches.
+    #[inline]
+    pub fn hash(&self, key: &FlowKey) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// [`get`](Self::get) with the key's [`hash`](Self::hash) already computed.
+    #[inline]
+    pub fn get_hashed(&self, hash: u64, key: &FlowKey) -> Option<FlowId> {
+        self.index.find(hash, |id| self.slab.get(id as usize).is_some_and(|f| f.key == *key))
+    }
+
+    /// Asks the CPU to start loading the index line a lookup of `hash` reads first. A hint: the
+    /// table may change before the lookup, which stays correct either way.
+    #[inline]
+    pub fn prefetch_index(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Asks the CPU to start loading the flow entry a lookup of `hash` will most likely compare
+    /// (read from the index, which [`prefetch_index`](Self::prefetch_index) should have brought
+    /// in by now). A hint, like that one.
+    #[inline]
+    pub fn prefetch_flow(&self, hash: u64) {
+        if let Some(flow) = self.index.likely(hash).and_then(|id| self.slab.get(id as usize)) {
+            bawaba_wire::hint::prefetch((flow as *const Flow<S>).cast());
+        }
     }
 
     /// The flow at `id`.

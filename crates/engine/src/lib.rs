@@ -47,6 +47,6 @@ pub mod stream;
 pub mod verdict;
 
 pub use counters::Counters;
-pub use engine::{Decided, Engine, EngineConfig, Ignore, Observer, PacketVerdict};
+pub use engine::{Decided, Engine, EngineConfig, Ignore, Observer, PacketVerdict, Prepared};
 pub use flow::{FlowEnd, FlowKey, Timeouts};
 pub use verdict::{AppProtocol, Basis, FlowAction, FlowState};

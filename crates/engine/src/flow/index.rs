@@ -67,6 +67,33 @@ impl Index {
         }
     }
 
+    /// Asks the CPU to start loading the slot line where a lookup of `hash` begins.
+    #[inline]
+    pub(super) fn prefetch(&self, hash: u64) {
+        if let Some(slot) = self.slots.get(hash as usize & self.mask) {
+            bawaba_wire::hint::prefetch((slot as *const u32).cast());
+        }
+    }
+
+    /// The first position filed under `hash`'s tag, without checking its key: the entry a
+    /// lookup of `hash` will most likely compare, for prefetching. `None` when the probe meets
+    /// an empty slot first.
+    #[inline]
+    pub(super) fn likely(&self, hash: u64) -> Option<u32> {
+        let t = tag(hash);
+        let mut i = hash as usize & self.mask;
+        loop {
+            let s = *self.slots.get(i)?;
+            if s == EMPTY {
+                return None;
+            }
+            if s >> 24 == t {
+                return Some(position(s));
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
     /// Files `position` under `hash` (the caller knows it is not there). `hash_of` gives the hash
     /// of any filed position, for growing.
     pub(super) fn insert(&mut self, hash: u64, position: u32, hash_of: impl Fn(u32) -> u64) {
