@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
+use std::sync::Arc;
 
 use bawaba_policy::Ruleset;
 use bawaba_wire::packet::{self, PacketError};
@@ -159,15 +160,15 @@ pub struct CaptureSummary {
     pub flow_table: FlowTableStats,
 }
 
-struct Collect<'a, F: FnMut(FlowRecord)> {
-    ruleset: &'a Ruleset,
+struct Collect<F: FnMut(FlowRecord)> {
+    ruleset: Arc<Ruleset>,
     on_flow: Option<F>,
 }
 
-impl<F: FnMut(FlowRecord)> Observer for Collect<'_, F> {
+impl<F: FnMut(FlowRecord)> Observer for Collect<F> {
     fn ended(&mut self, flow: &Flow<FlowState>, _why: FlowEnd) {
         if let Some(on_flow) = &mut self.on_flow {
-            on_flow(FlowRecord::new(flow, self.ruleset));
+            on_flow(FlowRecord::new(flow, &self.ruleset));
         }
     }
 }
@@ -181,12 +182,14 @@ pub fn inspect_capture<R: Read>(
     engine: &mut Engine,
     on_flow: impl FnMut(FlowRecord),
 ) -> Result<CaptureSummary, CaptureError> {
-    run_capture(reader_source(reader)?, engine, Some(on_flow), |_| {})
+    let run = Run::new(engine, Some(on_flow), |_| {});
+    run_capture(reader_source(reader)?, engine, run)
 }
 
 /// Like [`inspect_capture`] for the totals only: no per-flow record is built.
 pub fn summarize_capture<R: Read>(reader: R, engine: &mut Engine) -> Result<CaptureSummary, CaptureError> {
-    run_capture(reader_source(reader)?, engine, None::<fn(FlowRecord)>, |_| {})
+    let run = Run::new(engine, None::<fn(FlowRecord)>, |_| {});
+    run_capture(reader_source(reader)?, engine, run)
 }
 
 /// Like [`inspect_capture`] for a capture already in memory (for instance memory-mapped): a
@@ -198,9 +201,10 @@ pub fn inspect_bytes(
     on_flow: Option<impl FnMut(FlowRecord)>,
     progress: impl FnMut(u64),
 ) -> Result<CaptureSummary, CaptureError> {
+    let run = Run::new(engine, on_flow, progress);
     match PcapSlice::new(data)? {
-        Some(slice) => run_slice(slice, engine, on_flow, progress),
-        None => run_capture(reader_source(data)?, engine, on_flow, progress),
+        Some(slice) => run_slice(slice, engine, run),
+        None => run_capture(reader_source(data)?, engine, run),
     }
 }
 
@@ -222,16 +226,19 @@ impl<R: Read> Source for CaptureReader<R> {
 }
 
 /// What a run through a capture keeps between records.
-struct Run<'r, F: FnMut(FlowRecord), P: FnMut(u64)> {
-    observer: Collect<'r, F>,
+struct Run<F: FnMut(FlowRecord), P: FnMut(u64)> {
+    observer: Collect<F>,
     summary: CaptureSummary,
     next_expiry: u64,
     progress: P,
 }
 
-impl<'r, F: FnMut(FlowRecord), P: FnMut(u64)> Run<'r, F, P> {
-    fn new(ruleset: &'r Ruleset, on_flow: Option<F>, progress: P) -> Self {
-        Run { observer: Collect { ruleset, on_flow }, summary: CaptureSummary::default(), next_expiry: 0, progress }
+impl<F: FnMut(FlowRecord), P: FnMut(u64)> Run<F, P> {
+    /// A run through a capture with `engine`: each ended flow goes to `on_flow`, and `progress`
+    /// gets the file offset reached every 65,536 packets.
+    fn new(engine: &Engine, on_flow: Option<F>, progress: P) -> Self {
+        let observer = Collect { ruleset: Arc::clone(engine.ruleset()), on_flow };
+        Run { observer, summary: CaptureSummary::default(), next_expiry: 0, progress }
     }
 
     /// One record, dissected (and its flow [`Engine::prepare`]d, or `None` to leave that to the
@@ -270,14 +277,11 @@ impl<'r, F: FnMut(FlowRecord), P: FnMut(u64)> Run<'r, F, P> {
     }
 }
 
-fn run_capture<S: Source, F: FnMut(FlowRecord)>(
-    mut capture: S,
+fn run_capture(
+    mut capture: impl Source,
     engine: &mut Engine,
-    on_flow: Option<F>,
-    progress: impl FnMut(u64),
+    mut run: Run<impl FnMut(FlowRecord), impl FnMut(u64)>,
 ) -> Result<CaptureSummary, CaptureError> {
-    let ruleset = std::sync::Arc::clone(engine.ruleset());
-    let mut run = Run::new(&ruleset, on_flow, progress);
     loop {
         let record = match capture.next() {
             Ok(Some(record)) => record,
@@ -310,14 +314,11 @@ struct Ahead<'a> {
 /// line and flow entry, two cache misses a packet would otherwise wait for one after the other,
 /// are then loading while earlier packets are judged. Records are judged in file order, and the
 /// answers are the same as one record at a time.
-fn run_slice<F: FnMut(FlowRecord)>(
+fn run_slice(
     mut capture: PcapSlice<'_>,
     engine: &mut Engine,
-    on_flow: Option<F>,
-    progress: impl FnMut(u64),
+    mut run: Run<impl FnMut(FlowRecord), impl FnMut(u64)>,
 ) -> Result<CaptureSummary, CaptureError> {
-    let ruleset = std::sync::Arc::clone(engine.ruleset());
-    let mut run = Run::new(&ruleset, on_flow, progress);
     let mut ahead: VecDeque<Ahead<'_>> = VecDeque::with_capacity(AHEAD);
     let mut failed = None;
     let mut more = true;

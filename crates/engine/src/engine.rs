@@ -324,10 +324,11 @@ impl Engine {
         verdict
     }
 
+    /// The verdict on one packet; `process_prepared` counts it.
     fn judge(
         &mut self,
         packet: &Packet<'_>,
-        prepared: Option<Prepared>,
+        flow: Option<Prepared>,
         now: u64,
         observer: &mut impl Observer,
     ) -> PacketVerdict {
@@ -342,7 +343,7 @@ impl Engine {
                 PacketVerdict::Accept
             };
         }
-        let Prepared { key, from_lo, hash } = prepared.unwrap_or_else(|| {
+        let Prepared { key, from_lo, hash } = flow.unwrap_or_else(|| {
             let (key, from_lo) = FlowKey::of(packet);
             Prepared { key, from_lo, hash: self.flows.hash(&key) }
         });
