@@ -298,7 +298,7 @@ fn run_capture(
     Ok(run.finish(engine))
 }
 
-/// How many records [`run_slice`] reads and dissects ahead of the one it judges.
+/// Records [`run_slice`] holds read and dissected: the one it judges and the seven after it.
 const AHEAD: usize = 8;
 
 /// A record read ahead, dissected, with its flow prepared.
@@ -309,11 +309,12 @@ struct Ahead<'a> {
 }
 
 /// [`run_capture`] for a classic pcap read in place, whose packets stay valid after the next one
-/// is read: records are read, dissected and their flows [`Engine::prepare`]d [`AHEAD`] records
-/// before they are judged, and their flow entries prefetched half-way. The flow table's index
-/// line and flow entry, two cache misses a packet would otherwise wait for one after the other,
-/// are then loading while earlier packets are judged. Records are judged in file order, and the
-/// answers are the same as one record at a time.
+/// is read: a record is read, dissected and its flow [`Engine::prepare`]d (the index line
+/// prefetched) seven records before it is judged, and its flow entry prefetched two records
+/// later, five before it is judged. The flow table's index line and flow entry, two cache misses
+/// a packet would otherwise wait for one after the other, are then loading while earlier packets
+/// are judged. Records are judged in file order, and the answers are the same as one record at a
+/// time.
 fn run_slice(
     mut capture: PcapSlice<'_>,
     engine: &mut Engine,
@@ -349,6 +350,7 @@ fn run_slice(
             }
         }
         let Some(Ahead { record, dissected, prepared }) = ahead.pop_front() else { break };
+        // The record five after this one, prepared two records ago.
         if let Some(later) = ahead.get(AHEAD / 2).and_then(|a| a.prepared.as_ref()) {
             engine.prefetch_flow(later);
         }

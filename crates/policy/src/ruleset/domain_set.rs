@@ -580,7 +580,9 @@ fn stored_name_is(arena: &[u8], offset: u32, folded: &[u8], start: usize, end: u
     let mut differ = u64::from(arena.get(at_name - 1).copied() != Some(len as u8));
     for at in (0..len).step_by(8) {
         let (Some(stored), Some(query)) = (word(arena, at_name + at), word(folded, PAD + start + at)) else {
-            // Not reached: the arena and `folded` end in spare bytes.
+            // A stored name shorter than the query, at the very end of the arena (the spare
+            // bytes cover a word past the stored name's end, not past the query's): the
+            // plain compare answers, no since the lengths differ.
             let query = folded.get(PAD + start..PAD + end).unwrap_or_default();
             return arena_name(arena, offset).iter().map(|&b| b | 0x20).eq(query.iter().copied());
         };
@@ -757,7 +759,13 @@ fn fold_short(name: &[u8], buf: &mut FoldBuf) -> Option<u64> {
             }
             u64::from_le_bytes(eight)
         };
-        let pairs = if len <= 32 { 2 } else { 4 };
+        let pairs = if len <= 16 {
+            1
+        } else if len <= 32 {
+            2
+        } else {
+            4
+        };
         for i in 0..pairs {
             let (low_at, high_at) = ((16 * i).min(len - 8), (16 * i + 8).min(len - 8));
             let (low, high) = (word_at(low_at), word_at(high_at));
