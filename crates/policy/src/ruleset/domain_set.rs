@@ -1329,6 +1329,21 @@ mod tests {
         assert_eq!(set.lookup_ascii(format!("{l63}.b").as_bytes()), Some(NO_ENTRY));
         assert_eq!(set.lookup_ascii(format!("{l64}.b").as_bytes()), None);
         assert_eq!(set.lookup_ascii(format!("q.{}.w.0z.a", "b".repeat(60)).as_bytes()), Some(2));
+
+        // Stored names longer than a short name (the long path compares them word by word too),
+        // one of them last in the arena: found in any case, not confused with a name one byte
+        // longer or shorter, or differing in its last byte.
+        let long = format!("{}.{}.long", "c".repeat(50), "d".repeat(40));
+        let last = format!("x.{}.last", "e".repeat(60));
+        let set =
+            set_of([(long.as_str(), NameKind::Exact), ("s.long", NameKind::Exact), (last.as_str(), NameKind::Exact)]);
+        assert_eq!(set.lookup_ascii(long.as_bytes()), Some(0));
+        assert_eq!(set.lookup_ascii(long.to_uppercase().as_bytes()), Some(0));
+        assert_eq!(set.lookup_ascii(last.as_bytes()), Some(2));
+        assert_eq!(set.lookup_ascii(format!("c{long}").as_bytes()), Some(NO_ENTRY));
+        assert_eq!(set.lookup_ascii(long.replacen('c', "", 1).as_bytes()), Some(NO_ENTRY));
+        assert_eq!(set.lookup_ascii(long.replace(".long", ".lonh").as_bytes()), Some(NO_ENTRY));
+        assert_eq!(set.lookup_ascii(format!("x{last}").as_bytes()), Some(NO_ENTRY));
     }
 
     #[test]
