@@ -580,11 +580,10 @@ fn stored_name_is(arena: &[u8], offset: u32, folded: &[u8], start: usize, end: u
     let mut differ = u64::from(arena.get(at_name - 1).copied() != Some(len as u8));
     for at in (0..len).step_by(8) {
         let (Some(stored), Some(query)) = (word(arena, at_name + at), word(folded, PAD + start + at)) else {
-            // A stored name shorter than the query, at the very end of the arena (the spare
-            // bytes cover a word past the stored name's end, not past the query's): the
-            // plain compare answers, no since the lengths differ.
-            let query = folded.get(PAD + start..PAD + end).unwrap_or_default();
-            return arena_name(arena, offset).iter().map(|&b| b | 0x20).eq(query.iter().copied());
+            // Only a stored name shorter than the query, at the very end of the arena, runs out
+            // (the spare bytes cover a word past the stored name's end, not past the query's):
+            // the lengths differ.
+            return false;
         };
         let keep = u64::MAX >> (64 - 8 * (len - at).min(8));
         differ |= (fold_word(stored) ^ query) & keep;
