@@ -213,18 +213,6 @@ fn reader_source<R: Read>(reader: R) -> Result<CaptureReader<R>, CaptureError> {
     CaptureReader::with_buffer_len(reader, 256 * 1024)
 }
 
-/// Where packets come from: a streaming reader or a file in memory.
-trait Source {
-    fn next(&mut self) -> Result<Option<Packet<'_>>, CaptureError>;
-}
-
-impl<R: Read> Source for CaptureReader<R> {
-    #[inline]
-    fn next(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
-        self.next_packet()
-    }
-}
-
 /// What a run through a capture keeps between records.
 struct Run<F: FnMut(FlowRecord), P: FnMut(u64)> {
     observer: Collect<F>,
@@ -277,13 +265,14 @@ impl<F: FnMut(FlowRecord), P: FnMut(u64)> Run<F, P> {
     }
 }
 
+/// Runs a streamed capture through `engine`, one record at a time.
 fn run_capture(
-    mut capture: impl Source,
+    mut capture: CaptureReader<impl Read>,
     engine: &mut Engine,
     mut run: Run<impl FnMut(FlowRecord), impl FnMut(u64)>,
 ) -> Result<CaptureSummary, CaptureError> {
     loop {
-        let record = match capture.next() {
+        let record = match capture.next_packet() {
             Ok(Some(record)) => record,
             Ok(None) => break,
             Err(e @ CaptureError::Truncated { .. }) => {

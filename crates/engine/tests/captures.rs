@@ -14,7 +14,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bawaba_engine::capture::{inspect_bytes, inspect_capture, FlowRecord};
+use bawaba_engine::capture::{inspect_bytes, inspect_capture, CaptureSummary, FlowRecord};
 use bawaba_engine::{Engine, EngineConfig};
 use bawaba_policy::{Action, Category, Order, Ruleset};
 
@@ -45,9 +45,19 @@ fn inspect(path: &Path) -> (Vec<FlowRecord>, serde_json::Value) {
 }
 
 fn inspect_with(path: &Path, config: EngineConfig) -> (Vec<FlowRecord>, serde_json::Value) {
+    inspect_streamed(File::open(path).unwrap(), config)
+}
+
+/// [`inspect`] of any reader: the capture streamed, one record at a time.
+fn inspect_streamed(reader: impl std::io::Read, config: EngineConfig) -> (Vec<FlowRecord>, serde_json::Value) {
     let mut engine = Engine::new(policy(), config);
     let mut flows = Vec::new();
-    let summary = inspect_capture(File::open(path).unwrap(), &mut engine, |f| flows.push(f)).unwrap();
+    let summary = inspect_capture(reader, &mut engine, |f| flows.push(f)).unwrap();
+    report(flows, summary)
+}
+
+/// The flows in order of first packet, and the report as JSON.
+fn report(mut flows: Vec<FlowRecord>, summary: CaptureSummary) -> (Vec<FlowRecord>, serde_json::Value) {
     flows.sort_by(|a, b| (a.first_seen_ns, &a.client, &a.server).cmp(&(b.first_seen_ns, &b.client, &b.server)));
     let doc = serde_json::json!({ "flows": flows, "totals": summary });
     (flows, doc)
@@ -59,8 +69,7 @@ fn inspect_in_memory(bytes: &[u8], config: EngineConfig) -> serde_json::Value {
     let mut engine = Engine::new(policy(), config);
     let mut flows = Vec::new();
     let summary = inspect_bytes(bytes, &mut engine, Some(|f| flows.push(f)), |_| {}).unwrap();
-    flows.sort_by(|a, b| (a.first_seen_ns, &a.client, &a.server).cmp(&(b.first_seen_ns, &b.client, &b.server)));
-    serde_json::json!({ "flows": flows, "totals": summary })
+    report(flows, summary).1
 }
 
 fn capture_files() -> Vec<PathBuf> {
@@ -119,12 +128,8 @@ fn in_place_reading_agrees_with_streaming() {
         assert!(records > 100, "{}: {records} records, too few to read ahead", path.display());
         if path.extension().is_some_and(|e| e == "pcap") {
             let cut = &bytes[..bytes.len() - 7];
-            let mut engine = Engine::new(policy(), EngineConfig::default());
-            let mut flows = Vec::new();
-            let summary = inspect_capture(cut, &mut engine, |f| flows.push(f)).unwrap();
-            assert!(summary.truncated.is_some(), "the cut capture is not reported as truncated");
-            flows.sort_by(|a, b| (a.first_seen_ns, &a.client, &a.server).cmp(&(b.first_seen_ns, &b.client, &b.server)));
-            let streamed = serde_json::json!({ "flows": flows, "totals": summary });
+            let (_, streamed) = inspect_streamed(cut, EngineConfig::default());
+            assert!(streamed["totals"]["truncated"].is_string(), "the cut capture is not reported as truncated");
             assert_eq!(inspect_in_memory(cut, EngineConfig::default()), streamed, "{} cut short", path.display());
         }
     }

@@ -75,25 +75,6 @@ impl Index {
         }
     }
 
-    /// The first position filed under `hash`'s tag, without checking its key: the entry a
-    /// lookup of `hash` will most likely compare, for prefetching. `None` when the probe meets
-    /// an empty slot first.
-    #[inline]
-    pub(super) fn likely(&self, hash: u64) -> Option<u32> {
-        let t = tag(hash);
-        let mut i = hash as usize & self.mask;
-        loop {
-            let s = *self.slots.get(i)?;
-            if s == EMPTY {
-                return None;
-            }
-            if s >> 24 == t {
-                return Some(position(s));
-            }
-            i = (i + 1) & self.mask;
-        }
-    }
-
     /// Files `position` under `hash` (the caller knows it is not there). `hash_of` gives the hash
     /// of any filed position, for growing.
     pub(super) fn insert(&mut self, hash: u64, position: u32, hash_of: impl Fn(u32) -> u64) {
