@@ -9,11 +9,13 @@
 //! per byte. It then hashes the label suffixes
 //! right to left and walks them from the shortest; the deepest selector name found decides.
 //!
-//! The table holds 16-byte slots: the low 32 bits of the suffix hash as a fingerprint, the offset
-//! of the name in a string arena, and the two outcomes (the high bits of the hash choose the slot,
-//! so the build, which has the names in hash order, fills the table front to back). A fingerprint hit is verified against the
-//! name in the arena, so a collision can only cost time, never produce a false match; since the
-//! outcomes sit in the slot, the verification is off the critical path (the CPU predicts it).
+//! The table holds 32-byte slots, two to a cache line: the name itself when it has at most
+//! [`INLINE`] bytes (case-folded, zero-padded), and the two outcomes. The high bits of the hash
+//! choose the slot, so the build, which has the names in hash order, fills the table front to back
+//! with no wrap-around. A lookup compares the slot's name with the query's suffix, three words
+//! at once: a hit costs one access to the table and no more, and a hash collision can never
+//! produce a false match. A longer name is stored as a marker, a 32-bit fingerprint of its hash and
+//! the offset of the name in a string arena, where a fingerprint match is verified.
 //!
 //! In front of the table sits a small filter (a blocked Bloom filter: two bits in one 64-bit word,
 //! about 8 bits per entry) over every selector name *and every proper ancestor of one*. The walk
@@ -44,7 +46,7 @@ pub(crate) enum NameKind {
     Subdomains,
 }
 
-/// The `name` of an empty slot.
+/// Arena offsets stay below this.
 const EMPTY: u32 = u32::MAX;
 const SEED: u64 = 0x243F_6A88_85A3_08D3;
 const MUL: u64 = 0xA076_1D64_78BD_642F;
@@ -183,18 +185,70 @@ fn sort_by_hash<T: Copy>(items: &mut Vec<T>, hash: impl Fn(&T) -> u64, cmp: impl
     *items = sorted;
 }
 
-/// One slot of the table. 16 bytes.
+/// Names up to this long are stored in their table slot; longer ones in the arena.
+const INLINE: usize = 24;
+
+/// The first name word of a slot whose name is in the arena, below the name's fingerprint (the low
+/// 32 bits of its hash) in the high half. A folded name has no byte 0xFF (nor 0).
+const LONG: u64 = 0xFF;
+
+/// One slot of the table: 32 bytes, two to a cache line.
 #[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
 struct Slot {
-    /// Low 32 bits of the name's hash (the slot's position comes from the high bits).
-    tag: u32,
-    /// Offset of the name in the arena (a length byte, then the name), or [`EMPTY`].
-    name: u32,
+    /// A name of at most [`INLINE`] bytes: its bytes folded as [`fold_word`] folds them, then
+    /// zeros. A fold never makes a zero byte, so the zeros also say where the name ends. A longer
+    /// name: [`LONG`] and its fingerprint in word 0, its offset in the arena (a length byte, then
+    /// the name) in word 1. An empty slot: all zero.
+    name: [u64; 3],
     /// The outcomes.
     node: Node,
 }
 
-const EMPTY_SLOT: Slot = Slot { tag: 0, name: EMPTY, node: Node { at_self: NO_ENTRY, below: NO_ENTRY } };
+const EMPTY_SLOT: Slot = Slot { name: [0; 3], node: Node { at_self: NO_ENTRY, below: NO_ENTRY } };
+
+impl Slot {
+    /// The slot for a node named `name` (canonical: lowercase), with hash `hash`, at `offset` in
+    /// the arena.
+    fn new(name: &[u8], hash: u64, offset: u32, node: Node) -> Slot {
+        let mut words = [0u64; 3];
+        if name.len() <= INLINE {
+            for (word, chunk) in words.iter_mut().zip(name.chunks(8)) {
+                let mut eight = [0u8; 8];
+                eight[..chunk.len()].copy_from_slice(chunk);
+                let keep = u64::MAX >> (64 - 8 * chunk.len());
+                *word = fold_word(u64::from_le_bytes(eight)) & keep;
+            }
+        } else {
+            words = [long_word(hash), u64::from(offset), 0];
+        }
+        Slot { name: words, node }
+    }
+}
+
+/// Word 0 of a slot whose name, with hash `hash`, is stored in the arena.
+#[inline(always)]
+fn long_word(hash: u64) -> u64 {
+    LONG | ((hash & 0xFFFF_FFFF) << 32)
+}
+
+/// The words a slot holds for the query's suffix `folded[PAD + start..PAD + start + len]`, `len`
+/// at most [`INLINE`]: read whole from the buffer (it has [`TAIL`] spare bytes), the bytes past
+/// the name masked off.
+#[inline(always)]
+fn inline_words(folded: &[u8], start: usize, len: usize) -> [u64; 3] {
+    let mut words = [0u64; 3];
+    for (i, word) in words.iter_mut().enumerate() {
+        if 8 * i < len {
+            let mut eight = [0u8; 8];
+            if let Some(bytes) = folded.get(PAD + start + 8 * i..PAD + start + 8 * i + 8) {
+                eight.copy_from_slice(bytes);
+            }
+            *word = u64::from_le_bytes(eight) & (u64::MAX >> (64 - 8 * (len - 8 * i).min(8)));
+        }
+    }
+    words
+}
 
 /// A selector name as stored: the two outcomes (entry indexes or [`NO_ENTRY`]).
 #[derive(Debug, Clone, Copy)]
@@ -208,11 +262,10 @@ struct Node {
 /// The compiled set. Immutable.
 #[derive(Debug)]
 pub(crate) struct DomainSet {
+    /// Ends in at least one empty slot: a probe stops there, and never wraps around.
     slots: Table<Slot>,
-    mask: usize,
-    /// A name's home slot is its hash shifted right by this much (the top bits), so that names in
-    /// hash order fill the table front to back while building.
-    shift: u32,
+    /// Home slots, from 0 to `homes - 1`; see [`home_slot`].
+    homes: u64,
     /// Each selector name as a length byte followed by the name.
     arena: Table<u8>,
     /// Bit `d` set when some selector name has `d` labels (`d` < 128); other depths skip the table.
@@ -220,6 +273,13 @@ pub(crate) struct DomainSet {
     /// Blocked Bloom filter over the hashes of every selector name and every proper ancestor.
     filter: Table<u64>,
     filter_mask: usize,
+}
+
+/// The home slot of a hash among `homes`: its top 32 bits scaled, so that names in hash order have
+/// their homes in slot order.
+#[inline(always)]
+fn home_slot(hash: u64, homes: u64) -> usize {
+    (((hash >> 32) * homes) >> 32) as usize
 }
 
 /// The filter word and the two bits of a hash.
@@ -332,8 +392,8 @@ impl DomainSet {
     /// is asked for (prefetched) a round before it is read, so the cache misses of a group overlap
     /// with each other and with the hashing, instead of each lookup waiting for its own. A probe
     /// never changes where the walk goes (only the filter stops it), so the probes wait until
-    /// every lane has stopped; their slots, then the stored names that a fingerprint matches, are
-    /// read after that, again prefetched a step ahead. A name that is long or needs more than
+    /// every lane has stopped; their slots, then the arena names (of names longer than
+    /// [`INLINE`]) that a fingerprint matches, are read after that, again prefetched a step ahead. A name that is long or needs more than
     /// [`MAX_PROBES`] probes takes [`lookup_ascii`](Self::lookup_ascii).
     pub(crate) fn lookup_many(&self, inputs: &[impl AsRef<[u8]>], out: &mut [Option<u32>]) {
         let mut bufs: [FoldBuf; NAME_LANES] = [[0u8; PAD + SHORT_NAME + TAIL]; NAME_LANES];
@@ -369,9 +429,9 @@ impl DomainSet {
             }
             for lane in &lanes {
                 for probe in lane.probes.iter().take(usize::from(lane.probe_count)) {
-                    let home = self.slots.get((probe.hash >> self.shift) as usize).unwrap_or(&EMPTY_SLOT);
-                    if home.name != EMPTY && home.tag == probe.hash as u32 {
-                        if let Some(stored) = self.arena.get(home.name as usize) {
+                    let home = self.slots.get(home_slot(probe.hash, self.homes)).unwrap_or(&EMPTY_SLOT);
+                    if home.name[0] == long_word(probe.hash) {
+                        if let Some(stored) = self.arena.get(home.name[1] as usize) {
                             prefetch(stored);
                         }
                     }
@@ -420,9 +480,7 @@ impl DomainSet {
             };
             *probe = PendingProbe { hash: lane.hash, start: usize::from(lane.start) };
             lane.probe_count += 1;
-            if let Some(home) = self.slots.get((lane.hash >> self.shift) as usize) {
-                prefetch(home);
-            }
+            self.prefetch_home(lane.hash);
         }
         if lane.start == 0 {
             lane.state = LaneState::Stopped;
@@ -486,9 +544,7 @@ impl DomainSet {
                     *note = PendingProbe { hash, start };
                     count += 1;
                 }
-                if let Some(home) = self.slots.get((hash >> self.shift) as usize) {
-                    prefetch(home);
-                }
+                self.prefetch_home(hash);
             }
             end = start.saturating_sub(1);
         }
@@ -509,6 +565,14 @@ impl DomainSet {
         None
     }
 
+    /// Asks for the home slot of `hash`.
+    #[inline(always)]
+    fn prefetch_home(&self, hash: u64) {
+        if let Some(home) = self.slots.get(home_slot(hash, self.homes)) {
+            prefetch(home);
+        }
+    }
+
     /// Whether the filter may know `hash`.
     #[inline(always)]
     fn filter_has(&self, hash: u64) -> bool {
@@ -520,18 +584,32 @@ impl DomainSet {
     /// selector name.
     #[inline(always)]
     fn probe_table(&self, hash: u64, folded: &[u8], start: usize, end: usize) -> Option<Node> {
-        let tag = hash as u32;
-        let mut pos = (hash >> self.shift) as usize;
-        loop {
-            let slot = self.slots.get(pos)?;
-            if slot.name == EMPTY {
-                return None;
+        let len = end - start;
+        let home = home_slot(hash, self.homes);
+        let slots = self.slots.get(home..).unwrap_or_default();
+        if len <= INLINE {
+            let want = inline_words(folded, start, len);
+            for slot in slots {
+                let [a, b, c] = slot.name;
+                if (a ^ want[0]) | (b ^ want[1]) | (c ^ want[2]) == 0 {
+                    return Some(slot.node);
+                }
+                if a == 0 {
+                    return None;
+                }
             }
-            if slot.tag == tag && stored_name_is(&self.arena, slot.name, folded, start, end) {
+            return None;
+        }
+        let want = long_word(hash);
+        for slot in slots {
+            if slot.name[0] == want && stored_name_is(&self.arena, slot.name[1] as u32, folded, start, end) {
                 return Some(slot.node);
             }
-            pos = (pos + 1) & self.mask;
+            if slot.name[0] == 0 {
+                return None;
+            }
         }
+        None
     }
 
     /// The name of the node at `offset` (canonical: lowercase ASCII).
@@ -558,7 +636,7 @@ fn take_node(found: Option<Node>, whole_name: bool, best: &mut u32) -> Option<u3
     None
 }
 
-/// Whether the name stored at `offset` is the suffix `folded[PAD + start..PAD + end]` of a query
+/// Whether the name stored at `offset` in the arena (a name longer than [`INLINE`]) is the suffix `folded[PAD + start..PAD + end]` of a query
 /// (folded as [`fold_word`] folds, which keeps distinct name characters distinct): the length
 /// byte, then the name eight bytes at a time, all differences or-ed together and tested once.
 ///
@@ -958,7 +1036,7 @@ impl<P: Copy> DomainSetBuilder<P> {
         );
 
         // One node per name, in hash order. Its outcomes hold item indexes until the entries exist.
-        let mut nodes: Vec<(u64, Slot)> = Vec::new();
+        let mut nodes: Vec<(u64, u32, Node)> = Vec::new();
         let mut winners = vec![0u64; items.len().div_ceil(64)];
         let mut start = 0;
         while start < keys.len() {
@@ -989,8 +1067,7 @@ impl<P: Copy> DomainSetBuilder<P> {
             let below = lowest(subtree_allow, subdomains_allow)
                 .or(lowest(subtree_block, subdomains_block))
                 .map_or(NO_ENTRY, |k| k.item);
-            let tag = first.hash as u32;
-            nodes.push((first.hash, Slot { tag, name: first.offset, node: Node { at_self, below } }));
+            nodes.push((first.hash, first.offset, Node { at_self, below }));
             start = end;
         }
         drop(keys);
@@ -1017,8 +1094,8 @@ impl<P: Copy> DomainSetBuilder<P> {
         }
         drop(winners);
         let entry = |item: u32| entry_of.get(item as usize).copied().unwrap_or(NO_ENTRY);
-        for (_, slot) in &mut nodes {
-            slot.node = Node { at_self: entry(slot.node.at_self), below: entry(slot.node.below) };
+        for (_, _, node) in &mut nodes {
+            *node = Node { at_self: entry(node.at_self), below: entry(node.below) };
         }
         drop(entry_of);
         drop(items);
@@ -1035,24 +1112,34 @@ impl<P: Copy> DomainSetBuilder<P> {
         }
         drop(known);
 
-        // Load factor at most 1/2: a miss probes about 2.5 slots, mostly in one cache line.
-        let capacity = (nodes.len() * 2).next_power_of_two().max(16);
-        let mask = capacity - 1;
-        let shift = 64 - capacity.trailing_zeros();
-        let mut slots = Table::filled(capacity, EMPTY_SLOT);
-        for (hash, slot) in nodes {
-            let mut pos = (hash >> shift) as usize;
-            while slots[pos].name != EMPTY {
-                pos = (pos + 1) & mask;
-            }
-            slots[pos] = slot;
+        // Load factor 3/5: a hit probes 1.75 slots on average, a miss 3.6.
+        let homes = (nodes.len() * 5 / 3).max(16) as u64;
+        // Homes come in slot order: each node goes to its home or the slot after the one before,
+        // whichever is later (linear probing, without a search). Then one empty slot at least.
+        let mut next = 0;
+        for &(hash, _, _) in &nodes {
+            next = next.max(home_slot(hash, homes)) + 1;
         }
+        let mut slots = Table::filled(next.max(homes as usize) + 1, EMPTY_SLOT);
+        let mut next = 0;
+        for (i, &(hash, offset, node)) in nodes.iter().enumerate() {
+            // The names are read in hash order: ask for one a few nodes ahead.
+            if let Some(&(_, ahead, _)) = nodes.get(i + 8) {
+                if let Some(name) = arena.get(ahead as usize) {
+                    prefetch(name);
+                }
+            }
+            let pos = next.max(home_slot(hash, homes));
+            slots[pos] = Slot::new(arena_name(&arena, offset), hash, offset, node);
+            next = pos + 1;
+        }
+        drop(nodes);
         // The arena also holds the names of skipped and duplicate items: a few bytes each, against
         // a copy of every name. Then the spare bytes for whole-word reads.
         let mut arena = arena;
         arena.extend_from_slice(&[0; TAIL]);
         let arena = Table::new(arena);
-        (DomainSet { slots, mask, shift, arena, node_depths, filter, filter_mask }, dropped)
+        (DomainSet { slots, homes, arena, node_depths, filter, filter_mask }, dropped)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -1270,6 +1357,44 @@ mod tests {
             let one: Vec<Option<u32>> = inputs.iter().map(|i| set.lookup_ascii(i)).collect();
             proptest::prop_assert_eq!(many, one);
         }
+    }
+
+    proptest::proptest! {
+        /// A set of exact names finds each of its names, in any case, and no other name: names
+        /// that share their first [`INLINE`] bytes or all but their last byte, names on either side
+        /// of the slot's limit (stored in the slot or in the arena), `_` (folded to 0x7F), and sets
+        /// dense enough that probes run past many slots.
+        #[test]
+        fn exact_names_are_found_and_only_they(
+            stored in proptest::collection::vec(boundary_name(), 1..120),
+            others in proptest::collection::vec(boundary_name(), 0..40),
+            upper in proptest::bool::ANY,
+        ) {
+            let stored: std::collections::BTreeSet<String> = stored.into_iter().collect();
+            let set = set_of(stored.iter().map(|name| (name.as_str(), NameKind::Exact)));
+            let entries: Vec<&String> = stored.iter().collect();
+            for name in stored.iter().chain(&others) {
+                let query = if upper { name.to_ascii_uppercase() } else { name.clone() };
+                let expected = entries.iter().position(|&s| s == name).map_or(NO_ENTRY, |i| i as u32);
+                proptest::prop_assert_eq!(set.lookup_ascii(query.as_bytes()), Some(expected), "{}", name);
+                let mut many = [None];
+                set.lookup_many(&[query.as_bytes()], &mut many);
+                proptest::prop_assert_eq!(many[0], Some(expected), "{}", name);
+            }
+        }
+    }
+
+    /// A name of 1-4 labels, from labels that make names of 1 to about 60 bytes, many of them
+    /// sharing long beginnings (`abcdefghijklmnopqrstuvw` is 23 bytes; with a dot and a label
+    /// after it the name crosses [`INLINE`]).
+    fn boundary_name() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            proptest::sample::select(
+                &["a", "b_", "abcdefghijklmnopqrstuvw", "abcdefghijklmnopqrstuvwx", "x-0", "q"][..],
+            ),
+            1..=4,
+        )
+        .prop_map(|labels| labels.join("."))
     }
 
     /// Names with fewer and with more candidate suffixes than a walk notes before it probes them
