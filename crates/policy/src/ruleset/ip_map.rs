@@ -206,6 +206,11 @@ impl<K: Key> IntervalMap<K> {
     #[inline]
     pub(crate) fn lookup(&self, key: K) -> u32 {
         let word = self.index_word(key);
+        if word & DIRECT != 0 {
+            // Most lookups end here: no load of a first start that a direct word does not need,
+            // so that more of them fit in the CPU's window at once.
+            return direct_entry(word);
+        }
         self.resolve(key, word, self.first_start(word))
     }
 
@@ -260,7 +265,7 @@ impl<K: Key> IntervalMap<K> {
     #[inline(always)]
     fn resolve(&self, key: K, word: u32, first: K) -> u32 {
         if word & DIRECT != 0 {
-            return if word == NO_ENTRY { NO_ENTRY } else { word & !DIRECT };
+            return direct_entry(word);
         }
         // Starts from `word` on: those in this bucket (or the edge bound), then later ones, which
         // are above `key`.
@@ -287,6 +292,16 @@ impl<K: Key> IntervalMap<K> {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.bounds.memory_bytes() + self.index.memory_bytes()
+    }
+}
+
+/// The entry a [`DIRECT`] index word holds.
+#[inline(always)]
+fn direct_entry(word: u32) -> u32 {
+    if word == NO_ENTRY {
+        NO_ENTRY
+    } else {
+        word & !DIRECT
     }
 }
 
