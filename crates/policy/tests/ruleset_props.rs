@@ -183,6 +183,8 @@ proptest! {
                 all.insert(all.len() / 2, mapped);
             }
         }
+        // Repeated past the batch's chunk of 256, in different alignments.
+        let all: Vec<IpAddr> = all.iter().cycle().take(all.len() * 7).copied().collect();
         let mut answers = vec![None; 3];
         ruleset.lookup_ips(&all, &mut answers);
         prop_assert_eq!(answers.len(), all.len());

@@ -10,8 +10,8 @@
 //! of four without branches (a crowded bucket is galloped through). One generic implementation
 //! serves IPv4 (`u32`) and IPv6 (`u128`).
 //!
-//! [`IntervalMap::lookup_many`] runs a group of lookups step by step, so that their cache misses
-//! overlap.
+//! [`IntervalMap::lookup_many`] runs many lookups as a software pipeline, so that their cache
+//! misses overlap.
 
 use std::fmt::Debug;
 
@@ -78,8 +78,15 @@ impl_key!(u128, 0);
 /// Most buckets in the direct table (4M buckets, 16 MiB).
 const MAX_INDEX_BITS: u32 = 22;
 
-/// Lookups that [`IntervalMap::lookup_many`] runs side by side.
-pub(crate) const LANES: usize = 32;
+/// Addresses that `Ruleset::lookup_ips` sorts by family and hands to [`IntervalMap::lookup_many`]
+/// at once.
+pub(crate) const LANES: usize = 256;
+
+/// Asks the CPU to start loading `item`'s cache line.
+#[inline(always)]
+fn prefetch<T>(item: &T) {
+    bawaba_wire::hint::prefetch((item as *const T).cast());
+}
 
 /// Marks an index word that holds the answer itself.
 const DIRECT: u32 = 1 << 31;
@@ -217,24 +224,55 @@ impl<K: Key> IntervalMap<K> {
     /// [`lookup`](Self::lookup) for many keys: `out[i]` gets the entry of `keys[i]` (`out` as long
     /// as `keys`; extra keys or slots are left alone).
     ///
-    /// The lookups go in groups of [`LANES`], one step at a time for the whole group: first the
-    /// index word of every key, then the first start of every bucket that needs one, then the
-    /// counting. Within a step the loads do not depend on each other and no branch depends on
-    /// loaded data, so the CPU keeps a dozen or more cache misses in flight instead of one or two;
-    /// the counting, whose branches do depend on the data, then runs from cache.
+    /// A software pipeline: while key `i` is resolved, the index word of key `i + NEAR` is read
+    /// and the line of its bucket's first start asked for, and the index line of key `i + FAR`
+    /// is asked for. Each access thus has several keys' worth of time to arrive, the misses of
+    /// many keys are in flight at once, and the branches that depend on loaded data run on
+    /// cached lines, so a mispredicted one costs a pipeline refill, not a wait for memory.
     pub(crate) fn lookup_many(&self, keys: &[K], out: &mut [u32]) {
-        for (keys, out) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
-            let mut words = [0u32; LANES];
-            for (word, &key) in words.iter_mut().zip(keys) {
-                *word = self.index_word(key);
+        const NEAR: usize = 16;
+        const FAR: usize = 3 * NEAR;
+        let n = keys.len().min(out.len());
+        for &key in keys.iter().take(FAR.min(n)) {
+            self.prefetch_index(key);
+        }
+        // The index words of keys `i..i + NEAR`, at `j % NEAR` for key `j`.
+        let mut words = [0u32; NEAR];
+        for (word, &key) in words.iter_mut().zip(keys.iter().take(n)) {
+            *word = self.index_word(key);
+            self.prefetch_first(*word);
+        }
+        for (i, (out, &key)) in out.iter_mut().zip(keys).enumerate() {
+            if let Some(&far) = keys.get(i + FAR) {
+                self.prefetch_index(far);
             }
-            let mut firsts = [K::default(); LANES];
-            for (first, &word) in firsts.iter_mut().zip(&words) {
-                *first = self.first_start(word);
+            let ring = &mut words[i % NEAR];
+            let word = *ring;
+            if let Some(&near) = keys.get(i + NEAR) {
+                *ring = self.index_word(near);
+                self.prefetch_first(*ring);
             }
-            for (((out, &key), &word), &first) in out.iter_mut().zip(keys).zip(&words).zip(&firsts) {
-                *out = self.resolve(key, word, first);
+            *out = self.resolve(key, word, self.first_start(word));
+        }
+    }
+
+    /// Asks for the index line of `key` (the load [`index_word`](Self::index_word) makes).
+    #[inline(always)]
+    fn prefetch_index(&self, key: K) {
+        if key >= self.lo && key < self.hi {
+            if let Some(word) = self.index.get(key.bucket(self.lo, self.shift)) {
+                prefetch(word);
             }
+        }
+    }
+
+    /// Asks for the line of the first start that `word` leads to (the load
+    /// [`first_start`](Self::first_start) makes).
+    #[inline(always)]
+    fn prefetch_first(&self, word: u32) {
+        let at = if word & DIRECT != 0 { 0 } else { word as usize };
+        if let Some(bound) = self.bounds.get(at) {
+            prefetch(bound);
         }
     }
 
