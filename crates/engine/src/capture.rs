@@ -6,7 +6,7 @@
 //! is read. A truncated last record (a capture cut off mid-write) is reported, not fatal: the
 //! flows read up to there are still reported.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -236,7 +236,7 @@ impl<F: FnMut(FlowRecord), P: FnMut(u64)> Run<F, P> {
         &mut self,
         engine: &mut Engine,
         record: &Packet<'_>,
-        dissected: Result<packet::Packet<'_>, PacketError>,
+        dissected: &Result<packet::Packet<'_>, PacketError>,
         prepared: Option<Prepared>,
     ) {
         self.summary.records += 1;
@@ -250,10 +250,10 @@ impl<F: FnMut(FlowRecord), P: FnMut(u64)> Run<F, P> {
         }
         match dissected {
             Ok(p) => {
-                engine.process_prepared(&p, prepared, now, &mut self.observer);
+                engine.process_prepared(p, prepared, now, &mut self.observer);
             }
             Err(PacketError::NotIp { .. }) => self.summary.not_ip += 1,
-            Err(e) => *self.summary.undecodable.entry(error_kind(&e)).or_default() += 1,
+            Err(e) => *self.summary.undecodable.entry(error_kind(e)).or_default() += 1,
         }
     }
 
@@ -282,7 +282,7 @@ fn run_capture(
             Err(e) => return Err(e),
         };
         let dissected = dissect_link(record.link_type, record.data);
-        run.record(engine, &record, dissected, None);
+        run.record(engine, &record, &dissected, None);
     }
     Ok(run.finish(engine))
 }
@@ -313,13 +313,16 @@ fn run_slice(
     engine: &mut Engine,
     mut run: Run<impl FnMut(FlowRecord), impl FnMut(u64)>,
 ) -> Result<CaptureSummary, CaptureError> {
-    let mut ahead: VecDeque<Ahead<'_>> = VecDeque::with_capacity(AHEAD);
+    // The records read ahead: `len` of them from `ring[head]` on, in file order. They are judged
+    // where they lie: moved in and out of a queue, each (some 250 bytes) was copied twice.
+    let mut ring: [Option<Ahead<'_>>; AHEAD] = [const { None }; AHEAD];
+    let (mut head, mut len) = (0, 0);
     let mut failed = None;
     let mut more = true;
     // How far the capture's bytes have been asked for.
     let mut streamed: *const u8 = std::ptr::null();
     loop {
-        while more && ahead.len() < AHEAD {
+        while more && len < AHEAD {
             match capture.next_packet() {
                 Ok(Some(record)) => {
                     // The reader follows a chain: each record header is found only once the one
@@ -334,7 +337,8 @@ fn run_slice(
                     }
                     let dissected = dissect_link(record.link_type, record.data);
                     let prepared = dissected.as_ref().ok().and_then(|p| engine.prepare(p));
-                    ahead.push_back(Ahead { record, dissected, prepared });
+                    ring[(head + len) % AHEAD] = Some(Ahead { record, dissected, prepared });
+                    len += 1;
                 }
                 Ok(None) => more = false,
                 Err(e @ CaptureError::Truncated { .. }) => {
@@ -349,12 +353,21 @@ fn run_slice(
                 }
             }
         }
-        let Some(Ahead { record, dissected, prepared }) = ahead.pop_front() else { break };
-        // The record five after this one, prepared two records ago.
-        if let Some(later) = ahead.get(AHEAD / 2).and_then(|a| a.prepared.as_ref()) {
-            engine.prefetch_flow(later);
+        if len == 0 {
+            break;
         }
-        run.record(engine, &record, dissected, prepared);
+        // The record five after this one, prepared two records ago.
+        let later = 1 + AHEAD / 2;
+        if let Some(later) = ring[(head + later) % AHEAD].as_ref().filter(|_| later < len) {
+            if let Some(prepared) = &later.prepared {
+                engine.prefetch_flow(prepared);
+            }
+        }
+        if let Some(Ahead { record, dissected, prepared }) = &ring[head] {
+            run.record(engine, record, dissected, *prepared);
+        }
+        head = (head + 1) % AHEAD;
+        len -= 1;
     }
     match failed {
         Some(e) => Err(e),
