@@ -5,9 +5,9 @@
 //! - a domain suffix set (`domain_set`): the label suffixes of a query are hashed in one
 //!   right-to-left pass (case-folded, eight bytes at a time) and walked from the shortest; a small
 //!   filter over every selector name and its ancestors stops the walk at the first suffix that
-//!   cannot lead to a match, and a flat open-addressing table of 32-bit fingerprints holds the
-//!   outcomes, with the name verified against a string arena on a fingerprint hit, so a hash
-//!   collision can never produce a false match;
+//!   cannot lead to a match, and a flat open-addressing table holds the outcomes beside the name
+//!   itself (up to 24 bytes; a longer name as a 32-bit fingerprint, verified against a string
+//!   arena on a fingerprint hit), so a hash collision can never produce a false match;
 //! - two longest-prefix-match maps (`ip_map`), IPv4 and IPv6, flattened into sorted non-overlapping
 //!   intervals that each carry their most specific entry, indexed by a direct table.
 //!

@@ -13,8 +13,9 @@
 //! [`INLINE`] bytes (case-folded, zero-padded), and the two outcomes. The high bits of the hash
 //! choose the slot, so the build, which has the names in hash order, fills the table front to back
 //! with no wrap-around. A lookup compares the slot's name with the query's suffix, three words
-//! at once: a hit costs one access to the table and no more, and a hash collision can never
-//! produce a false match. A longer name is stored as a marker, a 32-bit fingerprint of its hash and
+//! at once: a hit costs one access to the table (sometimes two lines, when its probe runs into
+//! the next one), with no second read in an arena, and a hash collision can never produce a false
+//! match. A longer name is stored as a marker, a 32-bit fingerprint of its hash and
 //! the offset of the name in a string arena, where a fingerprint match is verified.
 //!
 //! In front of the table sits a small filter (a blocked Bloom filter: two bits in one 64-bit word,
@@ -223,6 +224,14 @@ impl Slot {
             words = [long_word(hash), u64::from(offset), 0];
         }
         Slot { name: words, node }
+    }
+
+    /// Whether the slot holds the name whose [`inline_words`] are `want`: all three words
+    /// compared, the differences or-ed together and tested once.
+    #[inline(always)]
+    fn holds(&self, want: &[u64; 3]) -> bool {
+        let [a, b, c] = self.name;
+        (a ^ want[0]) | (b ^ want[1]) | (c ^ want[2]) == 0
     }
 }
 
@@ -590,11 +599,10 @@ impl DomainSet {
         if len <= INLINE {
             let want = inline_words(folded, start, len);
             for slot in slots {
-                let [a, b, c] = slot.name;
-                if (a ^ want[0]) | (b ^ want[1]) | (c ^ want[2]) == 0 {
+                if slot.holds(&want) {
                     return Some(slot.node);
                 }
-                if a == 0 {
+                if slot.name[0] == 0 {
                     return None;
                 }
             }
@@ -1042,7 +1050,8 @@ impl<P: Copy> DomainSetBuilder<P> {
         while start < keys.len() {
             let first = keys[start];
             // The names are compared (read) only on a tie of hash: reading each would cost a cache
-            // miss per name.
+            // miss per name. (Filling the slots reads each kept name once, in hash order, with the
+            // names a few nodes ahead prefetched.)
             let same_name = |key: &Key| {
                 key.hash == first.hash && arena_name(&arena, key.offset) == arena_name(&arena, first.offset)
             };
@@ -1380,6 +1389,41 @@ mod tests {
                 let mut many = [None];
                 set.lookup_many(&[query.as_bytes()], &mut many);
                 proptest::prop_assert_eq!(many[0], Some(expected), "{}", name);
+            }
+        }
+    }
+
+    /// The slot compare on names that differ in their first, second or third word only (or in
+    /// length, or in `_` against `-`), asked for whole and as the suffix of a longer query, whose
+    /// bytes before the suffix and after it must not count.
+    #[test]
+    fn slot_compare_reads_every_word() {
+        let names = [
+            "a",
+            "b",
+            "abcdefgh",
+            "abcdefghi",
+            "bbcdefghijklmnop",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnopqrstuvw",
+            "abcdefghijklmnopqrstuvwx",
+            "abcdefghijklmnopqrstuvwy",
+            "a_c.efghijklmnopqrstuvwx",
+            "a-c.efghijklmnopqrstuvwx",
+        ];
+        let node = Node { at_self: 1, below: NO_ENTRY };
+        for stored in names {
+            let slot = Slot::new(stored.as_bytes(), 0, 0, node);
+            for query in names {
+                for prefix in ["", "zz.", "0123456789.abc."] {
+                    let input = format!("{prefix}{query}");
+                    let mut buf: FoldBuf = [0u8; PAD + SHORT_NAME + TAIL];
+                    assert!(fold_short(input.to_ascii_uppercase().as_bytes(), &mut buf).is_some(), "{input}");
+                    let want = inline_words(&buf, prefix.len(), query.len());
+                    assert_eq!(slot.holds(&want), stored == query, "{stored} against {input}");
+                }
             }
         }
     }
