@@ -17,6 +17,8 @@ fn rulesets() -> &'static (Ruleset, NaiveRuleset) {
         let selectors = [
             "a", "b.a", "*.c.b.a", "exact:x.y", "xn--mnchen-3ya.de", "a-b.c_d", "abcdefghijklmnop.q", "198.18.0.1",
             "0.a", "_dmarc.e.f", "zz.abcdefghijklmnop.q", "longlabel0123456789.a",
+            // 24 bytes (the longest name a table slot holds) and 26 (kept in the string arena).
+            "abcdefghijklmnopqrstuv.w", "*.abcdefghijklmnopqrstuvwx.y",
         ];
         let rules: Vec<(&str, Action, i64)> = selectors.iter().map(|&s| (s, Action::Nxdomain, 1)).collect();
         let orders = vec![bawaba_testkit::policy::order(1, "CFI-1", Category::Phishing, true)];
