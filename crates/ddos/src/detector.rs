@@ -464,7 +464,7 @@ impl Detector {
             for (slot, rec) in found.iter_mut().zip(group) {
                 *slot = self.index.get(&rec.dst).copied();
                 if let Some(h) = slot.and_then(|i| self.hot.get(i as usize)) {
-                    bawaba_wire::hint::prefetch((h as *const HostHot).cast());
+                    bawaba_wire::hint::prefetch_value(h);
                 }
             }
             for (slot, rec) in found.iter().zip(group) {

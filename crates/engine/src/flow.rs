@@ -255,7 +255,7 @@ impl<S> FlowTable<S> {
     pub fn prefetch_flow(&self, hash: u64) {
         // The first position under the hash's tag, its key unchecked.
         if let Some(flow) = self.index.find(hash, |_| true).and_then(|id| self.slab.get(id as usize)) {
-            bawaba_wire::hint::prefetch((flow as *const Flow<S>).cast());
+            bawaba_wire::hint::prefetch_value(flow);
         }
     }
 

@@ -1,6 +1,7 @@
 //! A software prefetch hint, for the places that know where a memory access will go before they
-//! need it: the next record of a capture read in place (the engine), the state of the hosts of
-//! the next few flow records (the attack detector).
+//! need it: the bytes ahead of a capture read in place and the flow table's lines (the engine),
+//! the state of the hosts of the next few flow records (the attack detector), the compiled
+//! ruleset's tables (batched and pipelined lookups).
 #![allow(unsafe_code)]
 
 /// Asks the CPU to start loading the cache line at `addr` (a hint: it never faults and changes
@@ -14,4 +15,10 @@ pub fn prefetch(addr: *const u8) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = addr;
+}
+
+/// [`prefetch`] of the cache line where `value` begins.
+#[inline(always)]
+pub fn prefetch_value<T>(value: &T) {
+    prefetch((value as *const T).cast());
 }

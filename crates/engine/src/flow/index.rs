@@ -71,7 +71,7 @@ impl Index {
     #[inline]
     pub(super) fn prefetch(&self, hash: u64) {
         if let Some(slot) = self.slots.get(hash as usize & self.mask) {
-            bawaba_wire::hint::prefetch((slot as *const u32).cast());
+            bawaba_wire::hint::prefetch_value(slot);
         }
     }
 

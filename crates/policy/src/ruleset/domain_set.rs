@@ -32,6 +32,8 @@
 
 use std::cmp::Ordering;
 
+use bawaba_wire::hint::prefetch_value as prefetch;
+
 use crate::name::{validate_ascii, CANONICAL, MAX_LABEL_LEN, MAX_NAME_LEN};
 use crate::ruleset::table::Table;
 use crate::ruleset::NO_ENTRY;
@@ -306,12 +308,6 @@ pub(crate) const NAME_LANES: usize = 64;
 /// [`DomainSet::lookup_ascii`] before it probes them: one per suffix that passes the filter at a
 /// depth where selector names exist. A random miss notes none or one.
 const MAX_PROBES: usize = 4;
-
-/// Asks the CPU to start loading `item`'s cache line.
-#[inline(always)]
-fn prefetch<T>(item: &T) {
-    bawaba_wire::hint::prefetch((item as *const T).cast());
-}
 
 /// Where a lane of [`DomainSet::lookup_many`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,6 +15,8 @@
 
 use std::fmt::Debug;
 
+use bawaba_wire::hint::prefetch_value as prefetch;
+
 use crate::ruleset::table::Table;
 use crate::ruleset::NO_ENTRY;
 
@@ -81,12 +83,6 @@ const MAX_INDEX_BITS: u32 = 22;
 /// Addresses that `Ruleset::lookup_ips` sorts by family and hands to [`IntervalMap::lookup_many`]
 /// at once.
 pub(crate) const LANES: usize = 256;
-
-/// Asks the CPU to start loading `item`'s cache line.
-#[inline(always)]
-fn prefetch<T>(item: &T) {
-    bawaba_wire::hint::prefetch((item as *const T).cast());
-}
 
 /// Marks an index word that holds the answer itself.
 const DIRECT: u32 = 1 << 31;
