@@ -214,18 +214,16 @@ impl Slot {
     /// The slot for a node named `name` (canonical: lowercase), with hash `hash`, at `offset` in
     /// the arena.
     fn new(name: &[u8], hash: u64, offset: u32, node: Node) -> Slot {
-        let mut words = [0u64; 3];
-        if name.len() <= INLINE {
-            for (word, chunk) in words.iter_mut().zip(name.chunks(8)) {
-                let mut eight = [0u8; 8];
-                eight[..chunk.len()].copy_from_slice(chunk);
-                let keep = u64::MAX >> (64 - 8 * chunk.len());
-                *word = fold_word(u64::from_le_bytes(eight)) & keep;
-            }
-        } else {
-            words = [long_word(hash), u64::from(offset), 0];
+        if name.len() > INLINE {
+            return Slot { name: [long_word(hash), u64::from(offset), 0], node };
         }
-        Slot { name: words, node }
+        // Folded as a query is (`lookup_long` folds a byte at a time the same way), then read as
+        // a query's suffix is: the words a lookup compares with are made by the same code.
+        let mut folded = [0u8; PAD + INLINE];
+        for (to, &b) in folded.iter_mut().skip(PAD).zip(name) {
+            *to = b | 0x20;
+        }
+        Slot { name: inline_words(&folded, 0, name.len()), node }
     }
 
     /// Whether the slot holds the name whose [`inline_words`] are `want`: all three words
@@ -398,8 +396,9 @@ impl DomainSet {
     /// with each other and with the hashing, instead of each lookup waiting for its own. A probe
     /// never changes where the walk goes (only the filter stops it), so the probes wait until
     /// every lane has stopped; their slots, then the arena names (of names longer than
-    /// [`INLINE`]) that a fingerprint matches, are read after that, again prefetched a step ahead. A name that is long or needs more than
-    /// [`MAX_PROBES`] probes takes [`lookup_ascii`](Self::lookup_ascii).
+    /// [`INLINE`]) that a fingerprint matches, are read after that, again prefetched a step
+    /// ahead. A name that is long or needs more than [`MAX_PROBES`] probes takes
+    /// [`lookup_ascii`](Self::lookup_ascii).
     pub(crate) fn lookup_many(&self, inputs: &[impl AsRef<[u8]>], out: &mut [Option<u32>]) {
         let mut bufs: [FoldBuf; NAME_LANES] = [[0u8; PAD + SHORT_NAME + TAIL]; NAME_LANES];
         for (inputs, out) in inputs.chunks(NAME_LANES).zip(out.chunks_mut(NAME_LANES)) {
@@ -589,31 +588,19 @@ impl DomainSet {
     /// selector name.
     #[inline(always)]
     fn probe_table(&self, hash: u64, folded: &[u8], start: usize, end: usize) -> Option<Node> {
-        let len = end - start;
-        let home = home_slot(hash, self.homes);
-        let slots = self.slots.get(home..).unwrap_or_default();
-        if len <= INLINE {
-            let want = inline_words(folded, start, len);
-            for slot in slots {
-                if slot.holds(&want) {
-                    return Some(slot.node);
-                }
-                if slot.name[0] == 0 {
-                    return None;
-                }
-            }
-            return None;
-        }
-        let want = long_word(hash);
-        for slot in slots {
-            if slot.name[0] == want && stored_name_is(&self.arena, slot.name[1] as u32, folded, start, end) {
-                return Some(slot.node);
-            }
-            if slot.name[0] == 0 {
-                return None;
-            }
-        }
-        None
+        // From the home slot to the first empty one (the table ends in one).
+        let slots = self.slots.get(home_slot(hash, self.homes)..).unwrap_or_default();
+        let mut run = slots.iter().take_while(|slot| slot.name[0] != 0);
+        let found = if end - start <= INLINE {
+            let want = inline_words(folded, start, end - start);
+            run.find(|slot| slot.holds(&want))
+        } else {
+            let want = long_word(hash);
+            run.find(|slot| {
+                slot.name[0] == want && stored_name_is(&self.arena, slot.name[1] as u32, folded, start, end)
+            })
+        };
+        found.map(|slot| slot.node)
     }
 
     /// The name of the node at `offset` (canonical: lowercase ASCII).
@@ -640,9 +627,10 @@ fn take_node(found: Option<Node>, whole_name: bool, best: &mut u32) -> Option<u3
     None
 }
 
-/// Whether the name stored at `offset` in the arena (a name longer than [`INLINE`]) is the suffix `folded[PAD + start..PAD + end]` of a query
-/// (folded as [`fold_word`] folds, which keeps distinct name characters distinct): the length
-/// byte, then the name eight bytes at a time, all differences or-ed together and tested once.
+/// Whether the name stored at `offset` in the arena (a name longer than [`INLINE`]) is the suffix
+/// `folded[PAD + start..PAD + end]` of a query (folded as [`fold_word`] folds, which keeps
+/// distinct name characters distinct): the length byte, then the name eight bytes at a time, all
+/// differences or-ed together and tested once.
 ///
 /// The stored name is a cache miss that a hit must wait for. A byte loop, or a length compare
 /// that returns early, would end on a branch that depends on the stored bytes and mispredicts
@@ -1121,11 +1109,8 @@ impl<P: Copy> DomainSetBuilder<P> {
         let homes = (nodes.len() * 5 / 3).max(16) as u64;
         // Homes come in slot order: each node goes to its home or the slot after the one before,
         // whichever is later (linear probing, without a search). Then one empty slot at least.
-        let mut next = 0;
-        for &(hash, _, _) in &nodes {
-            next = next.max(home_slot(hash, homes)) + 1;
-        }
-        let mut slots = Table::filled(next.max(homes as usize) + 1, EMPTY_SLOT);
+        let end = nodes.iter().fold(0, |next: usize, &(hash, _, _)| next.max(home_slot(hash, homes)) + 1);
+        let mut slots = Table::filled(end.max(homes as usize) + 1, EMPTY_SLOT);
         let mut next = 0;
         for (i, &(hash, offset, node)) in nodes.iter().enumerate() {
             // The names are read in hash order: ask for one a few nodes ahead.
