@@ -228,13 +228,13 @@ impl<K: Key> IntervalMap<K> {
     pub(crate) fn lookup_many(&self, keys: &[K], out: &mut [u32]) {
         const NEAR: usize = 16;
         const FAR: usize = 3 * NEAR;
-        let n = keys.len().min(out.len());
-        for &key in keys.iter().take(FAR.min(n)) {
+        let keys = keys.get(..out.len()).unwrap_or(keys);
+        for &key in keys.iter().take(FAR) {
             self.prefetch_index(key);
         }
         // The index words of keys `i..i + NEAR`, at `j % NEAR` for key `j`.
         let mut words = [0u32; NEAR];
-        for (word, &key) in words.iter_mut().zip(keys.iter().take(n)) {
+        for (word, &key) in words.iter_mut().zip(keys) {
             *word = self.index_word(key);
             self.prefetch_first(*word);
         }
@@ -256,7 +256,7 @@ impl<K: Key> IntervalMap<K> {
     #[inline(always)]
     fn prefetch_index(&self, key: K) {
         if key >= self.lo && key < self.hi {
-            if let Some(word) = self.index.get(key.bucket(self.lo, self.shift)) {
+            if let Some(word) = self.bucket_word(key) {
                 prefetch(word);
             }
         }
@@ -266,8 +266,7 @@ impl<K: Key> IntervalMap<K> {
     /// [`first_start`](Self::first_start) makes).
     #[inline(always)]
     fn prefetch_first(&self, word: u32) {
-        let at = if word & DIRECT != 0 { 0 } else { word as usize };
-        if let Some(bound) = self.bounds.get(at) {
+        if let Some(bound) = self.first_bound(word) {
             prefetch(bound);
         }
     }
@@ -284,15 +283,26 @@ impl<K: Key> IntervalMap<K> {
         if key >= self.hi {
             return self.bounds.len().saturating_sub(1) as u32;
         }
-        self.index.get(key.bucket(self.lo, self.shift)).copied().unwrap_or(NO_ENTRY)
+        self.bucket_word(key).copied().unwrap_or(NO_ENTRY)
+    }
+
+    /// The index word of `key`'s bucket, for a key from `lo` up to (not including) `hi`.
+    #[inline(always)]
+    fn bucket_word(&self, key: K) -> Option<&u32> {
+        self.index.get(key.bucket(self.lo, self.shift))
     }
 
     /// The first start of a bucket: the load that brings its bounds into cache. A direct word
     /// loads bound 0 (always cached) instead, without a branch.
     #[inline(always)]
     fn first_start(&self, word: u32) -> K {
-        let at = if word & DIRECT != 0 { 0 } else { word as usize };
-        self.bounds.get(at).map_or(K::default(), |b| b.0)
+        self.first_bound(word).map_or(K::default(), |b| b.0)
+    }
+
+    /// The bound `word` leads to: the bucket's first, or bound 0 for a direct word.
+    #[inline(always)]
+    fn first_bound(&self, word: u32) -> Option<&(K, u32)> {
+        self.bounds.get(if word & DIRECT != 0 { 0 } else { word as usize })
     }
 
     /// The entry for `key` from its index word and the bucket's first start.
