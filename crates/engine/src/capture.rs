@@ -357,9 +357,9 @@ fn run_slice(
             break;
         }
         // The record five after this one, prepared two records ago.
-        let later = 1 + AHEAD / 2;
-        if let Some(later) = ring[(head + later) % AHEAD].as_ref().filter(|_| later < len) {
-            if let Some(prepared) = &later.prepared {
+        const LATER: usize = 1 + AHEAD / 2;
+        if LATER < len {
+            if let Some(Ahead { prepared: Some(prepared), .. }) = &ring[(head + LATER) % AHEAD] {
                 engine.prefetch_flow(prepared);
             }
         }

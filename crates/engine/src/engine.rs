@@ -274,8 +274,7 @@ impl Engine {
 
     /// Judges one packet seen at `now` (nanoseconds since the epoch).
     pub fn process(&mut self, packet: &Packet<'_>, now: u64, observer: &mut impl Observer) -> PacketVerdict {
-        let prepared = self.prepare(packet);
-        self.process_prepared(packet, prepared, now, observer)
+        self.process_prepared(packet, None, now, observer)
     }
 
     /// The first step of [`process`](Self::process), which a back end holding several packets
@@ -290,10 +289,16 @@ impl Engine {
         if packet.transport == Transport::Fragment {
             return None;
         }
+        let prepared = self.flow_of(packet);
+        self.flows.prefetch_index(prepared.hash);
+        Some(prepared)
+    }
+
+    /// The flow key of a packet that is not a non-first fragment, and its hash.
+    #[inline]
+    fn flow_of(&self, packet: &Packet<'_>) -> Prepared {
         let (key, from_lo) = FlowKey::of(packet);
-        let hash = self.flows.hash(&key);
-        self.flows.prefetch_index(hash);
-        Some(Prepared { key, from_lo, hash })
+        Prepared { key, from_lo, hash: self.flows.hash(&key) }
     }
 
     /// Asks the CPU to start loading the flow entry of a [`prepare`](Self::prepare)d packet,
@@ -304,7 +309,7 @@ impl Engine {
     }
 
     /// [`process`](Self::process) for a packet [`prepare`](Self::prepare)d earlier (`prepared`
-    /// is what `prepare` returned for this very packet).
+    /// is what `prepare` returned for this very packet, or `None` to work it out here).
     pub fn process_prepared(
         &mut self,
         packet: &Packet<'_>,
@@ -343,10 +348,7 @@ impl Engine {
                 PacketVerdict::Accept
             };
         }
-        let Prepared { key, from_lo, hash } = flow.unwrap_or_else(|| {
-            let (key, from_lo) = FlowKey::of(packet);
-            Prepared { key, from_lo, hash: self.flows.hash(&key) }
-        });
+        let Prepared { key, from_lo, hash } = flow.unwrap_or_else(|| self.flow_of(packet));
         let id = match self.flows.get_hashed(hash, &key) {
             Some(id) => id,
             None => self.new_flow(key, from_lo, packet, now, observer),
