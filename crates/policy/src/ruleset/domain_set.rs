@@ -49,8 +49,6 @@ pub(crate) enum NameKind {
     Subdomains,
 }
 
-/// Arena offsets stay below this.
-const EMPTY: u32 = u32::MAX;
 const SEED: u64 = 0x243F_6A88_85A3_08D3;
 const MUL: u64 = 0xA076_1D64_78BD_642F;
 
@@ -984,7 +982,7 @@ impl<P: Copy> DomainSetBuilder<P> {
     /// Where the next name goes in the arena; `None` once arena offsets or item indexes would no
     /// longer fit their 32 bits.
     fn next_offset(&self) -> Option<u32> {
-        u32::try_from(self.arena.len()).ok().filter(|&offset| offset < EMPTY && self.items.len() < u32::MAX as usize)
+        u32::try_from(self.arena.len()).ok().filter(|&offset| offset < u32::MAX && self.items.len() < u32::MAX as usize)
     }
 
     /// Compiles the set. `rank` says whether an item is kept (`None`: skipped) and how it ranks;
