@@ -8,8 +8,10 @@
 //!   cannot lead to a match, and a flat open-addressing table holds the outcomes beside the name
 //!   itself (up to 24 bytes; a longer name as a 32-bit fingerprint, verified against a string
 //!   arena on a fingerprint hit), so a hash collision can never produce a false match;
-//! - two longest-prefix-match maps (`ip_map`), IPv4 and IPv6, flattened into sorted non-overlapping
-//!   intervals that each carry their most specific entry, indexed by a direct table.
+//! - two longest-prefix-match maps, IPv4 and IPv6, flattened into sorted non-overlapping intervals
+//!   that each carry their most specific entry (`ip_map`). The IPv6 map (and a small IPv4 one) is
+//!   indexed by a direct table; a large IPv4 map keeps each bucket's starts and entries in one
+//!   cache line (`line_map`).
 //!
 //! # Which entry wins
 //! The most specific selector wins. For names that is the longest matching suffix (most labels): at
@@ -37,6 +39,7 @@ use crate::snapshot::PolicySnapshot;
 
 pub(crate) mod domain_set;
 pub(crate) mod ip_map;
+mod line_map;
 #[doc(hidden)]
 pub mod naive;
 mod table;
@@ -45,6 +48,7 @@ pub use table::release_freed_memory;
 
 use domain_set::{DomainSet, DomainSetBuilder, Dropped, NameKind, Rank, NAME_LANES};
 use ip_map::{IntervalMap, LANES};
+use line_map::Ipv4Map;
 
 /// The decision for a name or address that some rule or allow entry selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -182,7 +186,7 @@ pub struct Ruleset {
     orders: Vec<Order>,
     entries: Vec<Entry>,
     domains: DomainSet,
-    v4: IntervalMap<u32>,
+    v4: Ipv4Map,
     v6: IntervalMap<u128>,
     v6_networks: Vec<u128>,
     stats: RulesetStats,
@@ -560,7 +564,7 @@ impl RulesetBuilder {
         });
         stats.skipped += v4_dropped.skipped + v6_dropped.skipped;
         stats.duplicates += v4_dropped.duplicates + v6_dropped.duplicates;
-        let v4 = IntervalMap::build(v4_items);
+        let v4 = Ipv4Map::build(v4_items);
         let v6 = IntervalMap::build(v6_items);
         v6_networks.shrink_to_fit();
         entries.shrink_to_fit();

@@ -8,7 +8,8 @@
 //! the answer itself when no interval starts inside the bucket (most buckets, so most lookups take
 //! one cache miss), otherwise where the bucket's starts begin, which are then counted in a window
 //! of four without branches (a crowded bucket is galloped through). One generic implementation
-//! serves IPv4 (`u32`) and IPv6 (`u128`).
+//! serves IPv6 (`u128`) and the IPv4 maps (`u32`) too sparse for `line_map`, which also reuses
+//! [`intervals`].
 //!
 //! [`IntervalMap::lookup_many`] runs many lookups as a software pipeline, so that their cache
 //! misses overlap.
@@ -25,8 +26,9 @@ pub(crate) trait Key: Copy + Ord + Debug + Default {
     /// Width in bits.
     const BITS: u32;
     /// log2 of the direct index's size relative to the number of bounds, measured on the 2-vCPU VM
-    /// (29 Nov 2026, with direct words): IPv4 is fastest with two buckets per bound (8 MiB for
-    /// 500,000 prefixes), IPv6 with one (1 MiB for 100,000 prefixes; 2 was slower one by one).
+    /// (29 Nov 2026, with direct words): IPv4 was fastest with two buckets per bound (8 MiB for
+    /// 500,000 prefixes; a map that large now takes `line_map` instead, this serves the sparse
+    /// ones), IPv6 with one (1 MiB for 100,000 prefixes; 2 was slower one by one).
     const INDEX_SCALE: i32;
     /// The last address of the prefix `network/len`.
     fn last(network: Self, len: u8) -> Self;
@@ -108,56 +110,12 @@ impl<K: Key> IntervalMap<K> {
     /// Builds the map from `(network, len, entry)` items sorted by network then length. Of items with
     /// the same network and length, the first is kept.
     pub(crate) fn build(items: Vec<(K, u8, u32)>) -> Self {
-        let mut starts: Vec<K> = vec![K::default()];
-        let mut values: Vec<u32> = vec![NO_ENTRY];
-        let mut emit = |at: K, value: u32| {
-            if starts.last() == Some(&at) {
-                if let Some(last) = values.last_mut() {
-                    *last = value;
-                }
-            } else {
-                starts.push(at);
-                values.push(value);
-            }
-        };
-        // Enclosing prefixes of the current position: (last key, entry), innermost on top.
-        let mut stack: Vec<(K, u32)> = Vec::with_capacity(K::BITS as usize + 1);
-        let close_until = |stack: &mut Vec<(K, u32)>, emit: &mut dyn FnMut(K, u32), until: Option<K>| {
-            while let Some(&(end, _)) = stack.last() {
-                if until.is_some_and(|at| end >= at) {
-                    break;
-                }
-                stack.pop();
-                let outer = stack.last().map_or(NO_ENTRY, |&(_, v)| v);
-                if let Some(after) = end.next() {
-                    emit(after, outer);
-                }
-            }
-        };
-        let mut previous: Option<(K, u8)> = None;
-        for (network, len, entry) in items {
-            if previous == Some((network, len)) {
-                continue;
-            }
-            previous = Some((network, len));
-            close_until(&mut stack, &mut emit, Some(network));
-            emit(network, entry);
-            stack.push((K::last(network, len), entry));
-        }
-        close_until(&mut stack, &mut emit, None);
+        let (starts, values) = intervals(items);
+        Self::from_intervals(starts, values)
+    }
 
-        // Merge neighbours with the same entry.
-        let mut kept = 0;
-        for i in 0..starts.len() {
-            if i == 0 || values[i] != values[kept - 1] {
-                starts[kept] = starts[i];
-                values[kept] = values[i];
-                kept += 1;
-            }
-        }
-        starts.truncate(kept);
-        values.truncate(kept);
-
+    /// Builds the map from [`intervals`]' output.
+    pub(crate) fn from_intervals(starts: Vec<K>, values: Vec<u32>) -> Self {
         let (lo, hi) = match (starts.get(1), starts.last()) {
             (Some(&lo), Some(&hi)) => (lo, hi),
             _ => {
@@ -337,6 +295,63 @@ impl<K: Key> IntervalMap<K> {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.bounds.memory_bytes() + self.index.memory_bytes()
     }
+}
+
+/// Flattens `(network, len, entry)` items, sorted by network then length, into interval starts
+/// (ascending, the first at 0) and the entry of each interval ([`NO_ENTRY`] where no prefix
+/// covers it). Of items with the same network and length, the first is kept; neighbouring
+/// intervals with the same entry are merged.
+pub(crate) fn intervals<K: Key>(items: Vec<(K, u8, u32)>) -> (Vec<K>, Vec<u32>) {
+    let mut starts: Vec<K> = vec![K::default()];
+    let mut values: Vec<u32> = vec![NO_ENTRY];
+    let mut emit = |at: K, value: u32| {
+        if starts.last() == Some(&at) {
+            if let Some(last) = values.last_mut() {
+                *last = value;
+            }
+        } else {
+            starts.push(at);
+            values.push(value);
+        }
+    };
+    // Enclosing prefixes of the current position: (last key, entry), innermost on top.
+    let mut stack: Vec<(K, u32)> = Vec::with_capacity(K::BITS as usize + 1);
+    let close_until = |stack: &mut Vec<(K, u32)>, emit: &mut dyn FnMut(K, u32), until: Option<K>| {
+        while let Some(&(end, _)) = stack.last() {
+            if until.is_some_and(|at| end >= at) {
+                break;
+            }
+            stack.pop();
+            let outer = stack.last().map_or(NO_ENTRY, |&(_, v)| v);
+            if let Some(after) = end.next() {
+                emit(after, outer);
+            }
+        }
+    };
+    let mut previous: Option<(K, u8)> = None;
+    for (network, len, entry) in items {
+        if previous == Some((network, len)) {
+            continue;
+        }
+        previous = Some((network, len));
+        close_until(&mut stack, &mut emit, Some(network));
+        emit(network, entry);
+        stack.push((K::last(network, len), entry));
+    }
+    close_until(&mut stack, &mut emit, None);
+
+    // Merge neighbours with the same entry.
+    let mut kept = 0;
+    for i in 0..starts.len() {
+        if i == 0 || values[i] != values[kept - 1] {
+            starts[kept] = starts[i];
+            values[kept] = values[i];
+            kept += 1;
+        }
+    }
+    starts.truncate(kept);
+    values.truncate(kept);
+    (starts, values)
 }
 
 /// The entry a [`DIRECT`] index word holds.

@@ -8,9 +8,9 @@
 //! it can: 40 MiB of table is then 20 TLB entries. [`Table::filled`] makes one to be built in
 //! place; [`Table::new`] moves a built `Vec` into one.
 //!
-//! This is most of the policy crate's `unsafe` code (the rest is one SSE2 call in
-//! `domain_set`): one `mmap`, its `munmap`, one `madvise`, the writes into the mapping, and
-//! [`release_freed_memory`]'s `malloc_trim`. Where the kernel gives no huge pages (transparent
+//! This is most of the policy crate's `unsafe` code (the rest is one SSE2 call each in
+//! `domain_set` and `line_map`, and two loads in `line_map`): one `mmap`, its `munmap`, one
+//! `madvise`, the writes into the mapping, and [`release_freed_memory`]'s `malloc_trim`. Where the kernel gives no huge pages (transparent
 //! huge pages `never`, or memory too fragmented), the mapping is ordinary 4 KiB pages; where
 //! `mmap` fails, and for tables under 2 MiB, the table stays on the heap. Contents and behaviour
 //! are the same either way.

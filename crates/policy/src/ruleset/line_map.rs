@@ -1,0 +1,477 @@
+//! IPv4 longest-prefix match in one cache line per lookup.
+//!
+//! [`IntervalMap`] answers a lookup from its index word when no interval starts inside the key's
+//! bucket. Otherwise the word sends it on to the bucket's starts: a second cache line, whose address
+//! is known only once the first has arrived, behind a branch on that word that no predictor can
+//! learn. With 500,000 random prefixes two buckets in five are such. One lookup at a time, each
+//! mispredicted branch throws away the other lookups the CPU had in flight.
+//!
+//! For IPv4 a bucket can carry its own starts. A [`Line`] is one 64-byte cache line that covers
+//! `2^shift` consecutive addresses (`shift` at most 16). It holds up to ten interval starts as
+//! 16-bit offsets into the bucket, and eleven entries: the one in force at the bucket's first
+//! address, then one from each start on. A lookup reads its line, counts the starts at or below the
+//! key's offset without a branch, and takes that entry: one cache line, no branch on loaded data.
+//!
+//! A bucket with more than ten starts "spills". Its line marks it, and its starts are
+//! binary searched in a side table. With random prefixes about one bucket in a hundred spills.
+//! Where prefixes crowd into one range, more do; the answers are the same.
+//!
+//! Lines cost memory where the bucket width is capped: a few prefixes spread over the whole address
+//! space would need 65,536 lines (4 MiB) to keep every offset within 16 bits. [`Ipv4Map`] takes
+//! lines when there are no more of them than interval starts, and the interval map otherwise.
+
+use std::mem::size_of;
+
+use bawaba_wire::hint::prefetch_value as prefetch;
+
+use crate::ruleset::ip_map::{intervals, IntervalMap};
+use crate::ruleset::table::Table;
+use crate::ruleset::NO_ENTRY;
+
+/// Starts one line holds.
+const PER_LINE: usize = 10;
+/// Most offset bits a 16-bit start holds: buckets are at most 2^16 addresses wide.
+const MAX_SHIFT: u32 = 16;
+/// Most lines (2^22, 256 MiB), far beyond any real ruleset.
+const MAX_LINE_BITS: u32 = 22;
+/// Interval starts per line wanted on average. With random prefixes, a /32 brings two starts a
+/// step apart, so starts come in pairs: at four per line about 1% of lines spill.
+const LOAD: usize = 4;
+/// Below this many lines, [`Ipv4Map`] takes lines whatever the number of starts (256 KiB).
+const FEW_LINES: usize = 4096;
+/// Marks the entries of a spilled line; the low bits are the spill's number. Real entries are
+/// below it, or [`NO_ENTRY`].
+const SPILL: u32 = 1 << 31;
+
+/// One bucket's interval starts and their entries, in one cache line.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Line {
+    /// Offsets from the bucket's first address of the interval starts inside it, ascending. An
+    /// unused slot holds `u16::MAX`.
+    starts: [u16; PER_LINE],
+    /// `entries[0]` is in force at the bucket's first address, `entries[i]` from `starts[i - 1]`
+    /// on. An unused slot repeats the entry before it, so that counting an unused start (at
+    /// `u16::MAX`, with a key at that offset) changes nothing. In a spilled line every entry is
+    /// [`SPILL`] with the spill's number.
+    entries: [u32; PER_LINE + 1],
+}
+
+const _: () = assert!(size_of::<Line>() == 64, "a line is one cache line");
+
+impl Line {
+    /// A line with no start, `entry` in force throughout.
+    fn uniform(entry: u32) -> Self {
+        Line { starts: [u16::MAX; PER_LINE], entries: [entry; PER_LINE + 1] }
+    }
+
+    /// The entry in force `offset` addresses into the bucket (or the spill marker).
+    #[inline(always)]
+    fn entry(&self, offset: u16) -> u32 {
+        self.entries[passed(&self.starts, offset).min(PER_LINE)]
+    }
+}
+
+/// How many of `starts` (ascending) are at or below `offset`.
+///
+/// With SSE2 (every x86-64 CPU): two overlapping 8-lane compares and one bit scan, about a dozen
+/// instructions. Counting lane by lane instead took five times as many, and a lookup that waits
+/// for its line holds all of them in the CPU's window, crowding out other lookups.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn passed(starts: &[u16; PER_LINE], offset: u16) -> usize {
+    // SAFETY: `sse2_passed` only needs SSE2, which this build enables (the `cfg` above; it is part
+    // of the x86-64 baseline).
+    unsafe { sse2_passed(starts, offset) }
+}
+
+/// The SSE2 body of [`passed`].
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+#[inline]
+#[allow(unsafe_code)]
+fn sse2_passed(starts: &[u16; PER_LINE], offset: u16) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi16, _mm_setzero_si128, _mm_subs_epu16,
+    };
+    const { assert!(PER_LINE >= 8 && PER_LINE <= 12) };
+    let key = _mm_set1_epi16(offset as i16);
+    // Two bits per lane, set where the start is at or below `offset`: unsigned `start - offset`
+    // saturates to 0 exactly there.
+    let at_most =
+        |lanes: __m128i| _mm_movemask_epi8(_mm_cmpeq_epi16(_mm_subs_epu16(lanes, key), _mm_setzero_si128())) as u32;
+    // SAFETY: both loads read 16 bytes inside `starts` (20 bytes): lanes 0..8 and lanes
+    // PER_LINE - 8..PER_LINE. `loadu` needs no alignment.
+    let (first, last) = unsafe {
+        let at = starts.as_ptr();
+        (_mm_loadu_si128(at.cast()), _mm_loadu_si128(at.add(PER_LINE - 8).cast()))
+    };
+    // Lanes 0..PER_LINE, two bits each. The starts ascend (unused ones last, at `u16::MAX`), so
+    // those passed are a run from lane 0, and its length is where the first clear bit is.
+    let mask = at_most(first) | at_most(last) << (2 * (PER_LINE - 8));
+    (!mask).trailing_zeros() as usize / 2
+}
+
+/// [`passed`] lane by lane, where there is no SSE2 (and in tests, against the SSE2 form).
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+fn passed_by_lanes(starts: &[u16; PER_LINE], offset: u16) -> usize {
+    starts.iter().map(|&start| usize::from(start <= offset)).sum()
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn passed(starts: &[u16; PER_LINE], offset: u16) -> usize {
+    passed_by_lanes(starts, offset)
+}
+
+/// The compiled map from IPv4 keys to entry indexes, a line per bucket.
+#[derive(Debug)]
+pub(crate) struct LineMap {
+    lines: Table<Line>,
+    /// The bounds of spilled buckets, bucket after bucket: each bucket's first address with the
+    /// entry in force there, then the starts inside it with their entries.
+    spilled: Vec<(u32, u32)>,
+    /// Spill `i`'s bounds are `spilled[spill_at[i]..spill_at[i + 1]]`.
+    spill_at: Vec<u32>,
+    /// First address of line 0: the first interval start after address 0.
+    lo: u32,
+    /// The entry for keys below `lo`.
+    below: u32,
+    /// The entry for keys past the last line.
+    above: u32,
+    shift: u32,
+}
+
+impl LineMap {
+    /// Builds the map from [`intervals`]' output, or `None` when it would take more than
+    /// `max_lines` lines (or an entry collides with the spill marker).
+    fn from_intervals(starts: &[u32], values: &[u32], max_lines: usize) -> Option<Self> {
+        if values.iter().any(|&v| v >= SPILL && v != NO_ENTRY) || starts.len() != values.len() {
+            return None;
+        }
+        let below = *values.first()?;
+        let (lo, hi) = match (starts.get(1), starts.last()) {
+            (Some(&lo), Some(&hi)) => (lo, hi),
+            // Nothing but interval 0: no line at all, every key is below `lo`.
+            _ => {
+                let lines = Table::new(Vec::new());
+                return Some(LineMap {
+                    lines,
+                    spilled: vec![],
+                    spill_at: vec![0],
+                    lo: u32::MAX,
+                    below,
+                    above: below,
+                    shift: 0,
+                });
+            }
+        };
+        let inner = starts.len() - 1;
+        let wanted_bits = (inner / LOAD).max(1).next_power_of_two().trailing_zeros().min(MAX_LINE_BITS);
+        let span_bits = u32::BITS - (hi - lo).leading_zeros();
+        let shift = span_bits.saturating_sub(wanted_bits).min(MAX_SHIFT);
+        let count = ((hi - lo) >> shift) as usize + 1;
+        if count > max_lines || count > 1 << MAX_LINE_BITS {
+            return None;
+        }
+        let mut lines = Table::filled(count, Line::uniform(NO_ENTRY));
+        let mut spilled = Vec::new();
+        let mut spill_at = vec![0u32];
+        // `next` is the first start at or after the current bucket's first address.
+        let mut next = 1;
+        for (bucket, line) in lines.iter_mut().enumerate() {
+            let first = u64::from(lo) + ((bucket as u64) << shift);
+            let end = first + (1u64 << shift);
+            let in_force = values[next - 1];
+            let from = next;
+            while next < starts.len() && u64::from(starts[next]) < end {
+                next += 1;
+            }
+            let inside = from..next;
+            if inside.len() <= PER_LINE {
+                *line = Line::uniform(in_force);
+                for (slot, i) in inside.enumerate() {
+                    line.starts[slot] = (u64::from(starts[i]) - first) as u16;
+                    line.entries[slot + 1..].fill(values[i]);
+                }
+            } else {
+                let spill = u32::try_from(spill_at.len() - 1).ok().filter(|&n| n < SPILL - 1)?;
+                *line = Line::uniform(SPILL | spill);
+                spilled.push((first as u32, in_force));
+                spilled.extend(inside.map(|i| (starts[i], values[i])));
+                spill_at.push(u32::try_from(spilled.len()).ok()?);
+            }
+        }
+        let above = *values.last()?;
+        Some(LineMap { lines, spilled, spill_at, lo, below, above, shift })
+    }
+
+    /// The entry of the most specific prefix containing `key`, or [`NO_ENTRY`].
+    #[inline]
+    pub(crate) fn lookup(&self, key: u32) -> u32 {
+        let Some(offset) = key.checked_sub(self.lo) else {
+            return self.below;
+        };
+        let Some(line) = self.lines.get((offset >> self.shift) as usize) else {
+            return self.above;
+        };
+        let within = (offset & ((1 << self.shift) - 1)) as u16;
+        let entry = line.entry(within);
+        if entry >= SPILL && entry != NO_ENTRY {
+            return self.spilled(entry & !SPILL, key);
+        }
+        entry
+    }
+
+    /// The entry for `key` in the spilled bucket `spill`.
+    #[inline(never)]
+    fn spilled(&self, spill: u32, key: u32) -> u32 {
+        let spill = spill as usize;
+        let (Some(&from), Some(&to)) = (self.spill_at.get(spill), self.spill_at.get(spill + 1)) else {
+            return NO_ENTRY;
+        };
+        let bounds = self.spilled.get(from as usize..to as usize).unwrap_or_default();
+        // The first bound is the bucket's first address, at or below `key`.
+        let passed = bounds.partition_point(|b| b.0 <= key);
+        bounds.get(passed.wrapping_sub(1)).map_or(NO_ENTRY, |b| b.1)
+    }
+
+    /// [`lookup`](Self::lookup) for many keys: `out[i]` gets the entry of `keys[i]`. The line of
+    /// key `i + AHEAD` is asked for while key `i` is answered, so that many lines are on their way
+    /// at once.
+    pub(crate) fn lookup_many(&self, keys: &[u32], out: &mut [u32]) {
+        const AHEAD: usize = 32;
+        for &key in keys.iter().take(AHEAD) {
+            self.prefetch_line(key);
+        }
+        for (i, (out, &key)) in out.iter_mut().zip(keys).enumerate() {
+            if let Some(&ahead) = keys.get(i + AHEAD) {
+                self.prefetch_line(ahead);
+            }
+            *out = self.lookup(key);
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch_line(&self, key: u32) {
+        if let Some(line) = key.checked_sub(self.lo).and_then(|offset| self.lines.get((offset >> self.shift) as usize))
+        {
+            prefetch(line);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.lines.memory_bytes()
+            + self.spilled.capacity() * size_of::<(u32, u32)>()
+            + self.spill_at.capacity() * size_of::<u32>()
+    }
+}
+
+/// The IPv4 map: lines where they pay, the interval map otherwise (see the module doc).
+#[derive(Debug)]
+pub(crate) enum Ipv4Map {
+    Lines(LineMap),
+    Intervals(IntervalMap<u32>),
+}
+
+impl Ipv4Map {
+    /// Builds the map from `(network, len, entry)` items sorted by network then length. Of items with
+    /// the same network and length, the first is kept.
+    pub(crate) fn build(items: Vec<(u32, u8, u32)>) -> Self {
+        let (starts, values) = intervals(items);
+        match LineMap::from_intervals(&starts, &values, starts.len().max(FEW_LINES)) {
+            Some(lines) => Ipv4Map::Lines(lines),
+            None => Ipv4Map::Intervals(IntervalMap::from_intervals(starts, values)),
+        }
+    }
+
+    /// The entry of the most specific prefix containing `key`, or [`NO_ENTRY`].
+    #[inline]
+    pub(crate) fn lookup(&self, key: u32) -> u32 {
+        match self {
+            Ipv4Map::Lines(map) => map.lookup(key),
+            Ipv4Map::Intervals(map) => map.lookup(key),
+        }
+    }
+
+    /// `out[i]` gets the entry of `keys[i]` (`out` as long as `keys`; extra keys or slots are left
+    /// alone).
+    pub(crate) fn lookup_many(&self, keys: &[u32], out: &mut [u32]) {
+        match self {
+            Ipv4Map::Lines(map) => map.lookup_many(keys, out),
+            Ipv4Map::Intervals(map) => map.lookup_many(keys, out),
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        match self {
+            Ipv4Map::Lines(map) => map.heap_bytes(),
+            Ipv4Map::Intervals(map) => map.heap_bytes(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Lines built whatever their number, from `items` sorted as [`Ipv4Map::build`] wants.
+    fn lines(mut items: Vec<(u32, u8, u32)>) -> LineMap {
+        items.sort_unstable_by_key(|&(network, len, _)| (network, len));
+        let (starts, values) = intervals(items);
+        LineMap::from_intervals(&starts, &values, usize::MAX).expect("lines")
+    }
+
+    /// Looks `keys` up one by one and side by side in `map`, and in the interval map of the same
+    /// items; all must agree.
+    fn check(map: &LineMap, items: &[(u32, u8, u32)], keys: &[u32]) -> Vec<u32> {
+        let mut sorted = items.to_vec();
+        sorted.sort_unstable_by_key(|&(network, len, _)| (network, len));
+        let reference = IntervalMap::build(sorted);
+        let one: Vec<u32> = keys.iter().map(|&k| map.lookup(k)).collect();
+        let mut many = vec![0; keys.len()];
+        map.lookup_many(keys, &mut many);
+        assert_eq!(one, many, "lookup_many disagrees with lookup");
+        let want: Vec<u32> = keys.iter().map(|&k| reference.lookup(k)).collect();
+        assert_eq!(one, want, "lines disagree with the interval map");
+        one
+    }
+
+    /// The network of `addr/len`.
+    fn network(addr: u32, len: u8) -> u32 {
+        addr & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+    }
+
+    #[test]
+    fn counting_starts_agrees_lane_by_lane() {
+        // Every run length, at keys on, between and beyond the starts, up to u16::MAX.
+        for used in 0..=PER_LINE {
+            let mut starts = [u16::MAX; PER_LINE];
+            for (i, start) in starts.iter_mut().take(used).enumerate() {
+                *start = 100 * i as u16 + 7;
+            }
+            if used > 0 {
+                starts[used - 1] = if used == PER_LINE { u16::MAX } else { u16::MAX - 1 };
+            }
+            for offset in (0..=u16::MAX).step_by(50).chain([0, 6, 7, 8, 107, 907, u16::MAX - 1, u16::MAX]) {
+                assert_eq!(passed(&starts, offset), passed_by_lanes(&starts, offset), "{starts:?} at {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn nested_prefixes() {
+        let items = vec![(0x0A00_0000, 8, 1), (0x0A01_0000, 16, 2), (0x0A01_0200, 24, 3), (0x0AFF_FFFF, 32, 4)];
+        let map = lines(items.clone());
+        let keys =
+            [0x09FF_FFFF, 0x0A00_0000, 0x0A01_0001, 0x0A01_02FF, 0x0A01_0300, 0x0AFF_FFFE, 0x0AFF_FFFF, 0x0B00_0000];
+        assert_eq!(check(&map, &items, &keys), [NO_ENTRY, 1, 2, 3, 2, 1, 4, NO_ENTRY]);
+    }
+
+    #[test]
+    fn a_start_at_the_last_offset_of_a_wide_bucket() {
+        // Two prefixes far apart: the buckets are 2^16 wide, and the host route sits at offset
+        // 0xFFFF of its bucket, where unused starts (u16::MAX) are counted too.
+        let items = vec![(0x0A00_FFFF, 32, 1), (0xC800_0000, 8, 2)];
+        let map = lines(items.clone());
+        assert_eq!(map.shift, MAX_SHIFT);
+        let keys =
+            [0x0A00_FFFE, 0x0A00_FFFF, 0x0A01_0000, 0x0A01_FFFF, 0xC7FF_FFFF, 0xC800_0000, 0xC8FF_FFFF, u32::MAX];
+        assert_eq!(check(&map, &items, &keys), [NO_ENTRY, 1, NO_ENTRY, NO_ENTRY, NO_ENTRY, 2, 2, NO_ENTRY]);
+    }
+
+    #[test]
+    fn a_crowded_bucket_spills() {
+        // 40 host routes a step apart inside a /16, under a /8: one bucket holds 80 starts.
+        let mut items: Vec<(u32, u8, u32)> = (0..40).map(|i| (0x0A0B_0000 + 2 * i, 32, i)).collect();
+        items.push((0x0A00_0000, 8, 100));
+        items.push((0xF000_0000, 4, 200));
+        let map = lines(items.clone());
+        assert!(!map.spilled.is_empty(), "nothing spilled");
+        let keys: Vec<u32> = (0..90).map(|i| 0x0A0B_0000 + i).chain([0x0A0A_FFFF, 0x0A0C_0000, 0xF123_4567]).collect();
+        let want: Vec<u32> =
+            (0..90).map(|i| if i < 80 && i % 2 == 0 { i / 2 } else { 100 }).chain([100, 100, 200]).collect();
+        assert_eq!(check(&map, &items, &keys), want);
+    }
+
+    #[test]
+    fn edges_of_the_key_space() {
+        let items = vec![(0, 0, 7), (0xFFFF_FFFF, 32, 8), (0, 32, 9)];
+        let map = lines(items.clone());
+        assert_eq!(check(&map, &items, &[0, 1, 0xFFFF_FFFE, u32::MAX]), [9, 7, 7, 8]);
+        let empty = lines(vec![]);
+        assert_eq!(check(&empty, &[], &[0, u32::MAX]), [NO_ENTRY, NO_ENTRY]);
+        let everything = lines(vec![(0, 0, 5)]);
+        assert_eq!(check(&everything, &[(0, 0, 5)], &[0, 0x8000_0000, u32::MAX]), [5, 5, 5]);
+    }
+
+    #[test]
+    fn the_map_takes_lines_only_where_they_pay() {
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng as u32
+        };
+        // 100,000 host routes over the whole space: 65,536 lines for about 200,000 starts.
+        let mut many: Vec<(u32, u8, u32)> = (0..100_000).map(|i| (next(), 32, i)).collect();
+        many.sort_unstable_by_key(|&(network, len, _)| (network, len));
+        assert!(matches!(Ipv4Map::build(many.clone()), Ipv4Map::Lines(_)));
+        // A thousand would need as many lines as well: the interval map is smaller.
+        let few: Vec<(u32, u8, u32)> = many.iter().step_by(100).copied().collect();
+        assert!(matches!(Ipv4Map::build(few), Ipv4Map::Intervals(_)));
+        // The same thousand inside one /16 fit a handful of lines.
+        let mut near: Vec<(u32, u8, u32)> =
+            many.iter().step_by(100).map(|&(a, l, e)| (0x0A0A_0000 | a >> 16, l, e)).collect();
+        near.sort_unstable_by_key(|&(network, len, _)| (network, len));
+        assert!(matches!(Ipv4Map::build(near), Ipv4Map::Lines(_)));
+        // And the big map's answers agree with the interval map's.
+        let Ipv4Map::Lines(map) = Ipv4Map::build(many.clone()) else { unreachable!() };
+        let keys: Vec<u32> = (0..20_000).map(|_| next()).chain(many.iter().map(|&(a, _, _)| a)).collect();
+        check(&map, &many, &keys);
+    }
+
+    /// Prefixes inside a block of `2^span` addresses at `base`, with keys in and around them.
+    fn prefixes_and_keys() -> impl Strategy<Value = (Vec<(u32, u8, u32)>, Vec<u32>)> {
+        (any::<u32>(), 8u32..=32).prop_flat_map(|(base, span)| {
+            let block = move |x: u32| network(base, (32 - span) as u8) | x.checked_shr(32 - span).unwrap_or(0);
+            let item = (any::<u32>(), prop::sample::select(vec![0u8, 8, 12, 16, 20, 23, 24, 25, 28, 31, 32]), 0u32..50)
+                .prop_map(move |(x, len, entry)| (network(block(x), len), len, entry));
+            let items = prop::collection::vec(item, 0..300);
+            let keys = prop::collection::vec(any::<u32>(), 1..200);
+            (items, keys).prop_map(move |(items, keys)| {
+                // Keys: random, inside the block, and around each prefix's edges.
+                let mut all: Vec<u32> = keys.iter().flat_map(|&k| [k, block(k)]).collect();
+                for &(network, len, _) in &items {
+                    let last = network | u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+                    all.extend([network.wrapping_sub(1), network, last, last.wrapping_add(1)]);
+                }
+                (items, all)
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        #[test]
+        fn lines_agree_with_the_interval_map((items, keys) in prefixes_and_keys()) {
+            let map = lines(items.clone());
+            check(&map, &items, &keys);
+            let mut sorted = items.clone();
+            sorted.sort_unstable_by_key(|&(network, len, _)| (network, len));
+            let either = Ipv4Map::build(sorted);
+            let mut out = vec![0; keys.len()];
+            either.lookup_many(&keys, &mut out);
+            for (&key, &entry) in keys.iter().zip(&out) {
+                prop_assert_eq!(entry, map.lookup(key));
+                prop_assert_eq!(either.lookup(key), entry);
+            }
+        }
+    }
+}
