@@ -47,9 +47,9 @@ const SPILL: u32 = 1 << 31;
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 struct Line {
-    /// Offsets from the bucket's first address of the interval starts inside it, ascending. An
-    /// unused slot holds `u16::MAX`.
-    starts: [u16; PER_LINE],
+    /// Offsets from the bucket's first address of the interval starts inside it, ascending, each
+    /// [`biased`]. An unused slot holds `biased(u16::MAX)`.
+    starts: [i16; PER_LINE],
     /// `entries[0]` is in force at the bucket's first address, `entries[i]` from `starts[i - 1]`
     /// on. An unused slot repeats the entry before it, so that counting an unused start (at
     /// `u16::MAX`, with a key at that offset) changes nothing. In a spilled line every entry is
@@ -62,17 +62,24 @@ const _: () = assert!(size_of::<Line>() == 64, "a line is one cache line");
 impl Line {
     /// A line with no start, `entry` in force throughout.
     fn uniform(entry: u32) -> Self {
-        Line { starts: [u16::MAX; PER_LINE], entries: [entry; PER_LINE + 1] }
+        Line { starts: [biased(u16::MAX); PER_LINE], entries: [entry; PER_LINE + 1] }
     }
 
     /// The entry in force `offset` addresses into the bucket (or the spill marker).
     #[inline(always)]
     fn entry(&self, offset: u16) -> u32 {
-        self.entries[passed(&self.starts, offset).min(PER_LINE)]
+        self.entries[passed(&self.starts, biased(offset)).min(PER_LINE)]
     }
 }
 
-/// How many of `starts` (ascending) are at or below `offset`.
+/// `offset` with its top bit flipped: offsets so stored order as signed 16-bit numbers as they do
+/// unsigned, and SSE2 compares 16-bit lanes signed only.
+#[inline(always)]
+const fn biased(offset: u16) -> i16 {
+    (offset ^ 0x8000) as i16
+}
+
+/// How many of `starts` (ascending) are at or below `offset` (all [`biased`]).
 ///
 /// With SSE2 (every x86-64 CPU): two overlapping 8-lane compares and one bit scan, about a dozen
 /// instructions. Counting lane by lane instead took five times as many, and a lookup that waits
@@ -80,7 +87,7 @@ impl Line {
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
 #[allow(unsafe_code)]
-fn passed(starts: &[u16; PER_LINE], offset: u16) -> usize {
+fn passed(starts: &[i16; PER_LINE], offset: i16) -> usize {
     // SAFETY: `sse2_passed` only needs SSE2, which this build enables (the `cfg` above; it is part
     // of the x86-64 baseline).
     unsafe { sse2_passed(starts, offset) }
@@ -91,38 +98,35 @@ fn passed(starts: &[u16; PER_LINE], offset: u16) -> usize {
 #[target_feature(enable = "sse2")]
 #[inline]
 #[allow(unsafe_code)]
-fn sse2_passed(starts: &[u16; PER_LINE], offset: u16) -> usize {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi16, _mm_setzero_si128, _mm_subs_epu16,
-    };
+fn sse2_passed(starts: &[i16; PER_LINE], offset: i16) -> usize {
+    use std::arch::x86_64::{__m128i, _mm_cmpgt_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi16};
     const { assert!(PER_LINE >= 8 && PER_LINE <= 12) };
-    let key = _mm_set1_epi16(offset as i16);
-    // Two bits per lane, set where the start is at or below `offset`: unsigned `start - offset`
-    // saturates to 0 exactly there.
-    let at_most =
-        |lanes: __m128i| _mm_movemask_epi8(_mm_cmpeq_epi16(_mm_subs_epu16(lanes, key), _mm_setzero_si128())) as u32;
+    let key = _mm_set1_epi16(offset);
+    // Two bits per lane, set where the start is above `offset`.
+    let above = |lanes: __m128i| _mm_movemask_epi8(_mm_cmpgt_epi16(lanes, key)) as u32;
     // SAFETY: both loads read 16 bytes inside `starts` (20 bytes): lanes 0..8 and lanes
     // PER_LINE - 8..PER_LINE. `loadu` needs no alignment.
     let (first, last) = unsafe {
         let at = starts.as_ptr();
         (_mm_loadu_si128(at.cast()), _mm_loadu_si128(at.add(PER_LINE - 8).cast()))
     };
-    // Lanes 0..PER_LINE, two bits each. The starts ascend (unused ones last, at `u16::MAX`), so
-    // those passed are a run from lane 0, and its length is where the first clear bit is.
-    let mask = at_most(first) | at_most(last) << (2 * (PER_LINE - 8));
-    (!mask).trailing_zeros() as usize / 2
+    // Lanes 0..PER_LINE, two bits each, and a stop bit past them. The starts ascend (unused ones
+    // last), so those above `offset` are a run up to the last lane, and the passed ones end where
+    // that run begins.
+    let mask = above(first) | above(last) << (2 * (PER_LINE - 8)) | 1 << (2 * PER_LINE);
+    mask.trailing_zeros() as usize / 2
 }
 
 /// [`passed`] lane by lane, where there is no SSE2 (and in tests, against the SSE2 form).
 #[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
-fn passed_by_lanes(starts: &[u16; PER_LINE], offset: u16) -> usize {
+fn passed_by_lanes(starts: &[i16; PER_LINE], offset: i16) -> usize {
     starts.iter().map(|&start| usize::from(start <= offset)).sum()
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline(always)]
-fn passed(starts: &[u16; PER_LINE], offset: u16) -> usize {
+fn passed(starts: &[i16; PER_LINE], offset: i16) -> usize {
     passed_by_lanes(starts, offset)
 }
 
@@ -193,7 +197,7 @@ impl LineMap {
             if inside.len() <= PER_LINE {
                 *line = Line::uniform(in_force);
                 for (slot, i) in inside.enumerate() {
-                    line.starts[slot] = (u64::from(starts[i]) - first) as u16;
+                    line.starts[slot] = biased((u64::from(starts[i]) - first) as u16);
                     line.entries[slot + 1..].fill(values[i]);
                 }
             } else {
@@ -357,8 +361,12 @@ mod tests {
             if used > 0 {
                 starts[used - 1] = if used == PER_LINE { u16::MAX } else { u16::MAX - 1 };
             }
+            let starts = starts.map(biased);
             for offset in (0..=u16::MAX).step_by(50).chain([0, 6, 7, 8, 107, 907, u16::MAX - 1, u16::MAX]) {
-                assert_eq!(passed(&starts, offset), passed_by_lanes(&starts, offset), "{starts:?} at {offset}");
+                let (at, want) = (biased(offset), passed_by_lanes(&starts, biased(offset)));
+                assert_eq!(passed(&starts, at), want, "{starts:?} at {offset}");
+                let unbiased = starts.iter().filter(|&&s| (s as u16 ^ 0x8000) <= offset).count();
+                assert_eq!(want, unbiased, "{starts:?} at {offset}: biasing changed the order");
             }
         }
     }
