@@ -104,6 +104,12 @@ impl Index {
         }
     }
 
+    /// Unfiles every entry.
+    pub(super) fn clear(&mut self) {
+        self.slots.fill(EMPTY);
+        self.len = 0;
+    }
+
     /// The slot index holding `position` filed under `hash`.
     fn locate(&self, hash: u64, position: u32) -> Option<usize> {
         let mut i = hash as usize & self.mask;
