@@ -105,7 +105,7 @@ impl FlowRecord {
             if state.client_is_lo { (flow.key.lo(), flow.key.hi()) } else { (flow.key.hi(), flow.key.lo()) };
         let fmt = |(addr, port): (std::net::IpAddr, u16)| std::net::SocketAddr::new(addr, port).to_string();
         let (c, s) = (usize::from(!state.client_is_lo), usize::from(state.client_is_lo));
-        let order = state.order.and_then(|id| ruleset.orders().iter().find(|o| o.id == id)).map(|o| OrderRef {
+        let order = state.order().and_then(|id| ruleset.orders().iter().find(|o| o.id == id)).map(|o| OrderRef {
             id: o.id.0,
             reference: o.reference.clone(),
             authority: o.authority.clone(),
@@ -128,7 +128,7 @@ impl FlowRecord {
             action: state.action,
             basis: state.basis,
             order,
-            rule: state.rule.map(|r| r.0),
+            rule: state.rule().map(|r| r.0),
             blocked_queries: state.blocked_queries,
             packets: [flow.packets[c], flow.packets[s]],
             bytes: [flow.bytes[c], flow.bytes[s]],

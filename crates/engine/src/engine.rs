@@ -671,7 +671,8 @@ impl Engine {
         state.inspected = 0;
         if basis == Basis::Pending {
             // Undecided again: no decision to record until it is inspected.
-            (state.basis, state.action, state.order, state.rule) = (basis, action, None, None);
+            (state.basis, state.action) = (basis, action);
+            state.set_cause(None, None);
         } else {
             decide(&mut self.flows, &mut self.counters, id, basis, action, m, observer);
         }
@@ -709,8 +710,7 @@ impl Engine {
         if let (Some(id), Verdict::Block { rule, .. }) = (flow, m.verdict()) {
             let state = &mut self.flows.flow_mut(id).state;
             state.blocked_queries = state.blocked_queries.saturating_add(1);
-            state.order = m.order().map(|o| o.id);
-            state.rule = Some(rule);
+            state.set_cause(m.order().map(|o| o.id), Some(rule));
         }
         PacketVerdict::Drop
     }
@@ -785,8 +785,7 @@ fn decide(
     let state = &mut flow.state;
     state.basis = basis;
     state.action = action;
-    state.order = order.map(|o| o.id);
-    state.rule = rule;
+    state.set_cause(order.map(|o| o.id), rule);
     counters.flow_decided(action, order.filter(|_| action != FlowAction::Allow).map(|o| (o.id, o.category)));
     let (client, server) = endpoints(flow);
     observer.decided(&Decided { key: &flow.key, client, server, state: &flow.state, order });

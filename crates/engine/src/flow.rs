@@ -64,7 +64,8 @@ impl FlowKey {
         let src = (addr16(packet.src), packet.src_port().unwrap_or(0));
         let dst = (addr16(packet.dst), packet.dst_port().unwrap_or(0));
         let (lo, hi, from_lo) = if src <= dst { (src, dst, true) } else { (dst, src, false) };
-        (FlowKey { lo_addr: lo.0, hi_addr: hi.0, lo_port: lo.1, hi_port: hi.1, protocol: packet.protocol }, from_lo)
+        let key = FlowKey { lo_addr: lo.0, hi_addr: hi.0, lo_port: lo.1, hi_port: hi.1, protocol: packet.protocol };
+        (key, from_lo)
     }
 
     /// The lower endpoint.

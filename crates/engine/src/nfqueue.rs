@@ -494,6 +494,6 @@ fn redirect_location(
     let base = section.block_page_url.as_deref()?;
     let (key, _) = FlowKey::of(packet);
     let state = engine.flow_state(&key)?;
-    let order = state.order.and_then(|id| engine.ruleset().orders().iter().find(|o| o.id == id))?;
+    let order = state.order().and_then(|id| engine.ruleset().orders().iter().find(|o| o.id == id))?;
     Some(inject::block_page_location(base, &order.reference, state.name().unwrap_or("")))
 }

@@ -99,6 +99,9 @@ pub mod reset_flags {
     pub const FROM_SERVER: u8 = 4;
 }
 
+/// The stored id that stands for none.
+const NO_ID: i64 = i64::MIN;
+
 /// The per-flow state the engine keeps in the flow table; with the table's own fields an entry
 /// stays within 256 bytes (tested).
 #[derive(Debug, Clone)]
@@ -134,10 +137,11 @@ pub struct FlowState {
     pub stream_base: Option<u32>,
     /// Reassembly slot (TCP stream buffer or QUIC CRYPTO buffer), if one is held.
     pub slot: Option<u32>,
-    /// The order behind a block.
-    pub order: Option<OrderId>,
-    /// The rule behind a block.
-    pub rule: Option<RuleId>,
+    /// The ids of the order and the rule behind a block ([`FlowState::order`],
+    /// [`FlowState::rule`]), [`NO_ID`] for none: an `Option` of each takes 16 bytes. With the 16
+    /// saved a flow entry is 232 bytes (it was 248), and every packet's flow entry is loaded.
+    order: i64,
+    rule: i64,
     name: [u8; NAME_CAPACITY],
 }
 
@@ -149,8 +153,8 @@ impl FlowState {
             ech: false,
             action: FlowAction::Allow,
             basis: Basis::Pending,
-            order: None,
-            rule: None,
+            order: NO_ID,
+            rule: NO_ID,
             generation,
             stream_base: None,
             inspected: 0,
@@ -162,6 +166,23 @@ impl FlowState {
             name_len: 0,
             name: [0; NAME_CAPACITY],
         }
+    }
+
+    /// The order behind a block.
+    pub fn order(&self) -> Option<OrderId> {
+        (self.order != NO_ID).then_some(OrderId(self.order))
+    }
+
+    /// The rule behind a block.
+    pub fn rule(&self) -> Option<RuleId> {
+        (self.rule != NO_ID).then_some(RuleId(self.rule))
+    }
+
+    /// Records the order and the rule behind a block (or none). An id of `i64::MIN` (which no
+    /// store hands out: ids count up from 1) would read back as none.
+    pub(crate) fn set_cause(&mut self, order: Option<OrderId>, rule: Option<RuleId>) {
+        self.order = order.map_or(NO_ID, |o| o.0);
+        self.rule = rule.map_or(NO_ID, |r| r.0);
     }
 
     /// True once a verdict is cached.

@@ -143,7 +143,7 @@ fn tls_sni_blocked_is_reset_and_allowed_passes() {
     let mut ended = Ended::default();
     e.finish(&mut ended);
     let blocked = ended.0.iter().find(|(s, ..)| s.name() == Some("www.blocked.test")).unwrap();
-    assert_eq!((blocked.0.app, blocked.0.basis, blocked.0.order), (AppProtocol::Tls, Basis::Name, Some(OrderId(1))));
+    assert_eq!((blocked.0.app, blocked.0.basis, blocked.0.order()), (AppProtocol::Tls, Basis::Name, Some(OrderId(1))));
     let allowed = ended.0.iter().find(|(s, ..)| s.name() == Some("ok.blocked.test")).unwrap();
     assert_eq!(allowed.0.basis, Basis::Allowlisted);
 }
