@@ -1,9 +1,9 @@
 //! The flow table: one entry per canonical 5-tuple, bounded in count, with idle timeouts per
 //! protocol state and eviction of the least recently seen flow when full.
 //!
-//! Entries live in a slab (`Vec<Flow>`) indexed by `index`, a hash table of 4-byte slab
-//! positions (the key is not stored twice: a lookup compares against the slab entry's key).
-//! Every flow sits
+//! Entries live in a slab (`Vec<Flow>`) indexed by `index`, a hash table of 8-byte slots: a slab
+//! position and 32 bits of the key's hash (the key is not stored twice: a lookup compares against
+//! the slab entry's key). Every flow sits
 //! on one of a few recency lists, one per timeout class, threaded through the slab by index; a
 //! touch moves the flow to the head of its list. Within a list all flows share one timeout, so the
 //! tail is always the next to expire: expiry looks at the tails only, and eviction takes the
@@ -303,9 +303,7 @@ impl<S> FlowTable<S> {
         };
         self.slab.push(flow);
         let id = (self.slab.len() - 1) as FlowId;
-        let hash = self.hasher.hash_one(key);
-        let (slab, hasher) = (&self.slab, &self.hasher);
-        self.index.insert(hash, id, |id| hasher.hash_one(slab[id as usize].key));
+        self.index.insert(self.hash(&key), id);
         self.push_head(id);
         self.stats.created += 1;
         id
@@ -406,10 +404,8 @@ impl<S> FlowTable<S> {
     /// [`FlowId`] is only valid until the next insert, expire or drain.
     fn remove(&mut self, id: FlowId) -> Flow<S> {
         self.unlink(id);
-        let key = self.slab[id as usize].key;
-        let hash = self.hasher.hash_one(key);
-        let (slab, hasher) = (&self.slab, &self.hasher);
-        self.index.remove(hash, id, |id| hasher.hash_one(slab[id as usize].key));
+        let hash = self.hash(&self.slab[id as usize].key);
+        self.index.remove(hash, id);
         let last = (self.slab.len() - 1) as FlowId;
         let flow = self.slab.swap_remove(id as usize);
         if id != last {
@@ -438,8 +434,7 @@ impl<S> FlowTable<S> {
         } else {
             self.slab[next as usize].prev = to;
         }
-        let hash = self.hasher.hash_one(key);
-        self.index.relocate(hash, from, to);
+        self.index.relocate(self.hash(&key), from, to);
     }
 
     fn push_head(&mut self, id: FlowId) {

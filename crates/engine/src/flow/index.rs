@@ -1,37 +1,46 @@
-//! The flow table's index: an open-addressing hash table of 4-byte slots, linear probing,
+//! The flow table's index: an open-addressing hash table of 8-byte slots, linear probing,
 //! deletion by backward shift (no tombstones, so probe chains stay short under churn).
 //!
-//! A slot holds a slab position (24 bits, plus one so that 0 means empty) and an 8-bit tag from
-//! the hash; the key itself lives only in the slab entry, which a lookup reads anyway. A lookup
-//! touches one slot line and, on a tag match, the flow entry: one cache miss fewer than an index
-//! that keeps its control bytes and its buckets apart. At most 3/4 full: about 5.3 bytes a flow.
+//! A slot holds a slab position (plus one, so that 0 means empty) and the low 32 bits of the
+//! flow's hash; the key itself lives only in the slab entry, which a lookup reads anyway. A lookup
+//! touches one slot line and, on a hash match, the flow entry. Since a slot carries the bits its
+//! home slot comes from, moving entries (the backward shift after a removal, growing) never reads
+//! the slab: with a one-byte tag instead, every entry shifted after an expired flow cost a read of
+//! its flow entry, a cache miss, to rehash its key. At most 3/4 full: 10.7 to 21.3 bytes a flow.
 
-/// Most flows the index can address (24-bit positions).
+/// Most flows the index can address.
 pub const MAX_ENTRIES: usize = (1 << 24) - 1;
 
-const EMPTY: u32 = 0;
+const EMPTY: u64 = 0;
 
-/// Slots of (tag << 24) | (position + 1).
+/// Slots of (low 32 bits of the hash) << 32 | (position + 1).
 pub(super) struct Index {
-    slots: Vec<u32>,
+    slots: Vec<u64>,
     mask: usize,
     len: usize,
 }
 
+/// The bits of `hash` a slot keeps: its home slot and its tag.
 #[inline]
-fn tag(hash: u64) -> u32 {
-    (hash >> 56) as u32
+fn kept(hash: u64) -> u32 {
+    hash as u32
 }
 
 #[inline]
-fn slot(hash: u64, position: u32) -> u32 {
+fn slot(hash: u64, position: u32) -> u64 {
     debug_assert!((position as usize) < MAX_ENTRIES);
-    (tag(hash) << 24) | (position + 1)
+    (u64::from(kept(hash)) << 32) | (u64::from(position) + 1)
 }
 
 #[inline]
-fn position(slot: u32) -> u32 {
-    (slot & 0x00ff_ffff) - 1
+fn position(slot: u64) -> u32 {
+    (slot as u32).wrapping_sub(1)
+}
+
+/// The hash bits a filled slot keeps.
+#[inline]
+fn kept_of(slot: u64) -> u32 {
+    (slot >> 32) as u32
 }
 
 impl Index {
@@ -47,20 +56,27 @@ impl Index {
 
     /// Bytes held.
     pub(super) fn memory_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<u32>()
+        self.slots.capacity() * std::mem::size_of::<u64>()
+    }
+
+    /// The home slot of an entry whose kept hash bits are `kept` (the table is at most 2^25
+    /// slots, so they hold every bit of it).
+    #[inline]
+    fn home(&self, kept: u32) -> usize {
+        kept as usize & self.mask
     }
 
     /// The position whose entry `is_key` accepts, among those filed under `hash`.
     #[inline]
     pub(super) fn find(&self, hash: u64, is_key: impl Fn(u32) -> bool) -> Option<u32> {
-        let t = tag(hash);
-        let mut i = hash as usize & self.mask;
+        let k = kept(hash);
+        let mut i = self.home(k);
         loop {
             let s = self.slots[i];
             if s == EMPTY {
                 return None;
             }
-            if s >> 24 == t && is_key(position(s)) {
+            if kept_of(s) == k && is_key(position(s)) {
                 return Some(position(s));
             }
             i = (i + 1) & self.mask;
@@ -70,37 +86,36 @@ impl Index {
     /// Asks the CPU to start loading the slot line where a lookup of `hash` begins.
     #[inline]
     pub(super) fn prefetch(&self, hash: u64) {
-        if let Some(slot) = self.slots.get(hash as usize & self.mask) {
+        if let Some(slot) = self.slots.get(self.home(kept(hash))) {
             bawaba_wire::hint::prefetch_value(slot);
         }
     }
 
-    /// Files `position` under `hash` (the caller knows it is not there). `hash_of` gives the hash
-    /// of any filed position, for growing.
-    pub(super) fn insert(&mut self, hash: u64, position: u32, hash_of: impl Fn(u32) -> u64) {
+    /// Files `position` under `hash` (the caller knows it is not there).
+    pub(super) fn insert(&mut self, hash: u64, position: u32) {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
-            self.grow(&hash_of);
+            self.grow();
         }
-        let mut i = hash as usize & self.mask;
-        while self.slots[i] != EMPTY {
-            i = (i + 1) & self.mask;
-        }
-        self.slots[i] = slot(hash, position);
+        self.place(slot(hash, position));
         self.len += 1;
     }
 
-    fn grow(&mut self, hash_of: &impl Fn(u32) -> u64) {
+    /// Puts the filled slot `s` in the first empty slot from its home on.
+    fn place(&mut self, s: u64) {
+        let mut i = self.home(kept_of(s));
+        while self.slots[i] != EMPTY {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i] = s;
+    }
+
+    fn grow(&mut self) {
         let old = std::mem::take(&mut self.slots);
         let buckets = old.len() * 2;
         self.slots = vec![EMPTY; buckets];
         self.mask = buckets - 1;
         for s in old.into_iter().filter(|&s| s != EMPTY) {
-            let p = position(s);
-            let mut i = hash_of(p) as usize & self.mask;
-            while self.slots[i] != EMPTY {
-                i = (i + 1) & self.mask;
-            }
-            self.slots[i] = s;
+            self.place(s);
         }
     }
 
@@ -112,7 +127,7 @@ impl Index {
 
     /// The slot index holding `position` filed under `hash`.
     fn locate(&self, hash: u64, position: u32) -> Option<usize> {
-        let mut i = hash as usize & self.mask;
+        let mut i = self.home(kept(hash));
         loop {
             let s = self.slots[i];
             if s == EMPTY {
@@ -126,8 +141,8 @@ impl Index {
     }
 
     /// Unfiles `position` (filed under `hash`). Later entries of the probe chain shift back into
-    /// the hole, so lookups never need tombstones; `hash_of` gives their home slots.
-    pub(super) fn remove(&mut self, hash: u64, position: u32, hash_of: impl Fn(u32) -> u64) -> bool {
+    /// the hole, so lookups never need tombstones; their slots give their home slots.
+    pub(super) fn remove(&mut self, hash: u64, position: u32) -> bool {
         let Some(mut hole) = self.locate(hash, position) else { return false };
         self.len -= 1;
         let mut j = hole;
@@ -139,7 +154,7 @@ impl Index {
                 if s == EMPTY {
                     return true;
                 }
-                let home = hash_of(self::position(s)) as usize & self.mask;
+                let home = self.home(kept_of(s));
                 // Entry j may move into the hole unless its home lies cyclically in (hole, j].
                 let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
                 if !stays {
@@ -181,8 +196,7 @@ mod tests {
             if let Some(&p) = model.get(&k) {
                 if step % 3 == 0 {
                     // Remove, moving the last position into the hole as the slab does.
-                    let keys_ref = keys.clone();
-                    assert!(index.remove(hash(k), p, |q| hash(keys_ref[q as usize])));
+                    assert!(index.remove(hash(k), p));
                     model.remove(&k);
                     let last = (keys.len() - 1) as u32;
                     keys.swap_remove(p as usize);
@@ -195,8 +209,7 @@ mod tests {
             } else {
                 let p = keys.len() as u32;
                 keys.push(k);
-                let keys_ref = keys.clone();
-                index.insert(hash(k), p, |q| hash(keys_ref[q as usize]));
+                index.insert(hash(k), p);
                 model.insert(k, p);
             }
             if step % 97 == 0 {
