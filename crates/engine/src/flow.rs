@@ -50,10 +50,11 @@ impl Hash for FlowKey {
     }
 }
 
-fn addr16(a: IpAddr) -> [u8; 16] {
+/// An address as a big-endian number, IPv4 as IPv4-mapped IPv6 (`::ffff:a.b.c.d`).
+fn addr_number(a: IpAddr) -> u128 {
     match a {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        IpAddr::V6(v6) => v6.octets(),
+        IpAddr::V4(v4) => 0xffff_0000_0000 | u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
     }
 }
 
@@ -61,10 +62,19 @@ impl FlowKey {
     /// The key of a packet's flow, and whether the packet travels from the lower endpoint to the
     /// higher one.
     pub fn of(packet: &Packet<'_>) -> (FlowKey, bool) {
-        let src = (addr16(packet.src), packet.src_port().unwrap_or(0));
-        let dst = (addr16(packet.dst), packet.dst_port().unwrap_or(0));
-        let (lo, hi, from_lo) = if src <= dst { (src, dst, true) } else { (dst, src, false) };
-        let key = FlowKey { lo_addr: lo.0, hi_addr: hi.0, lo_port: lo.1, hi_port: hi.1, protocol: packet.protocol };
+        // Addresses as big-endian numbers order as their bytes do, so this is the order of the
+        // stored keys, with two word compares instead of a byte-array compare.
+        let src = (addr_number(packet.src), packet.src_port().unwrap_or(0));
+        let dst = (addr_number(packet.dst), packet.dst_port().unwrap_or(0));
+        let from_lo = src <= dst;
+        let (lo, hi) = if from_lo { (src, dst) } else { (dst, src) };
+        let key = FlowKey {
+            lo_addr: lo.0.to_be_bytes(),
+            hi_addr: hi.0.to_be_bytes(),
+            lo_port: lo.1,
+            hi_port: hi.1,
+            protocol: packet.protocol,
+        };
         (key, from_lo)
     }
 
@@ -517,6 +527,43 @@ mod tests {
             }
         }
         table
+    }
+
+    #[test]
+    fn address_numbers_are_the_stored_bytes_in_their_order() {
+        let bytes = |a: IpAddr| match a {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            IpAddr::V6(v6) => v6.octets(),
+        };
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut addrs: Vec<IpAddr> = vec![
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V4(Ipv4Addr::BROADCAST),
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            IpAddr::V6(std::net::Ipv6Addr::from(u128::MAX)),
+            IpAddr::V6(std::net::Ipv6Addr::from(0xfffe_ffff_ffffu128)),
+            IpAddr::V6(std::net::Ipv6Addr::from(0x1_0000_0000_0000u128)),
+        ];
+        for _ in 0..200 {
+            addrs.push(IpAddr::V4(Ipv4Addr::from(next() as u32)));
+            addrs.push(IpAddr::V6(std::net::Ipv6Addr::from(u128::from(next()) << 64 | u128::from(next()))));
+            // Near the IPv4-mapped block, on both sides.
+            addrs.push(IpAddr::V6(std::net::Ipv6Addr::from(
+                0xffff_0000_0000u128 + u128::from(next() % 3) * (1 << 32) - 1,
+            )));
+        }
+        for &a in &addrs {
+            assert_eq!(addr_number(a).to_be_bytes(), bytes(a), "{a}");
+            for &b in addrs.iter().step_by(7) {
+                assert_eq!(addr_number(a).cmp(&addr_number(b)), bytes(a).cmp(&bytes(b)), "{a} against {b}");
+            }
+        }
     }
 
     #[test]
