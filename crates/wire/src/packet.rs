@@ -293,6 +293,13 @@ pub fn dissect_ip(packet: &[u8]) -> Result<Packet<'_>, PacketError> {
 }
 
 /// Reads the IP packet that starts at `start` in `buf`. Offsets in errors are relative to `buf`.
+///
+/// This and the functions it calls are inlined into the public entry points, so that the
+/// `Packet` (about 120 bytes) is built where it is returned. Built in one function and handed
+/// back through three, it was copied at each return: written field by field, then read back in
+/// wider pieces, which the CPU cannot forward from those stores (the engine's captures ran 8%
+/// slower).
+#[inline(always)]
 fn dissect_ip_at(buf: &[u8], start: usize, expect: Option<u16>) -> Result<Packet<'_>, PacketError> {
     let Some(&first) = buf.get(start) else {
         return Err(PacketError::Truncated { offset: start, what: "IP" });
@@ -306,6 +313,7 @@ fn dissect_ip_at(buf: &[u8], start: usize, expect: Option<u16>) -> Result<Packet
 }
 
 /// RFC 791 section 3.1.
+#[inline(always)]
 fn ipv4(buf: &[u8], start: usize) -> Result<Packet<'_>, PacketError> {
     let b = &buf[start..];
     if b.len() < 20 {
@@ -351,6 +359,7 @@ fn ipv4(buf: &[u8], start: usize) -> Result<Packet<'_>, PacketError> {
 }
 
 /// RFC 8200 sections 3 and 4.
+#[inline(always)]
 fn ipv6(buf: &[u8], start: usize) -> Result<Packet<'_>, PacketError> {
     let b = &buf[start..];
     if b.len() < 40 {
@@ -442,6 +451,7 @@ fn ipv6(buf: &[u8], start: usize) -> Result<Packet<'_>, PacketError> {
 
 /// Reads the TCP (RFC 9293 section 3.1) or UDP (RFC 768) header at `packet.transport_offset`.
 /// A first fragment or a snap-length cut may leave the payload short; that is not an error.
+#[inline(always)]
 fn transport(packet: &mut Packet<'_>, start: usize) -> Result<(), PacketError> {
     let at = packet.transport_offset;
     let l4 = &packet.ip[at..];
