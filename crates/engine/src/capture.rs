@@ -21,6 +21,7 @@ use crate::flow::{Flow, FlowEnd, FlowTableStats};
 use crate::verdict::{AppProtocol, Basis, FlowAction, FlowState};
 
 /// Reads a captured frame of the given link type down to the transport payload.
+#[inline]
 pub fn dissect_link(link_type: LinkType, data: &[u8]) -> Result<packet::Packet<'_>, PacketError> {
     match link_type {
         LinkType::ETHERNET => packet::dissect_ethernet(data),

@@ -254,6 +254,7 @@ fn be32(b: &[u8], at: usize) -> u32 {
 
 /// Reads an Ethernet II frame (IEEE 802.3 clause 3.2.6), skipping up to [`MAX_VLAN_TAGS`] VLAN
 /// tags, then the IP packet inside.
+#[inline]
 pub fn dissect_ethernet(frame: &[u8]) -> Result<Packet<'_>, PacketError> {
     if frame.len() < 14 {
         return Err(PacketError::Truncated { offset: 0, what: "Ethernet" });
