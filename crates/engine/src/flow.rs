@@ -366,7 +366,7 @@ impl<S> FlowTable<S> {
         }
     }
 
-    /// Ends every flow, oldest first (as [`oldest`](Self::oldest) picks them one by one).
+    /// Ends every flow, oldest first: each time the least recently seen of the class lists' tails.
     ///
     /// The whole table goes at once: the order is read off the class lists, the index and the
     /// lists are cleared, and the flows are moved out of the slab in that order, without the
