@@ -504,18 +504,22 @@ mod tests {
         }
     }
 
+    /// A deterministic stream of pseudo-random numbers (xorshift64) from a nonzero `seed`.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     /// A table after churn: 400 keys seen in random classes, four packets a second (so that
     /// flows share their last-seen times), expired now and then. The same every call.
     fn churned() -> FlowTable<u32> {
         let mut table = FlowTable::new(1000, Timeouts::default());
         let classes = [TimeoutClass::TcpOpen, TimeoutClass::TcpClosing, TimeoutClass::Udp, TimeoutClass::Other];
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         for step in 0..3_000u64 {
             let now = step / 4 * 1_000_000_000;
             let i = (next() % 400) as u32;
@@ -539,13 +543,7 @@ mod tests {
             IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
             IpAddr::V6(v6) => v6.octets(),
         };
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let mut addrs: Vec<IpAddr> = vec![
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             IpAddr::V4(Ipv4Addr::BROADCAST),
