@@ -368,35 +368,30 @@ impl<S> FlowTable<S> {
 
     /// Ends every flow, oldest first: each time the least recently seen of the class lists' tails.
     ///
-    /// The whole table goes at once: the order is read off the class lists, the index and the
-    /// lists are cleared, and the flows are moved out of the slab in that order, without the
-    /// index and list upkeep (a few cache misses per flow) that removing them one by one costs.
+    /// The whole table goes at once: the index and the lists are cleared, and the flows are moved
+    /// out of the slab in list order, each read once, without the index and list upkeep (a few
+    /// cache misses per flow) that removing them one by one costs.
     pub fn drain(&mut self, ended: &mut impl FnMut(Flow<S>, FlowEnd)) {
-        // Each list runs from its tail (its oldest flow) through `prev`; the oldest of the lists'
-        // ends goes first, the first class on a tie.
-        let mut ends = self.tails;
-        let mut order = Vec::with_capacity(self.slab.len());
-        while let Some(class) =
-            (0..CLASSES).filter(|&c| ends[c] != NONE).min_by_key(|&c| self.slab[ends[c] as usize].last_seen)
-        {
-            let id = ends[class];
-            order.push(id);
-            ends[class] = self.slab[id as usize].prev;
-        }
         self.index.clear();
         self.heads = [NONE; CLASSES];
-        self.tails = [NONE; CLASSES];
-        // `place[id]` is where the flow first at `id` is now; `holder[p]` is the flow at `p`.
+        // Each list runs from its tail (its oldest flow) through `prev`; the list links keep the
+        // ids flows had before the drain began. `place[id]` is where the flow that was at `id` is
+        // now (a removal moves the last flow into the hole), `holder[p]` which one is at `p`.
+        let mut ends = std::mem::replace(&mut self.tails, [NONE; CLASSES]);
         let mut place: Vec<FlowId> = self.ids().collect();
         let mut holder = place.clone();
-        for id in order {
-            let p = place[id as usize] as usize;
+        let at = |place: &[FlowId], id: FlowId| place[id as usize] as usize;
+        // The oldest of the lists' ends goes first, the first class on a tie.
+        while let Some(class) =
+            (0..CLASSES).filter(|&c| ends[c] != NONE).min_by_key(|&c| self.slab[at(&place, ends[c])].last_seen)
+        {
+            let p = at(&place, ends[class]);
             let flow = self.slab.swap_remove(p);
-            // The last flow moved into the hole.
             if let Some(&moved) = holder.get(self.slab.len()).filter(|_| p < self.slab.len()) {
                 place[moved as usize] = p as FlowId;
                 holder[p] = moved;
             }
+            ends[class] = flow.prev;
             ended(flow, FlowEnd::Drained);
         }
         // Every flow is on a list, so none is left; if one were, it ends all the same.
