@@ -308,9 +308,9 @@ struct Ahead<'a> {
 /// [`run_capture`] for a classic pcap read in place, whose packets stay valid after the next one
 /// is read: a record is read, dissected and its flow [`Engine::prepare`]d (the index line
 /// prefetched) seven records before it is judged, and its flow entry prefetched four records
-/// later, three before it is judged (five before: 0.98 of the speed, paired). The flow table's index line and flow entry, two cache misses
-/// a packet would otherwise wait for one after the other, are then loading while earlier packets
-/// are judged. Records are judged in file order, and the answers are the same as one record at a
+/// later, three before it is judged (five before: 0.98 of the speed, paired). The flow table's
+/// index line and flow entry, two cache misses a packet would otherwise wait for one after the
+/// other, are then loading while earlier packets are judged. Records are judged in file order, and the answers are the same as one record at a
 /// time.
 fn run_slice(
     mut capture: PcapSlice<'_>,

@@ -369,8 +369,9 @@ impl<S> FlowTable<S> {
     /// Ends every flow, oldest first: each time the least recently seen of the class lists' tails.
     ///
     /// The whole table goes at once: the index and the lists are cleared, and the flows are moved
-    /// out of the slab in list order, each read once, without the index and list upkeep (a few
-    /// cache misses per flow) that removing them one by one costs.
+    /// out of the slab in list order as the walk reaches them, without the index and list upkeep
+    /// (a few cache misses per flow) that removing them one by one costs. A panic in `ended`
+    /// leaves the flows not yet ended in the slab, unindexed: the table is then only fit to drop.
     pub fn drain(&mut self, ended: &mut impl FnMut(Flow<S>, FlowEnd)) {
         self.index.clear();
         self.heads = [NONE; CLASSES];

@@ -9,9 +9,9 @@
 //!   itself (up to 24 bytes; a longer name as a 32-bit fingerprint, verified against a string
 //!   arena on a fingerprint hit), so a hash collision can never produce a false match;
 //! - two longest-prefix-match maps, IPv4 and IPv6, flattened into sorted non-overlapping intervals
-//!   that each carry their most specific entry (`ip_map`). The IPv6 map (and a small IPv4 one) is
-//!   indexed by a direct table; a large IPv4 map keeps each bucket's starts and entries in one
-//!   cache line (`line_map`).
+//!   that each carry their most specific entry (`ip_map`). An IPv4 map keeps each bucket's starts
+//!   and entries in one cache line (`line_map`); the IPv6 map, and an IPv4 one whose prefixes are
+//!   too few for their spread, is indexed by a direct table instead.
 //!
 //! # Which entry wins
 //! The most specific selector wins. For names that is the longest matching suffix (most labels): at

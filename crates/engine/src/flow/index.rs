@@ -8,7 +8,8 @@
 //! the slab: with a one-byte tag instead, every entry shifted after an expired flow cost a read of
 //! its flow entry, a cache miss, to rehash its key. At most 3/4 full: 10.7 to 21.3 bytes a flow.
 
-/// Most flows the index can address.
+/// Most flows the index holds. It keeps the table within 2^25 slots, so that the hash bits a
+/// slot keeps (32) always cover its home slot.
 pub const MAX_ENTRIES: usize = (1 << 24) - 1;
 
 const EMPTY: u64 = 0;

@@ -34,8 +34,10 @@ const PER_LINE: usize = 10;
 const MAX_SHIFT: u32 = 16;
 /// Most lines (2^22, 256 MiB), far beyond any real ruleset.
 const MAX_LINE_BITS: u32 = 22;
-/// Interval starts per line wanted on average. With random prefixes, a /32 brings two starts a
-/// step apart, so starts come in pairs: at four per line about 1% of lines spill.
+/// Interval starts per line wanted on average. The line count is a power of two scaled to the
+/// span of the starts, so the average lands between about two and eight. With random prefixes a
+/// /32 brings two starts a step apart, so starts come in pairs: at four per line about 1% of lines
+/// spill, at eight many more.
 const LOAD: usize = 4;
 /// Below this many lines, [`Ipv4Map`] takes lines whatever the number of starts (256 KiB).
 const FEW_LINES: usize = 4096;
@@ -119,7 +121,6 @@ fn sse2_passed(starts: &[i16; PER_LINE], offset: i16) -> usize {
 
 /// [`passed`] lane by lane, where there is no SSE2 (and in tests, against the SSE2 form).
 #[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 fn passed_by_lanes(starts: &[i16; PER_LINE], offset: i16) -> usize {
     starts.iter().map(|&start| usize::from(start <= offset)).sum()
 }
@@ -382,14 +383,27 @@ mod tests {
 
     #[test]
     fn a_start_at_the_last_offset_of_a_wide_bucket() {
-        // Two prefixes far apart: the buckets are 2^16 wide, and the host route sits at offset
-        // 0xFFFF of its bucket, where unused starts (u16::MAX) are counted too.
-        let items = vec![(0x0A00_FFFF, 32, 1), (0xC800_0000, 8, 2)];
+        // Prefixes far apart: the buckets are 2^16 wide from 10.0.0.0 on, and the host route sits
+        // at offset 0xFFFF of the first, where the unused starts (at u16::MAX) are counted too.
+        let items = vec![(0x0A00_0000, 8, 9), (0x0A00_FFFF, 32, 1), (0xC800_0000, 8, 2)];
         let map = lines(items.clone());
-        assert_eq!(map.shift, MAX_SHIFT);
-        let keys =
-            [0x0A00_FFFE, 0x0A00_FFFF, 0x0A01_0000, 0x0A01_FFFF, 0xC7FF_FFFF, 0xC800_0000, 0xC8FF_FFFF, u32::MAX];
-        assert_eq!(check(&map, &items, &keys), [NO_ENTRY, 1, NO_ENTRY, NO_ENTRY, NO_ENTRY, 2, 2, NO_ENTRY]);
+        assert_eq!((map.shift, map.lo), (MAX_SHIFT, 0x0A00_0000));
+        let first = map.lines[0];
+        assert_eq!(first.starts[..3], [biased(0), biased(0xFFFF), biased(u16::MAX)]);
+        assert_eq!(first.entries[..4], [NO_ENTRY, 9, 1, 1]);
+        let keys = [
+            0x09FF_FFFF,
+            0x0A00_0000,
+            0x0A00_FFFE,
+            0x0A00_FFFF,
+            0x0A01_0000,
+            0x0A01_FFFF,
+            0xC7FF_FFFF,
+            0xC800_0000,
+            0xC8FF_FFFF,
+            u32::MAX,
+        ];
+        assert_eq!(check(&map, &items, &keys), [NO_ENTRY, 9, 9, 1, 9, 9, NO_ENTRY, 2, 2, NO_ENTRY]);
     }
 
     #[test]
