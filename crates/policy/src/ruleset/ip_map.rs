@@ -82,8 +82,8 @@ impl_key!(u128, 0);
 /// Most buckets in the direct table (4M buckets, 16 MiB).
 const MAX_INDEX_BITS: u32 = 22;
 
-/// Addresses that `Ruleset::lookup_ips` sorts by family and hands to [`IntervalMap::lookup_many`]
-/// at once.
+/// Addresses that `Ruleset::lookup_ips` sorts by family and hands to the family's map
+/// (`Ipv4Map::lookup_many`, [`IntervalMap::lookup_many`]) at once.
 pub(crate) const LANES: usize = 256;
 
 /// Marks an index word that holds the answer itself.

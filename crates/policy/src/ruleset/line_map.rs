@@ -41,8 +41,8 @@ const MAX_LINE_BITS: u32 = 22;
 const LOAD: usize = 4;
 /// Below this many lines, [`Ipv4Map`] takes lines whatever the number of starts (256 KiB).
 const FEW_LINES: usize = 4096;
-/// Marks the entries of a spilled line; the low bits are the spill's number. Real entries are
-/// below it, or [`NO_ENTRY`].
+/// Marks the entries of a spilled line; the low bits are where its bounds begin in
+/// [`LineMap::spilled`]. Real entries are below it, or [`NO_ENTRY`].
 const SPILL: u32 = 1 << 31;
 
 /// One bucket's interval starts and their entries, in one cache line.
@@ -55,7 +55,7 @@ struct Line {
     /// `entries[0]` is in force at the bucket's first address, `entries[i]` from `starts[i - 1]`
     /// on. An unused slot repeats the entry before it, so that counting an unused start (at
     /// `u16::MAX`, with a key at that offset) changes nothing. In a spilled line every entry is
-    /// [`SPILL`] with the spill's number.
+    /// [`SPILL`] with where its bounds begin.
     entries: [u32; PER_LINE + 1],
 }
 
@@ -136,10 +136,9 @@ fn passed(starts: &[i16; PER_LINE], offset: i16) -> usize {
 pub(crate) struct LineMap {
     lines: Table<Line>,
     /// The bounds of spilled buckets, bucket after bucket: each bucket's first address with the
-    /// entry in force there, then the starts inside it with their entries.
+    /// entry in force there, then the starts inside it with their entries. Ascending, so the last
+    /// bound at or below a key in a spilled bucket is one of that bucket's.
     spilled: Vec<(u32, u32)>,
-    /// Spill `i`'s bounds are `spilled[spill_at[i]..spill_at[i + 1]]`.
-    spill_at: Vec<u32>,
     /// First address of line 0: the first interval start after address 0.
     lo: u32,
     /// The entry for keys below `lo`.
@@ -162,15 +161,7 @@ impl LineMap {
             // Nothing but interval 0: no line at all, every key is below `lo`.
             _ => {
                 let lines = Table::new(Vec::new());
-                return Some(LineMap {
-                    lines,
-                    spilled: vec![],
-                    spill_at: vec![0],
-                    lo: u32::MAX,
-                    below,
-                    above: below,
-                    shift: 0,
-                });
+                return Some(LineMap { lines, spilled: vec![], lo: u32::MAX, below, above: below, shift: 0 });
             }
         };
         let inner = starts.len() - 1;
@@ -178,12 +169,11 @@ impl LineMap {
         let span_bits = u32::BITS - (hi - lo).leading_zeros();
         let shift = span_bits.saturating_sub(wanted_bits).min(MAX_SHIFT);
         let count = ((hi - lo) >> shift) as usize + 1;
-        if count > max_lines || count > 1 << MAX_LINE_BITS {
+        if count > max_lines {
             return None;
         }
         let mut lines = Table::filled(count, Line::uniform(NO_ENTRY));
         let mut spilled = Vec::new();
-        let mut spill_at = vec![0u32];
         // `next` is the first start at or after the current bucket's first address.
         let mut next = 1;
         for (bucket, line) in lines.iter_mut().enumerate() {
@@ -202,15 +192,14 @@ impl LineMap {
                     line.entries[slot + 1..].fill(values[i]);
                 }
             } else {
-                let spill = u32::try_from(spill_at.len() - 1).ok().filter(|&n| n < SPILL - 1)?;
-                *line = Line::uniform(SPILL | spill);
+                let from = u32::try_from(spilled.len()).ok().filter(|&n| n < SPILL - 1)?;
+                *line = Line::uniform(SPILL | from);
                 spilled.push((first as u32, in_force));
                 spilled.extend(inside.map(|i| (starts[i], values[i])));
-                spill_at.push(u32::try_from(spilled.len()).ok()?);
             }
         }
         let above = *values.last()?;
-        Some(LineMap { lines, spilled, spill_at, lo, below, above, shift })
+        Some(LineMap { lines, spilled, lo, below, above, shift })
     }
 
     /// The entry of the most specific prefix containing `key`, or [`NO_ENTRY`].
@@ -219,7 +208,7 @@ impl LineMap {
         let Some(offset) = key.checked_sub(self.lo) else {
             return self.below;
         };
-        let Some(line) = self.lines.get((offset >> self.shift) as usize) else {
+        let Some(line) = self.line_of(offset) else {
             return self.above;
         };
         let within = (offset & ((1 << self.shift) - 1)) as u16;
@@ -230,17 +219,19 @@ impl LineMap {
         entry
     }
 
-    /// The entry for `key` in the spilled bucket `spill`.
+    /// The entry for `key` in the spilled bucket whose bounds begin at `spilled[from]`: the last
+    /// bound from there on at or below `key` (the bucket's first is; the next bucket's are above).
     #[inline(never)]
-    fn spilled(&self, spill: u32, key: u32) -> u32 {
-        let spill = spill as usize;
-        let (Some(&from), Some(&to)) = (self.spill_at.get(spill), self.spill_at.get(spill + 1)) else {
-            return NO_ENTRY;
-        };
-        let bounds = self.spilled.get(from as usize..to as usize).unwrap_or_default();
-        // The first bound is the bucket's first address, at or below `key`.
+    fn spilled(&self, from: u32, key: u32) -> u32 {
+        let bounds = self.spilled.get(from as usize..).unwrap_or_default();
         let passed = bounds.partition_point(|b| b.0 <= key);
         bounds.get(passed.wrapping_sub(1)).map_or(NO_ENTRY, |b| b.1)
+    }
+
+    /// The line of the bucket `offset` addresses past `lo`, if there is one.
+    #[inline(always)]
+    fn line_of(&self, offset: u32) -> Option<&Line> {
+        self.lines.get((offset >> self.shift) as usize)
     }
 
     /// [`lookup`](Self::lookup) for many keys: `out[i]` gets the entry of `keys[i]`. The line of
@@ -261,16 +252,13 @@ impl LineMap {
 
     #[inline(always)]
     fn prefetch_line(&self, key: u32) {
-        if let Some(line) = key.checked_sub(self.lo).and_then(|offset| self.lines.get((offset >> self.shift) as usize))
-        {
+        if let Some(line) = key.checked_sub(self.lo).and_then(|offset| self.line_of(offset)) {
             prefetch(line);
         }
     }
 
     fn heap_bytes(&self) -> usize {
-        self.lines.memory_bytes()
-            + self.spilled.capacity() * size_of::<(u32, u32)>()
-            + self.spill_at.capacity() * size_of::<u32>()
+        self.lines.memory_bytes() + self.spilled.capacity() * size_of::<(u32, u32)>()
     }
 }
 
@@ -324,19 +312,22 @@ mod tests {
 
     use super::*;
 
-    /// Lines built whatever their number, from `items` sorted as [`Ipv4Map::build`] wants.
-    fn lines(mut items: Vec<(u32, u8, u32)>) -> LineMap {
+    /// `items` in the order [`Ipv4Map::build`] wants: by network, then length.
+    fn sorted(mut items: Vec<(u32, u8, u32)>) -> Vec<(u32, u8, u32)> {
         items.sort_unstable_by_key(|&(network, len, _)| (network, len));
-        let (starts, values) = intervals(items);
+        items
+    }
+
+    /// Lines built whatever their number, from `items` in any order.
+    fn lines(items: Vec<(u32, u8, u32)>) -> LineMap {
+        let (starts, values) = intervals(sorted(items));
         LineMap::from_intervals(&starts, &values, usize::MAX).expect("lines")
     }
 
     /// Looks `keys` up one by one and side by side in `map`, and in the interval map of the same
     /// items; all must agree.
     fn check(map: &LineMap, items: &[(u32, u8, u32)], keys: &[u32]) -> Vec<u32> {
-        let mut sorted = items.to_vec();
-        sorted.sort_unstable_by_key(|&(network, len, _)| (network, len));
-        let reference = IntervalMap::build(sorted);
+        let reference = IntervalMap::build(sorted(items.to_vec()));
         let one: Vec<u32> = keys.iter().map(|&k| map.lookup(k)).collect();
         let mut many = vec![0; keys.len()];
         map.lookup_many(keys, &mut many);
@@ -441,16 +432,13 @@ mod tests {
             rng as u32
         };
         // 100,000 host routes over the whole space: 65,536 lines for about 200,000 starts.
-        let mut many: Vec<(u32, u8, u32)> = (0..100_000).map(|i| (next(), 32, i)).collect();
-        many.sort_unstable_by_key(|&(network, len, _)| (network, len));
+        let many = sorted((0..100_000).map(|i| (next(), 32, i)).collect());
         assert!(matches!(Ipv4Map::build(many.clone()), Ipv4Map::Lines(_)));
         // A thousand would need as many lines as well: the interval map is smaller.
         let few: Vec<(u32, u8, u32)> = many.iter().step_by(100).copied().collect();
         assert!(matches!(Ipv4Map::build(few), Ipv4Map::Intervals(_)));
         // The same thousand inside one /16 fit a handful of lines.
-        let mut near: Vec<(u32, u8, u32)> =
-            many.iter().step_by(100).map(|&(a, l, e)| (0x0A0A_0000 | a >> 16, l, e)).collect();
-        near.sort_unstable_by_key(|&(network, len, _)| (network, len));
+        let near = sorted(many.iter().step_by(100).map(|&(a, l, e)| (0x0A0A_0000 | a >> 16, l, e)).collect());
         assert!(matches!(Ipv4Map::build(near), Ipv4Map::Lines(_)));
         // And the big map's answers agree with the interval map's.
         let Ipv4Map::Lines(map) = Ipv4Map::build(many.clone()) else { unreachable!() };
@@ -485,9 +473,7 @@ mod tests {
         fn lines_agree_with_the_interval_map((items, keys) in prefixes_and_keys()) {
             let map = lines(items.clone());
             check(&map, &items, &keys);
-            let mut sorted = items.clone();
-            sorted.sort_unstable_by_key(|&(network, len, _)| (network, len));
-            let either = Ipv4Map::build(sorted);
+            let either = Ipv4Map::build(sorted(items.clone()));
             let mut out = vec![0; keys.len()];
             either.lookup_many(&keys, &mut out);
             for (&key, &entry) in keys.iter().zip(&out) {
