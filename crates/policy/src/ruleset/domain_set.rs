@@ -215,12 +215,10 @@ impl Slot {
         if name.len() > INLINE {
             return Slot { name: [long_word(hash), u64::from(offset), 0], node };
         }
-        // Folded as a query is (`lookup_long` folds a byte at a time the same way), then read as
-        // a query's suffix is: the words a lookup compares with are made by the same code.
+        // Folded and read as a long query's suffix is: the words a lookup compares with are made
+        // by the same code.
         let mut folded = [0u8; PAD + INLINE];
-        for (to, &b) in folded.iter_mut().skip(PAD).zip(name) {
-            *to = b | 0x20;
-        }
+        fold_bytes(name, &mut folded);
         Slot { name: inline_words(&folded, 0, name.len()), node }
     }
 
@@ -230,6 +228,16 @@ impl Slot {
     fn holds(&self, want: &[u64; 3]) -> bool {
         let [a, b, c] = self.name;
         (a ^ want[0]) | (b ^ want[1]) | (c ^ want[2]) == 0
+    }
+}
+
+/// Copies a validated name into `buf` from offset [`PAD`], case-folded a byte at a time as
+/// [`fold_word`] folds eight (`| 0x20`: on name characters a lowercase fold that keeps distinct
+/// characters distinct).
+#[inline]
+fn fold_bytes(name: &[u8], buf: &mut [u8]) {
+    for (to, &b) in buf.iter_mut().skip(PAD).zip(name) {
+        *to = b | 0x20;
     }
 }
 
@@ -499,9 +507,7 @@ impl DomainSet {
         let name = strip_root(input);
         validate_ascii(name).ok()?;
         let mut buf = [0u8; PAD + MAX_NAME_LEN + TAIL];
-        for (to, &b) in buf.iter_mut().skip(PAD).zip(name) {
-            *to = b | 0x20;
-        }
+        fold_bytes(name, &mut buf);
         let mut end = Some(name.len());
         let starts = std::iter::from_fn(|| {
             let start = name.get(..end?)?.iter().rposition(|&b| b == b'.').map_or(0, |dot| dot + 1);
