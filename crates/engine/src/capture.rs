@@ -310,8 +310,8 @@ struct Ahead<'a> {
 /// prefetched) seven records before it is judged, and its flow entry prefetched four records
 /// later, three before it is judged (five before: 0.98 of the speed, paired). The flow table's
 /// index line and flow entry, two cache misses a packet would otherwise wait for one after the
-/// other, are then loading while earlier packets are judged. Records are judged in file order, and the answers are the same as one record at a
-/// time.
+/// other, are then loading while earlier packets are judged. Records are judged in file order,
+/// and the answers are the same as one record at a time.
 fn run_slice(
     mut capture: PcapSlice<'_>,
     engine: &mut Engine,

@@ -50,7 +50,9 @@ impl Hash for FlowKey {
     }
 }
 
-/// An address as a big-endian number, IPv4 as IPv4-mapped IPv6 (`::ffff:a.b.c.d`).
+/// An address as a big-endian number, IPv4 as IPv4-mapped IPv6 (`::ffff:a.b.c.d`). The same
+/// number as `u128::from(v4.to_ipv6_mapped())` (a test checks it), which goes through the byte
+/// array and made the capture loop 2% slower (paired, 7 of 8 runs).
 fn addr_number(a: IpAddr) -> u128 {
     match a {
         IpAddr::V4(v4) => 0xffff_0000_0000 | u128::from(u32::from(v4)),

@@ -12,9 +12,8 @@
 //! `domain_set` and `line_map`, and two loads in `line_map`): one `mmap`, its `munmap`, one
 //! `madvise`, the writes into the mapping, and [`release_freed_memory`]'s `malloc_trim`. Where
 //! the kernel gives no huge pages (transparent huge pages `never`, or memory too fragmented), the
-//! mapping is ordinary 4 KiB pages; where
-//! `mmap` fails, and for tables under 2 MiB, the table stays on the heap. Contents and behaviour
-//! are the same either way.
+//! mapping is ordinary 4 KiB pages; where `mmap` fails, and for tables under 2 MiB, the table
+//! stays on the heap. Contents and behaviour are the same either way.
 #![allow(unsafe_code)]
 
 use std::fmt;
