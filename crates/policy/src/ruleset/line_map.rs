@@ -41,8 +41,8 @@ const MAX_LINE_BITS: u32 = 22;
 const LOAD: usize = 4;
 /// Below this many lines, [`Ipv4Map`] takes lines whatever the number of starts (256 KiB).
 const FEW_LINES: usize = 4096;
-/// Marks the entries of a spilled line; the low bits are where its bounds begin in
-/// [`LineMap::spilled`]. Real entries are below it, or [`NO_ENTRY`].
+/// Marks the entries of a spilled line; the low bits are the spill's number. Real entries are
+/// below it, or [`NO_ENTRY`].
 const SPILL: u32 = 1 << 31;
 
 /// One bucket's interval starts and their entries, in one cache line.
@@ -55,7 +55,7 @@ struct Line {
     /// `entries[0]` is in force at the bucket's first address, `entries[i]` from `starts[i - 1]`
     /// on. An unused slot repeats the entry before it, so that counting an unused start (at
     /// `u16::MAX`, with a key at that offset) changes nothing. In a spilled line every entry is
-    /// [`SPILL`] with where its bounds begin.
+    /// [`SPILL`] with the spill's number.
     entries: [u32; PER_LINE + 1],
 }
 
@@ -136,9 +136,12 @@ fn passed(starts: &[i16; PER_LINE], offset: i16) -> usize {
 pub(crate) struct LineMap {
     lines: Table<Line>,
     /// The bounds of spilled buckets, bucket after bucket: each bucket's first address with the
-    /// entry in force there, then the starts inside it with their entries. Ascending, so the last
-    /// bound at or below a key in a spilled bucket is one of that bucket's.
+    /// entry in force there, then the starts inside it with their entries.
     spilled: Vec<(u32, u32)>,
+    /// Spill `i`'s bounds are `spilled[spill_at[i]..spill_at[i + 1]]`. (Searching from a spill's
+    /// first bound to the end of `spilled` gives the same answer, but its longer binary search
+    /// made batched lookups 13% slower.)
+    spill_at: Vec<u32>,
     /// First address of line 0: the first interval start after address 0.
     lo: u32,
     /// The entry for keys below `lo`.
@@ -161,7 +164,8 @@ impl LineMap {
             // Nothing but interval 0: no line at all, every key is below `lo`.
             _ => {
                 let lines = Table::new(Vec::new());
-                return Some(LineMap { lines, spilled: vec![], lo: u32::MAX, below, above: below, shift: 0 });
+                let (spilled, spill_at) = (vec![], vec![0]);
+                return Some(LineMap { lines, spilled, spill_at, lo: u32::MAX, below, above: below, shift: 0 });
             }
         };
         let inner = starts.len() - 1;
@@ -174,6 +178,7 @@ impl LineMap {
         }
         let mut lines = Table::filled(count, Line::uniform(NO_ENTRY));
         let mut spilled = Vec::new();
+        let mut spill_at = vec![0u32];
         // `next` is the first start at or after the current bucket's first address.
         let mut next = 1;
         for (bucket, line) in lines.iter_mut().enumerate() {
@@ -192,14 +197,15 @@ impl LineMap {
                     line.entries[slot + 1..].fill(values[i]);
                 }
             } else {
-                let from = u32::try_from(spilled.len()).ok().filter(|&n| n < SPILL - 1)?;
-                *line = Line::uniform(SPILL | from);
+                let spill = u32::try_from(spill_at.len() - 1).ok().filter(|&n| n < SPILL - 1)?;
+                *line = Line::uniform(SPILL | spill);
                 spilled.push((first as u32, in_force));
                 spilled.extend(inside.map(|i| (starts[i], values[i])));
+                spill_at.push(u32::try_from(spilled.len()).ok()?);
             }
         }
         let above = *values.last()?;
-        Some(LineMap { lines, spilled, lo, below, above, shift })
+        Some(LineMap { lines, spilled, spill_at, lo, below, above, shift })
     }
 
     /// The entry of the most specific prefix containing `key`, or [`NO_ENTRY`].
@@ -219,11 +225,15 @@ impl LineMap {
         entry
     }
 
-    /// The entry for `key` in the spilled bucket whose bounds begin at `spilled[from]`: the last
-    /// bound from there on at or below `key` (the bucket's first is; the next bucket's are above).
+    /// The entry for `key` in the spilled bucket `spill`.
     #[inline(never)]
-    fn spilled(&self, from: u32, key: u32) -> u32 {
-        let bounds = self.spilled.get(from as usize..).unwrap_or_default();
+    fn spilled(&self, spill: u32, key: u32) -> u32 {
+        let spill = spill as usize;
+        let (Some(&from), Some(&to)) = (self.spill_at.get(spill), self.spill_at.get(spill + 1)) else {
+            return NO_ENTRY;
+        };
+        let bounds = self.spilled.get(from as usize..to as usize).unwrap_or_default();
+        // The first bound is the bucket's first address, at or below `key`.
         let passed = bounds.partition_point(|b| b.0 <= key);
         bounds.get(passed.wrapping_sub(1)).map_or(NO_ENTRY, |b| b.1)
     }
@@ -258,7 +268,9 @@ impl LineMap {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.lines.memory_bytes() + self.spilled.capacity() * size_of::<(u32, u32)>()
+        self.lines.memory_bytes()
+            + self.spilled.capacity() * size_of::<(u32, u32)>()
+            + self.spill_at.capacity() * size_of::<u32>()
     }
 }
 
