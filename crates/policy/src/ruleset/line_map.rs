@@ -70,7 +70,7 @@ impl Line {
     /// The entry in force `offset` addresses into the bucket (or the spill marker).
     #[inline(always)]
     fn entry(&self, offset: u16) -> u32 {
-        self.entries[passed(&self.starts, biased(offset)).min(PER_LINE)]
+        self.entries[passed(self, biased(offset)).min(PER_LINE)]
     }
 }
 
@@ -81,18 +81,18 @@ const fn biased(offset: u16) -> i16 {
     (offset ^ 0x8000) as i16
 }
 
-/// How many of `starts` (ascending) are at or below `offset` (all [`biased`]).
+/// How many of `line`'s starts are at or below `offset` ([`biased`]).
 ///
-/// With SSE2 (every x86-64 CPU): two overlapping 8-lane compares and one bit scan, about a dozen
-/// instructions. Counting lane by lane instead took five times as many, and a lookup that waits
-/// for its line holds all of them in the CPU's window, crowding out other lookups.
+/// With SSE2 (every x86-64 CPU): two 8-lane compares packed into one byte mask, and a bit scan;
+/// eight instructions. Counting lane by lane instead took five times as many, and a lookup that
+/// waits for its line holds all of them in the CPU's window, crowding out other lookups.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
 #[allow(unsafe_code)]
-fn passed(starts: &[i16; PER_LINE], offset: i16) -> usize {
+fn passed(line: &Line, offset: i16) -> usize {
     // SAFETY: `sse2_passed` only needs SSE2, which this build enables (the `cfg` above; it is part
     // of the x86-64 baseline).
-    unsafe { sse2_passed(starts, offset) }
+    unsafe { sse2_passed(line, offset) }
 }
 
 /// The SSE2 body of [`passed`].
@@ -100,35 +100,37 @@ fn passed(starts: &[i16; PER_LINE], offset: i16) -> usize {
 #[target_feature(enable = "sse2")]
 #[inline]
 #[allow(unsafe_code)]
-fn sse2_passed(starts: &[i16; PER_LINE], offset: i16) -> usize {
-    use std::arch::x86_64::{__m128i, _mm_cmpgt_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi16};
-    const { assert!(PER_LINE >= 8 && PER_LINE <= 12) };
-    let key = _mm_set1_epi16(offset);
-    // Two bits per lane, set where the start is above `offset`.
-    let above = |lanes: __m128i| _mm_movemask_epi8(_mm_cmpgt_epi16(lanes, key)) as u32;
-    // SAFETY: both loads read 16 bytes inside `starts` (20 bytes): lanes 0..8 and lanes
-    // PER_LINE - 8..PER_LINE. `loadu` needs no alignment.
-    let (first, last) = unsafe {
-        let at = starts.as_ptr();
-        (_mm_loadu_si128(at.cast()), _mm_loadu_si128(at.add(PER_LINE - 8).cast()))
+fn sse2_passed(line: &Line, offset: i16) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpgt_epi16, _mm_load_si128, _mm_movemask_epi8, _mm_packs_epi16, _mm_set1_epi16,
     };
-    // Lanes 0..PER_LINE, two bits each, and a stop bit past them. The starts ascend (unused ones
-    // last), so those above `offset` are a run up to the last lane, and the passed ones end where
-    // that run begins.
-    let mask = above(first) | above(last) << (2 * (PER_LINE - 8)) | 1 << (2 * PER_LINE);
-    mask.trailing_zeros() as usize / 2
+    const { assert!(PER_LINE > 8 && PER_LINE <= 16 && std::mem::offset_of!(Line, starts) == 0) };
+    let key = _mm_set1_epi16(offset);
+    // SAFETY: the two loads read the line's first 32 bytes (it has 64), aligned to 16 (it is
+    // aligned to 64): the starts, then the entries' first bytes.
+    let (low, high) = unsafe {
+        let at = std::ptr::from_ref(line).cast::<__m128i>();
+        (_mm_load_si128(at), _mm_load_si128(at.add(1)))
+    };
+    // A byte per lane, all ones where the lane is above `offset`: lanes 0..8, then 8..16.
+    let above = _mm_packs_epi16(_mm_cmpgt_epi16(low, key), _mm_cmpgt_epi16(high, key));
+    // Lanes past the starts hold entry bytes: count them as above. The starts ascend (unused ones
+    // last), so those above `offset` are a run up to there, and the passed ones end where that
+    // run begins.
+    let mask = _mm_movemask_epi8(above) as u32 | u32::MAX << PER_LINE;
+    mask.trailing_zeros() as usize
 }
 
 /// [`passed`] lane by lane, where there is no SSE2 (and in tests, against the SSE2 form).
 #[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "sse2"))))]
-fn passed_by_lanes(starts: &[i16; PER_LINE], offset: i16) -> usize {
-    starts.iter().map(|&start| usize::from(start <= offset)).sum()
+fn passed_by_lanes(line: &Line, offset: i16) -> usize {
+    line.starts.iter().map(|&start| usize::from(start <= offset)).sum()
 }
 
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline(always)]
-fn passed(starts: &[i16; PER_LINE], offset: i16) -> usize {
-    passed_by_lanes(starts, offset)
+fn passed(line: &Line, offset: i16) -> usize {
+    passed_by_lanes(line, offset)
 }
 
 /// The compiled map from IPv4 keys to entry indexes, a line per bucket.
@@ -142,7 +144,8 @@ pub(crate) struct LineMap {
     /// first bound to the end of `spilled` gives the same answer, but its longer binary search
     /// made batched lookups 13% slower.)
     spill_at: Vec<u32>,
-    /// First address of line 0: the first interval start after address 0.
+    /// First address of line 0: the first interval start after address 0, rounded down to a
+    /// multiple of the bucket width.
     lo: u32,
     /// The entry for keys below `lo`.
     below: u32,
@@ -152,6 +155,12 @@ pub(crate) struct LineMap {
 }
 
 impl LineMap {
+    /// A map without lines: `entry` for every key.
+    fn uniform(entry: u32) -> Self {
+        let (lines, spilled, spill_at) = (Table::new(Vec::new()), vec![], vec![0]);
+        LineMap { lines, spilled, spill_at, lo: u32::MAX, below: entry, above: entry, shift: 0 }
+    }
+
     /// Builds the map from [`intervals`]' output, or `None` when it would take more than
     /// `max_lines` lines (or an entry collides with the spill marker).
     fn from_intervals(starts: &[u32], values: &[u32], max_lines: usize) -> Option<Self> {
@@ -162,16 +171,15 @@ impl LineMap {
         let (lo, hi) = match (starts.get(1), starts.last()) {
             (Some(&lo), Some(&hi)) => (lo, hi),
             // Nothing but interval 0: no line at all, every key is below `lo`.
-            _ => {
-                let lines = Table::new(Vec::new());
-                let (spilled, spill_at) = (vec![], vec![0]);
-                return Some(LineMap { lines, spilled, spill_at, lo: u32::MAX, below, above: below, shift: 0 });
-            }
+            _ => return Some(LineMap::uniform(below)),
         };
         let inner = starts.len() - 1;
         let wanted_bits = (inner / LOAD).max(1).next_power_of_two().trailing_zeros().min(MAX_LINE_BITS);
         let span_bits = u32::BITS - (hi - lo).leading_zeros();
         let shift = span_bits.saturating_sub(wanted_bits).min(MAX_SHIFT);
+        // Line 0 starts on a multiple of the bucket width, so that a key below `lo` wraps around
+        // to an offset past the last line (see `lookup`).
+        let lo = lo & !((1 << shift) - 1);
         let count = ((hi - lo) >> shift) as usize + 1;
         if count > max_lines {
             return None;
@@ -211,18 +219,32 @@ impl LineMap {
     /// The entry of the most specific prefix containing `key`, or [`NO_ENTRY`].
     #[inline]
     pub(crate) fn lookup(&self, key: u32) -> u32 {
-        let Some(offset) = key.checked_sub(self.lo) else {
-            return self.below;
-        };
-        let Some(line) = self.line_of(offset) else {
-            return self.above;
-        };
+        self.covered(key).unwrap_or_else(|| self.outside(key))
+    }
+
+    /// [`lookup`](Self::lookup) for a key that a line covers, `None` for the others.
+    #[inline(always)]
+    fn covered(&self, key: u32) -> Option<u32> {
+        // A key below `lo` wraps to an offset of at least `2^32 - lo`, which is the end of the
+        // last line or past it (`lo` is a multiple of the bucket width), so one check finds the
+        // keys outside the lines on either side.
+        let offset = key.wrapping_sub(self.lo);
+        let line = self.line_of(offset)?;
         let within = (offset & ((1 << self.shift) - 1)) as u16;
         let entry = line.entry(within);
         if entry >= SPILL && entry != NO_ENTRY {
-            return self.spilled(entry & !SPILL, key);
+            return Some(self.spilled(entry & !SPILL, key));
         }
-        entry
+        Some(entry)
+    }
+
+    /// The entry for `key`, which no line covers.
+    fn outside(&self, key: u32) -> u32 {
+        if key < self.lo {
+            self.below
+        } else {
+            self.above
+        }
     }
 
     /// The entry for `key` in the spilled bucket `spill`.
@@ -262,7 +284,7 @@ impl LineMap {
 
     #[inline(always)]
     fn prefetch_line(&self, key: u32) {
-        if let Some(line) = key.checked_sub(self.lo).and_then(|offset| self.line_of(offset)) {
+        if let Some(line) = self.line_of(key.wrapping_sub(self.lo)) {
             prefetch(line);
         }
     }
@@ -275,10 +297,16 @@ impl LineMap {
 }
 
 /// The IPv4 map: lines where they pay, the interval map otherwise (see the module doc).
+///
+/// A struct rather than an enum, so that a lookup goes straight to the lines without first
+/// loading which kind of map this is: with lookups waiting on memory, every instruction and load
+/// a lookup holds in the CPU's window keeps another lookup out of it.
 #[derive(Debug)]
-pub(crate) enum Ipv4Map {
-    Lines(LineMap),
-    Intervals(IntervalMap<u32>),
+pub(crate) struct Ipv4Map {
+    /// The lines; none when the interval map is taken.
+    lines: LineMap,
+    /// The interval map of a ruleset too sparse for lines.
+    sparse: Option<IntervalMap<u32>>,
 }
 
 impl Ipv4Map {
@@ -287,34 +315,48 @@ impl Ipv4Map {
     pub(crate) fn build(items: Vec<(u32, u8, u32)>) -> Self {
         let (starts, values) = intervals(items);
         match LineMap::from_intervals(&starts, &values, starts.len().max(FEW_LINES)) {
-            Some(lines) => Ipv4Map::Lines(lines),
-            None => Ipv4Map::Intervals(IntervalMap::from_intervals(starts, values)),
+            Some(lines) => Ipv4Map { lines, sparse: None },
+            None => {
+                Ipv4Map { lines: LineMap::uniform(NO_ENTRY), sparse: Some(IntervalMap::from_intervals(starts, values)) }
+            }
         }
     }
 
     /// The entry of the most specific prefix containing `key`, or [`NO_ENTRY`].
     #[inline]
     pub(crate) fn lookup(&self, key: u32) -> u32 {
-        match self {
-            Ipv4Map::Lines(map) => map.lookup(key),
-            Ipv4Map::Intervals(map) => map.lookup(key),
+        match self.lines.covered(key) {
+            Some(entry) => entry,
+            None => self.uncovered(key),
+        }
+    }
+
+    /// [`lookup`](Self::lookup) for a key that no line covers: every key of a sparse map.
+    #[inline(never)]
+    fn uncovered(&self, key: u32) -> u32 {
+        match &self.sparse {
+            Some(map) => map.lookup(key),
+            None => self.lines.outside(key),
         }
     }
 
     /// `out[i]` gets the entry of `keys[i]` (`out` as long as `keys`; extra keys or slots are left
     /// alone).
     pub(crate) fn lookup_many(&self, keys: &[u32], out: &mut [u32]) {
-        match self {
-            Ipv4Map::Lines(map) => map.lookup_many(keys, out),
-            Ipv4Map::Intervals(map) => map.lookup_many(keys, out),
+        match &self.sparse {
+            Some(map) => map.lookup_many(keys, out),
+            None => self.lines.lookup_many(keys, out),
         }
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        match self {
-            Ipv4Map::Lines(map) => map.heap_bytes(),
-            Ipv4Map::Intervals(map) => map.heap_bytes(),
-        }
+        self.lines.heap_bytes() + self.sparse.as_ref().map_or(0, IntervalMap::heap_bytes)
+    }
+
+    /// Whether the map took lines (for tests).
+    #[cfg(test)]
+    fn has_lines(&self) -> bool {
+        self.sparse.is_none()
     }
 }
 
@@ -365,11 +407,13 @@ mod tests {
             if used > 0 {
                 starts[used - 1] = if used == PER_LINE { u16::MAX } else { u16::MAX - 1 };
             }
-            let starts = starts.map(biased);
+            // Entries whose bytes, read as lanes, are below every offset: the SSE2 count reads
+            // them, and must not count them.
+            let line = Line { starts: starts.map(biased), entries: [0x8000_8000; PER_LINE + 1] };
             for offset in (0..=u16::MAX).step_by(50).chain([0, 6, 7, 8, 107, 907, u16::MAX - 1, u16::MAX]) {
-                let (at, want) = (biased(offset), passed_by_lanes(&starts, biased(offset)));
-                assert_eq!(passed(&starts, at), want, "{starts:?} at {offset}");
-                let unbiased = starts.iter().filter(|&&s| (s as u16 ^ 0x8000) <= offset).count();
+                let (at, want) = (biased(offset), passed_by_lanes(&line, biased(offset)));
+                assert_eq!(passed(&line, at), want, "{starts:?} at {offset}");
+                let unbiased = starts.iter().filter(|&&s| s <= offset).count();
                 assert_eq!(want, unbiased, "{starts:?} at {offset}: biasing changed the order");
             }
         }
@@ -445,15 +489,15 @@ mod tests {
         };
         // 100,000 host routes over the whole space: 65,536 lines for about 200,000 starts.
         let many = sorted((0..100_000).map(|i| (next(), 32, i)).collect());
-        assert!(matches!(Ipv4Map::build(many.clone()), Ipv4Map::Lines(_)));
+        assert!(Ipv4Map::build(many.clone()).has_lines());
         // A thousand would need as many lines as well: the interval map is smaller.
         let few: Vec<(u32, u8, u32)> = many.iter().step_by(100).copied().collect();
-        assert!(matches!(Ipv4Map::build(few), Ipv4Map::Intervals(_)));
+        assert!(!Ipv4Map::build(few).has_lines());
         // The same thousand inside one /16 fit a handful of lines.
         let near = sorted(many.iter().step_by(100).map(|&(a, l, e)| (0x0A0A_0000 | a >> 16, l, e)).collect());
-        assert!(matches!(Ipv4Map::build(near), Ipv4Map::Lines(_)));
+        assert!(Ipv4Map::build(near).has_lines());
         // And the big map's answers agree with the interval map's.
-        let Ipv4Map::Lines(map) = Ipv4Map::build(many.clone()) else { unreachable!() };
+        let map = Ipv4Map::build(many.clone()).lines;
         let keys: Vec<u32> = (0..20_000).map(|_| next()).chain(many.iter().map(|&(a, _, _)| a)).collect();
         check(&map, &many, &keys);
     }
