@@ -136,23 +136,29 @@ impl Entry {
 #[derive(Clone, Copy)]
 pub struct Match<'a> {
     ruleset: &'a Ruleset,
-    entry: &'a Entry,
+    /// An index into the ruleset's entries. A lookup that only asks whether anything matched
+    /// never reads the entry, nor the entries' length.
+    entry: u32,
 }
 
 impl<'a> Match<'a> {
+    fn entry(&self) -> &'a Entry {
+        &self.ruleset.entries[self.entry as usize]
+    }
+
     /// Allow or block, with the id of the deciding entry.
     pub fn verdict(&self) -> Verdict {
-        self.entry.verdict()
+        self.entry().verdict()
     }
 
     /// The order behind a block (`None` for an allow match).
     pub fn order(&self) -> Option<&'a Order> {
-        self.ruleset.orders.get(self.entry.order as usize)
+        self.ruleset.orders.get(self.entry().order as usize)
     }
 
     /// The selector that matched, rebuilt for display (allocates).
     pub fn selector(&self) -> Selector {
-        match self.entry.target {
+        match self.entry().target {
             Target::Name(kind, node) => {
                 let name = self.ruleset.domains.node_name(node);
                 // The arena holds only names that were valid `DomainName`s when compiled.
@@ -339,8 +345,11 @@ impl Ruleset {
         &self.orders
     }
 
+    /// The match for a map's answer: [`NO_ENTRY`], or an index into `entries` (the maps hold
+    /// nothing else).
     fn to_match(&self, entry: u32) -> Option<Match<'_>> {
-        self.entries.get(entry as usize).map(|entry| Match { ruleset: self, entry })
+        debug_assert!(entry == NO_ENTRY || (entry as usize) < self.entries.len());
+        (entry != NO_ENTRY).then_some(Match { ruleset: self, entry })
     }
 
     fn heap_bytes(&self) -> usize {
