@@ -7,10 +7,12 @@
 //! mispredicted branch throws away the other lookups the CPU had in flight.
 //!
 //! For IPv4 a bucket can carry its own starts. A [`Line`] is one 64-byte cache line that covers
-//! `2^shift` consecutive addresses (`shift` at most 16). It holds up to ten interval starts as
-//! 16-bit offsets into the bucket, and eleven entries: the one in force at the bucket's first
-//! address, then one from each start on. A lookup reads its line, counts the starts at or below the
-//! key's offset without a branch, and takes that entry: one cache line, no branch on loaded data.
+//! `2^shift` consecutive addresses (`shift` at most 16), starting on a multiple of `2^shift`. It
+//! holds up to ten interval starts as their low 16 bits, and eleven entries: the one in force at the
+//! bucket's first address, then one from each start on. Inside an aligned bucket the low 16 bits of
+//! the addresses ascend without wrapping, so a lookup reads its line, counts the starts at or below
+//! the key's low 16 bits without a branch, and takes that entry: one cache line, no branch on
+//! loaded data.
 //!
 //! A bucket with more than ten starts "spills". Its line marks it, and its starts are
 //! binary searched in a side table. With random prefixes about one bucket in a hundred spills.
@@ -49,12 +51,12 @@ const SPILL: u32 = 1 << 31;
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 struct Line {
-    /// Offsets from the bucket's first address of the interval starts inside it, ascending, each
-    /// [`biased`]. An unused slot holds `biased(u16::MAX)`.
+    /// The low 16 bits of the interval starts inside the bucket, ascending, each [`biased`]. An
+    /// unused slot holds `biased(u16::MAX)`.
     starts: [i16; PER_LINE],
     /// `entries[0]` is in force at the bucket's first address, `entries[i]` from `starts[i - 1]`
     /// on. An unused slot repeats the entry before it, so that counting an unused start (at
-    /// `u16::MAX`, with a key at that offset) changes nothing. In a spilled line every entry is
+    /// `u16::MAX`, with a key whose low bits are that) changes nothing. In a spilled line every entry is
     /// [`SPILL`] with the spill's number.
     entries: [u32; PER_LINE + 1],
 }
@@ -67,10 +69,11 @@ impl Line {
         Line { starts: [biased(u16::MAX); PER_LINE], entries: [entry; PER_LINE + 1] }
     }
 
-    /// The entry in force `offset` addresses into the bucket (or the spill marker).
+    /// The entry in force at the address of the bucket whose low 16 bits are `low` (or the spill
+    /// marker).
     #[inline(always)]
-    fn entry(&self, offset: u16) -> u32 {
-        self.entries[passed(self, biased(offset)).min(PER_LINE)]
+    fn entry(&self, low: u16) -> u32 {
+        self.entries[passed(self, biased(low)).min(PER_LINE)]
     }
 }
 
@@ -177,8 +180,9 @@ impl LineMap {
         let wanted_bits = (inner / LOAD).max(1).next_power_of_two().trailing_zeros().min(MAX_LINE_BITS);
         let span_bits = u32::BITS - (hi - lo).leading_zeros();
         let shift = span_bits.saturating_sub(wanted_bits).min(MAX_SHIFT);
-        // Line 0 starts on a multiple of the bucket width, so that a key below `lo` wraps around
-        // to an offset past the last line (see `lookup`).
+        // Line 0 starts on a multiple of the bucket width, so that every bucket does: the low 16
+        // bits of its addresses ascend from its first address to its last, and a key below `lo`
+        // wraps around to an offset past the last line (see `covered`).
         let lo = lo & !((1 << shift) - 1);
         let count = ((hi - lo) >> shift) as usize + 1;
         if count > max_lines {
@@ -201,7 +205,7 @@ impl LineMap {
             if inside.len() <= PER_LINE {
                 *line = Line::uniform(in_force);
                 for (slot, i) in inside.enumerate() {
-                    line.starts[slot] = biased((u64::from(starts[i]) - first) as u16);
+                    line.starts[slot] = biased(starts[i] as u16);
                     line.entries[slot + 1..].fill(values[i]);
                 }
             } else {
@@ -230,8 +234,7 @@ impl LineMap {
         // keys outside the lines on either side.
         let offset = key.wrapping_sub(self.lo);
         let line = self.line_of(offset)?;
-        let within = (offset & ((1 << self.shift) - 1)) as u16;
-        let entry = line.entry(within);
+        let entry = line.entry(key as u16);
         if entry >= SPILL && entry != NO_ENTRY {
             return Some(self.spilled(entry & !SPILL, key));
         }
