@@ -14,9 +14,11 @@
 //! the key's low 16 bits without a branch, and takes that entry: one cache line, no branch on
 //! loaded data.
 //!
-//! A bucket with more than ten starts "spills". Its line marks it, and its starts are
-//! binary searched in a side table. With random prefixes about one bucket in a hundred spills.
-//! Where prefixes crowd into one range, more do; the answers are the same.
+//! A bucket with more than ten starts is crowded. It is split into up to 16 equal parts, each with
+//! a nested line of its own (split again if it is still crowded), and its line marks it and says
+//! where the parts are. A lookup that lands there reads a second line, after a branch it cannot
+//! predict. With random prefixes about one bucket in a hundred is crowded. Where prefixes crowd
+//! into one range, more are; the answers are the same.
 //!
 //! Lines cost memory where the bucket width is capped: a few prefixes spread over the whole address
 //! space would need 65,536 lines (4 MiB) to keep every offset within 16 bits. [`Ipv4Map`] takes
@@ -39,13 +41,22 @@ const MAX_LINE_BITS: u32 = 22;
 /// Interval starts per line wanted on average. The line count is a power of two scaled to the
 /// span of the starts, so the average lands between about two and eight. With random prefixes a
 /// /32 brings two starts a step apart, so starts come in pairs: at four per line about 1% of lines
-/// spill, at eight many more.
+/// are crowded, at eight many more.
 const LOAD: usize = 4;
 /// Below this many lines, [`Ipv4Map`] takes lines whatever the number of starts (256 KiB).
 const FEW_LINES: usize = 4096;
-/// Marks the entries of a spilled line; the low bits are the spill's number. Real entries are
-/// below it, or [`NO_ENTRY`].
+/// Marks the entries of a crowded line, whose bucket is split among nested lines. Real entries
+/// are below it, or [`NO_ENTRY`]. Below the mark: the split's [`SPLIT_BITS`], the nested lines'
+/// [`NESTED_SHIFT`], and the first nested line's index ([`NESTED_INDEX`]).
 const SPILL: u32 = 1 << 31;
+/// A crowded bucket is split into at most 2^4 parts at a time.
+const MAX_SPLIT_BITS: u32 = 4;
+/// Where the marker keeps how many bits the bucket is split by (4 bits).
+const SPLIT_BITS: u32 = 27;
+/// Where the marker keeps the nested lines' `shift` (5 bits, at most 16).
+const NESTED_SHIFT: u32 = 22;
+/// The marker's low bits: the first nested line's index.
+const NESTED_INDEX: u32 = (1 << NESTED_SHIFT) - 1;
 
 /// One bucket's interval starts and their entries, in one cache line.
 #[derive(Debug, Clone, Copy)]
@@ -56,8 +67,8 @@ struct Line {
     starts: [i16; PER_LINE],
     /// `entries[0]` is in force at the bucket's first address, `entries[i]` from `starts[i - 1]`
     /// on. An unused slot repeats the entry before it, so that counting an unused start (at
-    /// `u16::MAX`, with a key whose low bits are that) changes nothing. In a spilled line every entry is
-    /// [`SPILL`] with the spill's number.
+    /// `u16::MAX`, with a key whose low bits are that) changes nothing. In a crowded bucket's line
+    /// every entry is the same [`SPILL`] marker.
     entries: [u32; PER_LINE + 1],
 }
 
@@ -69,8 +80,8 @@ impl Line {
         Line { starts: [biased(u16::MAX); PER_LINE], entries: [entry; PER_LINE + 1] }
     }
 
-    /// The entry in force at the address of the bucket whose low 16 bits are `low` (or the spill
-    /// marker).
+    /// The entry in force at the address of the bucket whose low 16 bits are `low` (or a crowded
+    /// bucket's marker).
     #[inline(always)]
     fn entry(&self, low: u16) -> u32 {
         self.entries[passed(self, biased(low)).min(PER_LINE)]
@@ -136,17 +147,74 @@ fn passed(line: &Line, offset: i16) -> usize {
     passed_by_lanes(line, offset)
 }
 
+/// A bucket being built: `2^shift` addresses from `first` (a multiple of that), with `in_force`
+/// at `first` and the interval starts from index `from` on.
+struct Bucket {
+    first: u64,
+    shift: u32,
+    in_force: u32,
+    from: usize,
+}
+
+impl Bucket {
+    /// The bucket's line, given that its starts end before index `to`. A bucket with more than
+    /// [`PER_LINE`] starts is split into 2^1 to 2^[`MAX_SPLIT_BITS`] parts (the fewest that leave
+    /// no part crowded, or the most), whose lines go to the end of `nested`, each built the same
+    /// way; its own line is then all marker. `None` if `nested` outgrows the marker's index.
+    fn line(&self, starts: &[u32], values: &[u32], to: usize, nested: &mut Vec<Line>) -> Option<Line> {
+        let inside = self.from..to;
+        if inside.len() <= PER_LINE {
+            let mut line = Line::uniform(self.in_force);
+            for (slot, i) in inside.enumerate() {
+                line.starts[slot] = biased(starts[i] as u16);
+                line.entries[slot + 1..].fill(values[i]);
+            }
+            return Some(line);
+        }
+        // At most 2^shift starts fit in the bucket, so a crowded one is at least 16 wide.
+        let parts = |split: u32| self.parts(split, &starts[..to]);
+        let most = MAX_SPLIT_BITS.min(self.shift);
+        let split = (1..most).find(|&split| parts(split).all(|part| part.from_to.len() <= PER_LINE)).unwrap_or(most);
+        let at = nested.len();
+        let index = u32::try_from(at).ok().filter(|&at| at + (1 << split) <= NESTED_INDEX + 1)?;
+        nested.resize(at + (1 << split), Line::uniform(NO_ENTRY));
+        for (i, part) in parts(split).enumerate() {
+            let (from, to) = (part.from_to.start, part.from_to.end);
+            let in_force = if from > self.from { values[from - 1] } else { self.in_force };
+            let bucket = Bucket { first: part.first, shift: self.shift - split, in_force, from };
+            nested[at + i] = bucket.line(starts, values, to, nested)?;
+        }
+        let nested_shift = self.shift - split;
+        Some(Line::uniform(SPILL | split << SPLIT_BITS | nested_shift << NESTED_SHIFT | index))
+    }
+
+    /// The bucket's `2^split` parts, each with the range of its starts' indexes.
+    fn parts<'a>(&'a self, split: u32, starts: &'a [u32]) -> impl Iterator<Item = Part> + 'a {
+        let width = 1u64 << (self.shift - split);
+        let mut next = self.from;
+        (0..1u64 << split).map(move |i| {
+            let first = self.first + i * width;
+            let from = next;
+            while next < starts.len() && u64::from(starts[next]) < first + width {
+                next += 1;
+            }
+            Part { first, from_to: from..next }
+        })
+    }
+}
+
+/// One part of a crowded [`Bucket`].
+struct Part {
+    first: u64,
+    from_to: std::ops::Range<usize>,
+}
+
 /// The compiled map from IPv4 keys to entry indexes, a line per bucket.
 #[derive(Debug)]
 pub(crate) struct LineMap {
     lines: Table<Line>,
-    /// The bounds of spilled buckets, bucket after bucket: each bucket's first address with the
-    /// entry in force there, then the starts inside it with their entries.
-    spilled: Vec<(u32, u32)>,
-    /// Spill `i`'s bounds are `spilled[spill_at[i]..spill_at[i + 1]]`. (Searching from a spill's
-    /// first bound to the end of `spilled` gives the same answer, but its longer binary search
-    /// made batched lookups 13% slower.)
-    spill_at: Vec<u32>,
+    /// The lines of crowded buckets' parts, each crowded bucket's parts side by side.
+    nested: Table<Line>,
     /// First address of line 0: the first interval start after address 0, rounded down to a
     /// multiple of the bucket width.
     lo: u32,
@@ -160,12 +228,12 @@ pub(crate) struct LineMap {
 impl LineMap {
     /// A map without lines: `entry` for every key.
     fn uniform(entry: u32) -> Self {
-        let (lines, spilled, spill_at) = (Table::new(Vec::new()), vec![], vec![0]);
-        LineMap { lines, spilled, spill_at, lo: u32::MAX, below: entry, above: entry, shift: 0 }
+        let (lines, nested) = (Table::new(Vec::new()), Table::new(Vec::new()));
+        LineMap { lines, nested, lo: u32::MAX, below: entry, above: entry, shift: 0 }
     }
 
     /// Builds the map from [`intervals`]' output, or `None` when it would take more than
-    /// `max_lines` lines (or an entry collides with the spill marker).
+    /// `max_lines` lines (or an entry collides with the crowded-bucket marker).
     fn from_intervals(starts: &[u32], values: &[u32], max_lines: usize) -> Option<Self> {
         if values.iter().any(|&v| v >= SPILL && v != NO_ENTRY) || starts.len() != values.len() {
             return None;
@@ -189,35 +257,19 @@ impl LineMap {
             return None;
         }
         let mut lines = Table::filled(count, Line::uniform(NO_ENTRY));
-        let mut spilled = Vec::new();
-        let mut spill_at = vec![0u32];
+        let mut nested = Vec::new();
         // `next` is the first start at or after the current bucket's first address.
         let mut next = 1;
         for (bucket, line) in lines.iter_mut().enumerate() {
             let first = u64::from(lo) + ((bucket as u64) << shift);
-            let end = first + (1u64 << shift);
-            let in_force = values[next - 1];
-            let from = next;
-            while next < starts.len() && u64::from(starts[next]) < end {
+            let bucket = Bucket { first, shift, in_force: values[next - 1], from: next };
+            while next < starts.len() && u64::from(starts[next]) < first + (1 << shift) {
                 next += 1;
             }
-            let inside = from..next;
-            if inside.len() <= PER_LINE {
-                *line = Line::uniform(in_force);
-                for (slot, i) in inside.enumerate() {
-                    line.starts[slot] = biased(starts[i] as u16);
-                    line.entries[slot + 1..].fill(values[i]);
-                }
-            } else {
-                let spill = u32::try_from(spill_at.len() - 1).ok().filter(|&n| n < SPILL - 1)?;
-                *line = Line::uniform(SPILL | spill);
-                spilled.push((first as u32, in_force));
-                spilled.extend(inside.map(|i| (starts[i], values[i])));
-                spill_at.push(u32::try_from(spilled.len()).ok()?);
-            }
+            *line = bucket.line(starts, values, next, &mut nested)?;
         }
         let above = *values.last()?;
-        Some(LineMap { lines, spilled, spill_at, lo, below, above, shift })
+        Some(LineMap { lines, nested: Table::new(nested), lo, below, above, shift })
     }
 
     /// The entry of the most specific prefix containing `key`, or [`NO_ENTRY`].
@@ -236,7 +288,7 @@ impl LineMap {
         let line = self.line_of(offset)?;
         let entry = line.entry(key as u16);
         if entry >= SPILL && entry != NO_ENTRY {
-            return Some(self.spilled(entry & !SPILL, key));
+            return Some(self.nested(entry, key));
         }
         Some(entry)
     }
@@ -250,17 +302,20 @@ impl LineMap {
         }
     }
 
-    /// The entry for `key` in the spilled bucket `spill`.
+    /// The entry for `key` in the crowded bucket whose line holds `marker`: read from the nested
+    /// line of its part, and so on while that is crowded too.
     #[inline(never)]
-    fn spilled(&self, spill: u32, key: u32) -> u32 {
-        let spill = spill as usize;
-        let (Some(&from), Some(&to)) = (self.spill_at.get(spill), self.spill_at.get(spill + 1)) else {
-            return NO_ENTRY;
-        };
-        let bounds = self.spilled.get(from as usize..to as usize).unwrap_or_default();
-        // The first bound is the bucket's first address, at or below `key`.
-        let passed = bounds.partition_point(|b| b.0 <= key);
-        bounds.get(passed.wrapping_sub(1)).map_or(NO_ENTRY, |b| b.1)
+    fn nested(&self, mut marker: u32, key: u32) -> u32 {
+        while marker >= SPILL && marker != NO_ENTRY {
+            let split = (marker & !SPILL) >> SPLIT_BITS;
+            let shift = (marker >> NESTED_SHIFT) & 0x1F;
+            let part = (key >> shift) & ((1 << split) - 1);
+            let Some(line) = self.nested.get(((marker & NESTED_INDEX) + part) as usize) else {
+                return NO_ENTRY;
+            };
+            marker = line.entry(key as u16);
+        }
+        marker
     }
 
     /// The line of the bucket `offset` addresses past `lo`, if there is one.
@@ -293,9 +348,7 @@ impl LineMap {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.lines.memory_bytes()
-            + self.spilled.capacity() * size_of::<(u32, u32)>()
-            + self.spill_at.capacity() * size_of::<u32>()
+        self.lines.memory_bytes() + self.nested.memory_bytes()
     }
 }
 
@@ -457,13 +510,13 @@ mod tests {
     }
 
     #[test]
-    fn a_crowded_bucket_spills() {
+    fn a_crowded_bucket_is_split() {
         // 40 host routes a step apart inside a /16, under a /8: one bucket holds 80 starts.
         let mut items: Vec<(u32, u8, u32)> = (0..40).map(|i| (0x0A0B_0000 + 2 * i, 32, i)).collect();
         items.push((0x0A00_0000, 8, 100));
         items.push((0xF000_0000, 4, 200));
         let map = lines(items.clone());
-        assert!(!map.spilled.is_empty(), "nothing spilled");
+        assert!(!map.nested.is_empty(), "no bucket was split");
         let keys: Vec<u32> = (0..90).map(|i| 0x0A0B_0000 + i).chain([0x0A0A_FFFF, 0x0A0C_0000, 0xF123_4567]).collect();
         let want: Vec<u32> =
             (0..90).map(|i| if i < 80 && i % 2 == 0 { i / 2 } else { 100 }).chain([100, 100, 200]).collect();
