@@ -38,11 +38,14 @@ const PER_LINE: usize = 10;
 const MAX_SHIFT: u32 = 16;
 /// Most lines (2^22, 256 MiB), far beyond any real ruleset.
 const MAX_LINE_BITS: u32 = 22;
-/// Interval starts per line wanted on average. The line count is a power of two scaled to the
-/// span of the starts, so the average lands between about two and eight. With random prefixes a
-/// /32 brings two starts a step apart, so starts come in pairs: at four per line about 1% of lines
-/// are crowded, at eight many more.
-const LOAD: usize = 4;
+/// Interval starts per line wanted on average, at most. The line count is the power of two at or
+/// above `starts / LOAD` (scaled to the starts' span), so the average lands between `LOAD / 2` and
+/// `LOAD`. With random prefixes a /32 brings two starts a step apart, so starts come in pairs. On
+/// the bench's million starts, 8 gives 2^17 lines (8 MiB) of 7.6 starts on average, 18% of them
+/// crowded; 4 gave 2^18 lines (16 MiB), 1% crowded. The smaller table stays in a cache that the
+/// larger one overflows: lookups one at a time ran 1.27 times as fast, batched ones (which hide
+/// memory latency anyway) 0.73 times, for the crowded buckets' second line.
+const LOAD: usize = 8;
 /// Below this many lines, [`Ipv4Map`] takes lines whatever the number of starts (256 KiB).
 const FEW_LINES: usize = 4096;
 /// Marks the entries of a crowded line, whose bucket is split among nested lines. Real entries
@@ -145,6 +148,12 @@ fn passed_by_lanes(line: &Line, offset: i16) -> usize {
 #[inline(always)]
 fn passed(line: &Line, offset: i16) -> usize {
     passed_by_lanes(line, offset)
+}
+
+/// Whether a line's `entry` is a crowded bucket's marker.
+#[inline(always)]
+fn crowded(entry: u32) -> bool {
+    entry >= SPILL && entry != NO_ENTRY
 }
 
 /// A bucket being built: `2^shift` addresses from `first` (a multiple of that), with `in_force`
@@ -287,7 +296,7 @@ impl LineMap {
         let offset = key.wrapping_sub(self.lo);
         let line = self.line_of(offset)?;
         let entry = line.entry(key as u16);
-        if entry >= SPILL && entry != NO_ENTRY {
+        if crowded(entry) {
             return Some(self.nested(entry, key));
         }
         Some(entry)
@@ -306,16 +315,22 @@ impl LineMap {
     /// line of its part, and so on while that is crowded too.
     #[inline(never)]
     fn nested(&self, mut marker: u32, key: u32) -> u32 {
-        while marker >= SPILL && marker != NO_ENTRY {
-            let split = (marker & !SPILL) >> SPLIT_BITS;
-            let shift = (marker >> NESTED_SHIFT) & 0x1F;
-            let part = (key >> shift) & ((1 << split) - 1);
-            let Some(line) = self.nested.get(((marker & NESTED_INDEX) + part) as usize) else {
+        while crowded(marker) {
+            let Some(line) = self.nested_line(marker, key) else {
                 return NO_ENTRY;
             };
             marker = line.entry(key as u16);
         }
         marker
+    }
+
+    /// The nested line for `key` of the crowded bucket whose line holds `marker`.
+    #[inline(always)]
+    fn nested_line(&self, marker: u32, key: u32) -> Option<&Line> {
+        let split = (marker & !SPILL) >> SPLIT_BITS;
+        let shift = (marker >> NESTED_SHIFT) & 0x1F;
+        let part = (key >> shift) & ((1 << split) - 1);
+        self.nested.get(((marker & NESTED_INDEX) + part) as usize)
     }
 
     /// The line of the bucket `offset` addresses past `lo`, if there is one.
@@ -324,11 +339,13 @@ impl LineMap {
         self.lines.get((offset >> self.shift) as usize)
     }
 
-    /// [`lookup`](Self::lookup) for many keys: `out[i]` gets the entry of `keys[i]`. The line of
-    /// key `i + AHEAD` is asked for while key `i` is answered, so that many lines are on their way
-    /// at once.
+    /// [`lookup`](Self::lookup) for many keys: `out[i]` gets the entry of `keys[i]`. While key `i`
+    /// is answered, the line of key `i + AHEAD` is asked for, and if the line of key `i + NEAR`
+    /// (asked for earlier, in cache by now) is a crowded bucket's, its nested line is asked for:
+    /// many lines are on their way at once.
     pub(crate) fn lookup_many(&self, keys: &[u32], out: &mut [u32]) {
         const AHEAD: usize = 32;
+        const NEAR: usize = 16;
         for &key in keys.iter().take(AHEAD) {
             self.prefetch_line(key);
         }
@@ -336,7 +353,23 @@ impl LineMap {
             if let Some(&ahead) = keys.get(i + AHEAD) {
                 self.prefetch_line(ahead);
             }
+            if let Some(&near) = keys.get(i + NEAR) {
+                self.prefetch_nested(near);
+            }
             *out = self.lookup(key);
+        }
+    }
+
+    #[inline(always)]
+    fn prefetch_nested(&self, key: u32) {
+        let Some(line) = self.line_of(key.wrapping_sub(self.lo)) else {
+            return;
+        };
+        // A crowded bucket's line holds its marker in every entry.
+        if crowded(line.entries[0]) {
+            if let Some(nested) = self.nested_line(line.entries[0], key) {
+                prefetch(nested);
+            }
         }
     }
 
