@@ -8,17 +8,17 @@
 //!
 //! For IPv4 a bucket can carry its own starts. A [`Line`] is one 64-byte cache line that covers
 //! `2^shift` consecutive addresses (`shift` at most 16), starting on a multiple of `2^shift`. It
-//! holds up to ten interval starts as their low 16 bits, and eleven entries: the one in force at the
-//! bucket's first address, then one from each start on. Inside an aligned bucket the low 16 bits of
-//! the addresses ascend without wrapping, so a lookup reads its line, counts the starts at or below
-//! the key's low 16 bits without a branch, and takes that entry: one cache line, no branch on
-//! loaded data.
+//! holds up to twelve interval starts as their low 16 bits, and thirteen 24-bit entries: the one in
+//! force at the bucket's first address, then one from each start on. Inside an aligned bucket the
+//! low 16 bits of the addresses ascend without wrapping, so a lookup reads its line, counts the
+//! starts at or below the key's low 16 bits without a branch, and takes that entry: one cache line,
+//! no branch on loaded data. (A ruleset with 2^23 entries or more keeps the interval map.)
 //!
-//! A bucket with more than ten starts is crowded. It is split into up to 16 equal parts, each with
-//! a nested line of its own (split again if it is still crowded), and its line marks it and says
-//! where the parts are. A lookup that lands there reads a second line, after a branch it cannot
-//! predict. With random prefixes about one bucket in a hundred is crowded. Where prefixes crowd
-//! into one range, more are; the answers are the same.
+//! A bucket with more than twelve starts is crowded. It is split into up to 16 equal parts, each
+//! with a nested line of its own (split again if it is still crowded), and its line marks it and
+//! says where the parts are. A lookup that lands there reads a second line, after a branch it
+//! cannot predict. Where prefixes crowd into one range, more buckets are crowded; the answers are
+//! the same.
 //!
 //! Lines cost memory where the bucket width is capped: a few prefixes spread over the whole address
 //! space would need 65,536 lines (4 MiB) to keep every offset within 16 bits. [`Ipv4Map`] takes
@@ -33,33 +33,35 @@ use crate::ruleset::table::Table;
 use crate::ruleset::NO_ENTRY;
 
 /// Starts one line holds.
-const PER_LINE: usize = 10;
+const PER_LINE: usize = 12;
 /// Most offset bits a 16-bit start holds: buckets are at most 2^16 addresses wide.
 const MAX_SHIFT: u32 = 16;
 /// Most lines (2^22, 256 MiB), far beyond any real ruleset.
 const MAX_LINE_BITS: u32 = 22;
 /// Interval starts per line wanted on average, at most. The line count is the power of two at or
 /// above `starts / LOAD` (scaled to the starts' span), so the average lands between `LOAD / 2` and
-/// `LOAD`. With random prefixes a /32 brings two starts a step apart, so starts come in pairs. On
-/// the bench's million starts, 8 gives 2^17 lines (8 MiB) of 7.6 starts on average, 18% of them
-/// crowded; 4 gave 2^18 lines (16 MiB), 1% crowded. The smaller table stays in a cache that the
-/// larger one overflows: lookups one at a time ran 1.27 times as fast, batched ones (which hide
-/// memory latency anyway) 0.73 times, for the crowded buckets' second line.
+/// `LOAD`. With random prefixes a /32 brings two starts a step apart, so starts come in pairs.
+///
+/// On the bench's million starts, 8 gives 2^17 lines (8 MiB) of 7.6 starts on average, of which
+/// 9.5% are crowded (12,480, with 26,918 nested lines). With ten starts to a line, 4 gave 2^18
+/// lines (16 MiB), about 1% crowded, and 8 gave 19% crowded. The smaller table stays in a cache
+/// that the larger one overflows; see docs/BENCHMARKS.md for what each step measured.
 const LOAD: usize = 8;
 /// Below this many lines, [`Ipv4Map`] takes lines whatever the number of starts (256 KiB).
 const FEW_LINES: usize = 4096;
-/// Marks the entries of a crowded line, whose bucket is split among nested lines. Real entries
-/// are below it, or [`NO_ENTRY`]. Below the mark: the split's [`SPLIT_BITS`], the nested lines'
-/// [`NESTED_SHIFT`], and the first nested line's index ([`NESTED_INDEX`]).
-const SPILL: u32 = 1 << 31;
+/// A line stores entries in 24 bits, read back sign-extended: real entries are below this,
+/// [`NO_ENTRY`] is all ones, and the values from [`SPILL`] on are crowded buckets' markers.
+const REAL_ENTRIES: u32 = 1 << 23;
+/// Marks the entries of a crowded line, whose bucket is split among nested lines. Below the mark:
+/// how many bits the bucket is split by (from [`SPLIT_BITS`]) and the first nested line's index
+/// ([`NESTED_INDEX`]).
+const SPILL: u32 = 0xFF80_0000;
 /// A crowded bucket is split into at most 2^4 parts at a time.
 const MAX_SPLIT_BITS: u32 = 4;
-/// Where the marker keeps how many bits the bucket is split by (4 bits).
-const SPLIT_BITS: u32 = 27;
-/// Where the marker keeps the nested lines' `shift` (5 bits, at most 16).
-const NESTED_SHIFT: u32 = 22;
+/// Where the marker keeps how many bits the bucket is split by (3 bits).
+const SPLIT_BITS: u32 = 20;
 /// The marker's low bits: the first nested line's index.
-const NESTED_INDEX: u32 = (1 << NESTED_SHIFT) - 1;
+const NESTED_INDEX: u32 = (1 << SPLIT_BITS) - 1;
 
 /// One bucket's interval starts and their entries, in one cache line.
 #[derive(Debug, Clone, Copy)]
@@ -68,11 +70,12 @@ struct Line {
     /// The low 16 bits of the interval starts inside the bucket, ascending, each [`biased`]. An
     /// unused slot holds `biased(u16::MAX)`.
     starts: [i16; PER_LINE],
-    /// `entries[0]` is in force at the bucket's first address, `entries[i]` from `starts[i - 1]`
-    /// on. An unused slot repeats the entry before it, so that counting an unused start (at
-    /// `u16::MAX`, with a key whose low bits are that) changes nothing. In a crowded bucket's line
-    /// every entry is the same [`SPILL`] marker.
-    entries: [u32; PER_LINE + 1],
+    /// A spare byte, then `PER_LINE + 1` entries of 24 bits (see [`REAL_ENTRIES`]). Entry 0 is in
+    /// force at the bucket's first address, entry `i` from `starts[i - 1]` on. An unused slot
+    /// repeats the entry before it, so that counting an unused start (at `u16::MAX`, with a key
+    /// whose low bits are that) changes nothing. In a crowded bucket's line every entry is the
+    /// same [`SPILL`] marker.
+    entries: [u8; 3 * (PER_LINE + 1) + 1],
 }
 
 const _: () = assert!(size_of::<Line>() == 64, "a line is one cache line");
@@ -80,14 +83,65 @@ const _: () = assert!(size_of::<Line>() == 64, "a line is one cache line");
 impl Line {
     /// A line with no start, `entry` in force throughout.
     fn uniform(entry: u32) -> Self {
-        Line { starts: [biased(u16::MAX); PER_LINE], entries: [entry; PER_LINE + 1] }
+        let mut line = Line { starts: [biased(u16::MAX); PER_LINE], entries: [0; 3 * (PER_LINE + 1) + 1] };
+        line.fill_from(0, entry);
+        line
+    }
+
+    /// Sets entries `slot` to `PER_LINE` (the last) to `entry`: a real entry, [`NO_ENTRY`] or a
+    /// marker.
+    fn fill_from(&mut self, slot: usize, entry: u32) {
+        for slot in slot..=PER_LINE {
+            self.entries[1 + 3 * slot..4 + 3 * slot].copy_from_slice(&entry.to_le_bytes()[..3]);
+        }
+    }
+
+    /// Entry `slot`, sign-extended from its 24 bits: the four bytes that end with the entry, with
+    /// the byte before it shifted out.
+    #[inline(always)]
+    fn entry_at(&self, slot: usize) -> u32 {
+        (self.four_bytes(3 * slot.min(PER_LINE)) as i32 >> 8) as u32
+    }
+
+    /// `entries[at..at + 4]` as a little-endian number (`at` at most `3 * PER_LINE`), read with
+    /// one 4-byte load.
+    ///
+    /// Written plainly, the compiler sees that [`entry_at`](Self::entry_at) shifts the lowest
+    /// byte out, and reads the other three as a byte and a word, then puts them together: five
+    /// instructions more per lookup, in a window that lookups waiting on memory fill.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn four_bytes(&self, at: usize) -> u32 {
+        assert!(at <= 3 * PER_LINE);
+        let value: u32;
+        // SAFETY: reads `entries[at..at + 4]`, inside the line (`at <= 3 * PER_LINE`, and
+        // `entries` has `3 * PER_LINE + 4` bytes); x86-64 loads need no alignment. Writes only
+        // `value`.
+        unsafe {
+            std::arch::asm!(
+                "mov {value:e}, dword ptr [{line} + {at} + {entries}]",
+                line = in(reg) std::ptr::from_ref(self),
+                at = in(reg) at,
+                entries = const std::mem::offset_of!(Line, entries),
+                value = lateout(reg) value,
+                options(pure, readonly, nostack, preserves_flags),
+            );
+        }
+        value
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline(always)]
+    fn four_bytes(&self, at: usize) -> u32 {
+        u32::from_le_bytes(self.entries[at..at + 4].try_into().expect("four bytes"))
     }
 
     /// The entry in force at the address of the bucket whose low 16 bits are `low` (or a crowded
     /// bucket's marker).
     #[inline(always)]
     fn entry(&self, low: u16) -> u32 {
-        self.entries[passed(self, biased(low)).min(PER_LINE)]
+        self.entry_at(passed(self, biased(low)))
     }
 }
 
@@ -176,7 +230,7 @@ impl Bucket {
             let mut line = Line::uniform(self.in_force);
             for (slot, i) in inside.enumerate() {
                 line.starts[slot] = biased(starts[i] as u16);
-                line.entries[slot + 1..].fill(values[i]);
+                line.fill_from(slot + 1, values[i]);
             }
             return Some(line);
         }
@@ -193,8 +247,7 @@ impl Bucket {
             let bucket = Bucket { first: part.first, shift: self.shift - split, in_force, from };
             nested[at + i] = bucket.line(starts, values, to, nested)?;
         }
-        let nested_shift = self.shift - split;
-        Some(Line::uniform(SPILL | split << SPLIT_BITS | nested_shift << NESTED_SHIFT | index))
+        Some(Line::uniform(SPILL | split << SPLIT_BITS | index))
     }
 
     /// The bucket's `2^split` parts, each with the range of its starts' indexes.
@@ -244,7 +297,7 @@ impl LineMap {
     /// Builds the map from [`intervals`]' output, or `None` when it would take more than
     /// `max_lines` lines (or an entry collides with the crowded-bucket marker).
     fn from_intervals(starts: &[u32], values: &[u32], max_lines: usize) -> Option<Self> {
-        if values.iter().any(|&v| v >= SPILL && v != NO_ENTRY) || starts.len() != values.len() {
+        if values.iter().any(|&v| v >= REAL_ENTRIES && v != NO_ENTRY) || starts.len() != values.len() {
             return None;
         }
         let below = *values.first()?;
@@ -315,22 +368,25 @@ impl LineMap {
     /// line of its part, and so on while that is crowded too.
     #[inline(never)]
     fn nested(&self, mut marker: u32, key: u32) -> u32 {
+        let mut shift = self.shift;
         while crowded(marker) {
-            let Some(line) = self.nested_line(marker, key) else {
+            let Some((line, nested_shift)) = self.nested_line(marker, key, shift) else {
                 return NO_ENTRY;
             };
             marker = line.entry(key as u16);
+            shift = nested_shift;
         }
         marker
     }
 
-    /// The nested line for `key` of the crowded bucket whose line holds `marker`.
+    /// The nested line for `key` of the crowded bucket whose line holds `marker` and whose width
+    /// is `2^shift`, with the nested lines' `shift`.
     #[inline(always)]
-    fn nested_line(&self, marker: u32, key: u32) -> Option<&Line> {
+    fn nested_line(&self, marker: u32, key: u32, shift: u32) -> Option<(&Line, u32)> {
         let split = (marker & !SPILL) >> SPLIT_BITS;
-        let shift = (marker >> NESTED_SHIFT) & 0x1F;
+        let shift = shift.checked_sub(split)?;
         let part = (key >> shift) & ((1 << split) - 1);
-        self.nested.get(((marker & NESTED_INDEX) + part) as usize)
+        Some((self.nested.get(((marker & NESTED_INDEX) + part) as usize)?, shift))
     }
 
     /// The line of the bucket `offset` addresses past `lo`, if there is one.
@@ -366,8 +422,9 @@ impl LineMap {
             return;
         };
         // A crowded bucket's line holds its marker in every entry.
-        if crowded(line.entries[0]) {
-            if let Some(nested) = self.nested_line(line.entries[0], key) {
+        let marker = line.entry_at(0);
+        if crowded(marker) {
+            if let Some((nested, _)) = self.nested_line(marker, key, self.shift) {
                 prefetch(nested);
             }
         }
@@ -498,7 +555,7 @@ mod tests {
             }
             // Entries whose bytes, read as lanes, are below every offset: the SSE2 count reads
             // them, and must not count them.
-            let line = Line { starts: starts.map(biased), entries: [0x8000_8000; PER_LINE + 1] };
+            let line = Line { starts: starts.map(biased), entries: [0x80; 3 * (PER_LINE + 1) + 1] };
             for offset in (0..=u16::MAX).step_by(50).chain([0, 6, 7, 8, 107, 907, u16::MAX - 1, u16::MAX]) {
                 let (at, want) = (biased(offset), passed_by_lanes(&line, biased(offset)));
                 assert_eq!(passed(&line, at), want, "{starts:?} at {offset}");
@@ -526,7 +583,7 @@ mod tests {
         assert_eq!((map.shift, map.lo), (MAX_SHIFT, 0x0A00_0000));
         let first = map.lines[0];
         assert_eq!(first.starts[..3], [biased(0), biased(0xFFFF), biased(u16::MAX)]);
-        assert_eq!(first.entries[..4], [NO_ENTRY, 9, 1, 1]);
+        assert_eq!((0..4).map(|slot| first.entry_at(slot)).collect::<Vec<_>>(), [NO_ENTRY, 9, 1, 1]);
         let keys = [
             0x09FF_FFFF,
             0x0A00_0000,
@@ -554,6 +611,28 @@ mod tests {
         let want: Vec<u32> =
             (0..90).map(|i| if i < 80 && i % 2 == 0 { i / 2 } else { 100 }).chain([100, 100, 200]).collect();
         assert_eq!(check(&map, &items, &keys), want);
+    }
+
+    #[test]
+    fn entries_keep_their_24_bits() {
+        let marker = SPILL | MAX_SPLIT_BITS << SPLIT_BITS | NESTED_INDEX;
+        let mut line = Line::uniform(NO_ENTRY);
+        line.fill_from(1, REAL_ENTRIES - 1);
+        line.fill_from(2, 0);
+        line.fill_from(PER_LINE, marker);
+        let read: Vec<u32> = (0..=PER_LINE).map(|slot| line.entry_at(slot)).collect();
+        assert_eq!(read[..3], [NO_ENTRY, REAL_ENTRIES - 1, 0]);
+        assert_eq!(read[PER_LINE], marker);
+        assert!(crowded(marker) && !crowded(NO_ENTRY) && !crowded(REAL_ENTRIES - 1));
+        // A map with an entry that does not fit in 24 bits takes the interval map instead.
+        let fits = sorted(vec![(0x0A00_0000, 8, REAL_ENTRIES - 1), (0x0A0A_0000, 16, 3)]);
+        let map = Ipv4Map::build(fits);
+        assert!(map.has_lines());
+        assert_eq!([0x0A00_0001, 0x0A0A_0001, 0x0B00_0000].map(|k| map.lookup(k)), [REAL_ENTRIES - 1, 3, NO_ENTRY]);
+        let too_big = sorted(vec![(0x0A00_0000, 8, REAL_ENTRIES), (0x0A0A_0000, 16, 3)]);
+        let map = Ipv4Map::build(too_big);
+        assert!(!map.has_lines());
+        assert_eq!([0x0A00_0001, 0x0A0A_0001, 0x0B00_0000].map(|k| map.lookup(k)), [REAL_ENTRIES, 3, NO_ENTRY]);
     }
 
     #[test]
