@@ -11,7 +11,8 @@
 //! - two longest-prefix-match maps, IPv4 and IPv6, flattened into sorted non-overlapping intervals
 //!   that each carry their most specific entry (`ip_map`). An IPv4 map keeps each bucket's starts
 //!   and entries in one cache line (`line_map`); the IPv6 map, and an IPv4 one whose prefixes are
-//!   too few for their spread, is indexed by a direct table instead.
+//!   too few for their spread (or too tightly clustered, or whose entry numbers reach 2^23), is
+//!   indexed by a direct table instead.
 //!
 //! # Which entry wins
 //! The most specific selector wins. For names that is the longest matching suffix (most labels): at

@@ -1,4 +1,4 @@
-//! IPv4 longest-prefix match in one cache line per lookup.
+//! IPv4 longest-prefix match in one cache line per lookup (two or more in a crowded bucket).
 //!
 //! [`IntervalMap`] answers a lookup from its index word when no interval starts inside the key's
 //! bucket. Otherwise the word sends it on to the bucket's starts: a second cache line, whose address
@@ -12,7 +12,8 @@
 //! force at the bucket's first address, then one from each start on. Inside an aligned bucket the
 //! low 16 bits of the addresses ascend without wrapping, so a lookup reads its line, counts the
 //! starts at or below the key's low 16 bits without a branch, and takes that entry: one cache line,
-//! no branch on loaded data. (A ruleset with 2^23 entries or more keeps the interval map.)
+//! no branch on loaded data. (A map whose entry numbers reach 2^23 keeps the interval map; a
+//! ruleset numbers its name entries first.)
 //!
 //! A bucket with more than twelve starts is crowded. It is split into up to 16 equal parts, each
 //! with a nested line of its own (split again if it is still crowded), and its line marks it and
@@ -21,8 +22,9 @@
 //! the same.
 //!
 //! Lines cost memory where the bucket width is capped: a few prefixes spread over the whole address
-//! space would need 65,536 lines (4 MiB) to keep every offset within 16 bits. [`Ipv4Map`] takes
-//! lines when there are no more of them than interval starts, and the interval map otherwise.
+//! space would need 65,536 lines (4 MiB) to keep every offset within 16 bits, and prefixes that
+//! cluster tightly need many nested lines. [`Ipv4Map`] takes lines when there are no more of them,
+//! nested ones included, than interval starts (or 4,096), and the interval map otherwise.
 
 use std::mem::size_of;
 
@@ -38,9 +40,11 @@ const PER_LINE: usize = 12;
 const MAX_SHIFT: u32 = 16;
 /// Most lines (2^22, 256 MiB), far beyond any real ruleset.
 const MAX_LINE_BITS: u32 = 22;
-/// Interval starts per line wanted on average, at most. The line count is the power of two at or
-/// above `starts / LOAD` (scaled to the starts' span), so the average lands between `LOAD / 2` and
-/// `LOAD`. With random prefixes a /32 brings two starts a step apart, so starts come in pairs.
+/// Interval starts per line wanted on average, at most. The buckets are the widest (a power of
+/// two, at most 2^16 addresses) that give at least the power of two at or above `starts / LOAD`
+/// lines over the starts' span, so the average lands between about `LOAD / 4` and `LOAD` (or
+/// lower, where the width cap holds). With random prefixes a /32 brings two starts a step apart,
+/// so starts come in pairs.
 ///
 /// On the bench's million starts, 8 gives 2^17 lines (8 MiB) of 7.6 starts on average, of which
 /// 9.5% are crowded (12,480, with 26,918 nested lines). With ten starts to a line, 4 gave 2^18
@@ -223,8 +227,8 @@ impl Bucket {
     /// The bucket's line, given that its starts end before index `to`. A bucket with more than
     /// [`PER_LINE`] starts is split into 2^1 to 2^[`MAX_SPLIT_BITS`] parts (the fewest that leave
     /// no part crowded, or the most), whose lines go to the end of `nested`, each built the same
-    /// way; its own line is then all marker. `None` if `nested` outgrows the marker's index.
-    fn line(&self, starts: &[u32], values: &[u32], to: usize, nested: &mut Vec<Line>) -> Option<Line> {
+    /// way; its own line is then all marker. `None` if `nested` would outgrow `limit` lines.
+    fn line(&self, starts: &[u32], values: &[u32], to: usize, nested: &mut Vec<Line>, limit: usize) -> Option<Line> {
         let inside = self.from..to;
         if inside.len() <= PER_LINE {
             let mut line = Line::uniform(self.in_force);
@@ -239,13 +243,16 @@ impl Bucket {
         let most = MAX_SPLIT_BITS.min(self.shift);
         let split = (1..most).find(|&split| parts(split).all(|part| part.from_to.len() <= PER_LINE)).unwrap_or(most);
         let at = nested.len();
-        let index = u32::try_from(at).ok().filter(|&at| at + (1 << split) <= NESTED_INDEX + 1)?;
+        if at + (1 << split) > limit.min(NESTED_INDEX as usize + 1) {
+            return None;
+        }
+        let index = u32::try_from(at).ok()?;
         nested.resize(at + (1 << split), Line::uniform(NO_ENTRY));
         for (i, part) in parts(split).enumerate() {
             let (from, to) = (part.from_to.start, part.from_to.end);
             let in_force = if from > self.from { values[from - 1] } else { self.in_force };
             let bucket = Bucket { first: part.first, shift: self.shift - split, in_force, from };
-            nested[at + i] = bucket.line(starts, values, to, nested)?;
+            nested[at + i] = bucket.line(starts, values, to, nested, limit)?;
         }
         Some(Line::uniform(SPILL | split << SPLIT_BITS | index))
     }
@@ -295,7 +302,7 @@ impl LineMap {
     }
 
     /// Builds the map from [`intervals`]' output, or `None` when it would take more than
-    /// `max_lines` lines (or an entry collides with the crowded-bucket marker).
+    /// `max_lines` lines, nested ones included (or an entry does not fit in a line).
     fn from_intervals(starts: &[u32], values: &[u32], max_lines: usize) -> Option<Self> {
         if values.iter().any(|&v| v >= REAL_ENTRIES && v != NO_ENTRY) || starts.len() != values.len() {
             return None;
@@ -307,9 +314,9 @@ impl LineMap {
             _ => return Some(LineMap::uniform(below)),
         };
         let inner = starts.len() - 1;
-        let wanted_bits = (inner / LOAD).max(1).next_power_of_two().trailing_zeros().min(MAX_LINE_BITS);
-        let span_bits = u32::BITS - (hi - lo).leading_zeros();
-        let shift = span_bits.saturating_sub(wanted_bits).min(MAX_SHIFT);
+        let wanted = (inner / LOAD).max(1).next_power_of_two().min(1 << MAX_LINE_BITS);
+        // The widest buckets that still give the wanted number of lines over the span.
+        let shift = (0..=MAX_SHIFT).rev().find(|&shift| ((hi - lo) >> shift) as usize >= wanted - 1).unwrap_or(0);
         // Line 0 starts on a multiple of the bucket width, so that every bucket does: the low 16
         // bits of its addresses ascend from its first address to its last, and a key below `lo`
         // wraps around to an offset past the last line (see `covered`).
@@ -328,7 +335,7 @@ impl LineMap {
             while next < starts.len() && u64::from(starts[next]) < first + (1 << shift) {
                 next += 1;
             }
-            *line = bucket.line(starts, values, next, &mut nested)?;
+            *line = bucket.line(starts, values, next, &mut nested, max_lines - count)?;
         }
         let above = *values.last()?;
         Some(LineMap { lines, nested: Table::new(nested), lo, below, above, shift })
@@ -633,6 +640,84 @@ mod tests {
         let map = Ipv4Map::build(too_big);
         assert!(!map.has_lines());
         assert_eq!([0x0A00_0001, 0x0A0A_0001, 0x0B00_0000].map(|k| map.lookup(k)), [REAL_ENTRIES, 3, NO_ENTRY]);
+    }
+
+    #[test]
+    fn the_four_byte_load_reads_what_the_bytes_say() {
+        let mut line = Line::uniform(0);
+        for (i, byte) in line.entries.iter_mut().enumerate() {
+            *byte = 0x11 * (i as u8 % 15) + 1;
+        }
+        for at in 0..=3 * PER_LINE {
+            let plain = u32::from_le_bytes(line.entries[at..at + 4].try_into().unwrap());
+            assert_eq!(line.four_bytes(at), plain, "at {at}");
+        }
+    }
+
+    #[test]
+    fn the_parts_of_a_crowded_bucket_know_the_entry_in_force() {
+        // Under a /8 and a /17, seven host routes a step apart: the bucket 10.0.0.0/16 has 16
+        // starts, all but one in its first 16 addresses. It is split four levels deep; the
+        // first level's parts 1 to 7 hold no start, and are inside the /17.
+        let mut items = vec![(0x0A00_0000, 8, 100), (0x0A00_0000, 17, 7), (0xC800_0000, 8, 200)];
+        items.extend((0..7).map(|i| (0x0A00_0001 + 2 * i, 32, i)));
+        let map = lines(items.clone());
+        assert_eq!(map.shift, MAX_SHIFT);
+        assert!(crowded(map.lines[0].entry_at(0)), "the first bucket is not crowded");
+        let keys = [
+            0x09FF_FFFF,
+            0x0A00_0000,
+            0x0A00_0001,
+            0x0A00_000D,
+            0x0A00_000E,
+            0x0A00_0010,
+            0x0A00_0100,
+            0x0A00_1000,
+            0x0A00_7FFF,
+            0x0A00_8000,
+            0x0A01_0000,
+            0xC800_0001,
+        ];
+        let want = [NO_ENTRY, 7, 0, 6, 7, 7, 7, 7, 7, 100, 100, 200];
+        assert_eq!(check(&map, &items, &keys), want);
+    }
+
+    #[test]
+    fn nested_lines_count_against_the_memory_bound() {
+        // 4,096 clusters of seven host routes a step apart, 64 Ki addresses apart: each bucket
+        // with a cluster would split three levels deep, 48 nested lines for 14 starts. Lines would
+        // outnumber the starts, so the map takes the interval map.
+        let items: Vec<(u32, u8, u32)> =
+            (0..4096u32).flat_map(|g| (0..7).map(move |i| (0x1000_0000 + (g << 16) + 2 * i, 32, g * 7 + i))).collect();
+        let items = sorted(items);
+        let map = Ipv4Map::build(items.clone());
+        assert!(!map.has_lines(), "{} nested lines", map.lines.nested.len());
+        let keys: Vec<u32> = items.iter().step_by(5).flat_map(|&(a, _, _)| [a - 1, a, a + 1]).collect();
+        let reference = IntervalMap::build(items.clone());
+        for key in keys {
+            assert_eq!(map.lookup(key), reference.lookup(key), "at {key:#x}");
+        }
+    }
+
+    #[test]
+    fn lines_are_sized_to_the_starts_whatever_their_span() {
+        // 40,000 host routes over a span just past 2^24: at least starts / LOAD lines, so that
+        // buckets are not crowded on average. (Bucket widths from the span's bit length alone
+        // gave half as many.)
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng as u32
+        };
+        let items = sorted((0..40_000).map(|i| (0x0A00_0000 + next() % 0x0100_1000, 32, i)).collect());
+        let map = lines(items.clone());
+        let starts = 2 * items.len();
+        assert!(map.lines.len() * LOAD >= starts - 100, "{} lines for {starts} starts", map.lines.len());
+        assert!(map.lines.len() * LOAD / 4 <= starts, "{} lines for {starts} starts", map.lines.len());
+        let keys: Vec<u32> = items.iter().step_by(7).flat_map(|&(a, _, _)| [a, a + 1]).collect();
+        check(&map, &items, &keys);
     }
 
     #[test]

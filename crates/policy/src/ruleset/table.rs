@@ -9,7 +9,8 @@
 //! place; [`Table::new`] moves a built `Vec` into one.
 //!
 //! This is most of the policy crate's `unsafe` code (the rest is one SSE2 call each in
-//! `domain_set` and `line_map`, and two loads in `line_map`): one `mmap`, its `munmap`, one
+//! `domain_set` and `line_map`, and in `line_map` two 16-byte loads and one `asm!` 4-byte load):
+//! one `mmap`, its `munmap`, one
 //! `madvise`, the writes into the mapping, and [`release_freed_memory`]'s `malloc_trim`. Where
 //! the kernel gives no huge pages (transparent huge pages `never`, or memory too fragmented), the
 //! mapping is ordinary 4 KiB pages; where `mmap` fails, and for tables under 2 MiB, the table
