@@ -531,6 +531,16 @@ mod tests {
         LineMap::from_intervals(&starts, &values, usize::MAX).expect("lines")
     }
 
+    /// A deterministic stream of 32-bit numbers (xorshift64, low half).
+    fn xorshift(mut state: u64) -> impl FnMut() -> u32 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u32
+        }
+    }
+
     /// Looks `keys` up one by one and side by side in `map`, and in the interval map of the same
     /// items; all must agree.
     fn check(map: &LineMap, items: &[(u32, u8, u32)], keys: &[u32]) -> Vec<u32> {
@@ -704,13 +714,7 @@ mod tests {
         // 40,000 host routes over a span just past 2^24: at least starts / LOAD lines, so that
         // buckets are not crowded on average. (Bucket widths from the span's bit length alone
         // gave half as many.)
-        let mut rng = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng as u32
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
         let items = sorted((0..40_000).map(|i| (0x0A00_0000 + next() % 0x0100_1000, 32, i)).collect());
         let map = lines(items.clone());
         let starts = 2 * items.len();
@@ -733,13 +737,7 @@ mod tests {
 
     #[test]
     fn the_map_takes_lines_only_where_they_pay() {
-        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng as u32
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15u64);
         // 100,000 host routes over the whole space: 65,536 lines for about 200,000 starts.
         let many = sorted((0..100_000).map(|i| (next(), 32, i)).collect());
         assert!(Ipv4Map::build(many.clone()).has_lines());
