@@ -27,6 +27,7 @@
 //! nested ones included, than interval starts (or 4,096), and the interval map otherwise.
 
 use std::mem::size_of;
+use std::ops::Range;
 
 use bawaba_wire::hint::prefetch_value as prefetch;
 
@@ -214,34 +215,48 @@ fn crowded(entry: u32) -> bool {
     entry >= SPILL && entry != NO_ENTRY
 }
 
-/// A bucket being built: `2^shift` addresses from `first` (a multiple of that), with `in_force`
-/// at `first` and the interval starts from index `from` on.
+/// A bucket being built: `2^shift` addresses from `first` (a multiple of that), and the indexes
+/// of the interval starts inside it. The entry in force at `first` is that of the start before
+/// them (index 0, address 0, is never inside a bucket).
 struct Bucket {
     first: u64,
     shift: u32,
-    in_force: u32,
-    from: usize,
+    inside: Range<usize>,
+}
+
+/// `count` buckets side by side, `2^shift` addresses each from `first` on, whose starts begin at
+/// index `from`.
+fn buckets(starts: &[u32], from: usize, first: u64, shift: u32, count: u64) -> impl Iterator<Item = Bucket> + '_ {
+    let mut next = from;
+    (0..count).map(move |i| {
+        let first = first + (i << shift);
+        let from = next;
+        while next < starts.len() && u64::from(starts[next]) < first + (1 << shift) {
+            next += 1;
+        }
+        Bucket { first, shift, inside: from..next }
+    })
 }
 
 impl Bucket {
-    /// The bucket's line, given that its starts end before index `to`. A bucket with more than
-    /// [`PER_LINE`] starts is split into 2^1 to 2^[`MAX_SPLIT_BITS`] parts (the fewest that leave
-    /// no part crowded, or the most), whose lines go to the end of `nested`, each built the same
-    /// way; its own line is then all marker. `None` if `nested` would outgrow `limit` lines.
-    fn line(&self, starts: &[u32], values: &[u32], to: usize, nested: &mut Vec<Line>, limit: usize) -> Option<Line> {
-        let inside = self.from..to;
-        if inside.len() <= PER_LINE {
-            let mut line = Line::uniform(self.in_force);
-            for (slot, i) in inside.enumerate() {
+    /// The bucket's line. A bucket with more than [`PER_LINE`] starts is split into 2^1 to
+    /// 2^[`MAX_SPLIT_BITS`] parts (the fewest that leave no part crowded, or the most), whose lines
+    /// go to the end of `nested`, each built the same way; its own line is then all marker. `None`
+    /// if `nested` would outgrow `limit` lines.
+    fn line(&self, starts: &[u32], values: &[u32], nested: &mut Vec<Line>, limit: usize) -> Option<Line> {
+        if self.inside.len() <= PER_LINE {
+            let mut line = Line::uniform(values[self.inside.start - 1]);
+            for (slot, i) in self.inside.clone().enumerate() {
                 line.starts[slot] = biased(starts[i] as u16);
                 line.fill_from(slot + 1, values[i]);
             }
             return Some(line);
         }
-        // At most 2^shift starts fit in the bucket, so a crowded one is at least 16 wide.
-        let parts = |split: u32| self.parts(split, &starts[..to]);
+        // At most 2^shift starts fit in the bucket, so a crowded one is at least 16 wide. The
+        // parts tile the bucket, so they end where its starts end.
+        let parts = |split: u32| buckets(starts, self.inside.start, self.first, self.shift - split, 1 << split);
         let most = MAX_SPLIT_BITS.min(self.shift);
-        let split = (1..most).find(|&split| parts(split).all(|part| part.from_to.len() <= PER_LINE)).unwrap_or(most);
+        let split = (1..most).find(|&split| parts(split).all(|part| part.inside.len() <= PER_LINE)).unwrap_or(most);
         let at = nested.len();
         if at + (1 << split) > limit.min(NESTED_INDEX as usize + 1) {
             return None;
@@ -249,33 +264,10 @@ impl Bucket {
         let index = u32::try_from(at).ok()?;
         nested.resize(at + (1 << split), Line::uniform(NO_ENTRY));
         for (i, part) in parts(split).enumerate() {
-            let (from, to) = (part.from_to.start, part.from_to.end);
-            let in_force = if from > self.from { values[from - 1] } else { self.in_force };
-            let bucket = Bucket { first: part.first, shift: self.shift - split, in_force, from };
-            nested[at + i] = bucket.line(starts, values, to, nested, limit)?;
+            nested[at + i] = part.line(starts, values, nested, limit)?;
         }
         Some(Line::uniform(SPILL | split << SPLIT_BITS | index))
     }
-
-    /// The bucket's `2^split` parts, each with the range of its starts' indexes.
-    fn parts<'a>(&'a self, split: u32, starts: &'a [u32]) -> impl Iterator<Item = Part> + 'a {
-        let width = 1u64 << (self.shift - split);
-        let mut next = self.from;
-        (0..1u64 << split).map(move |i| {
-            let first = self.first + i * width;
-            let from = next;
-            while next < starts.len() && u64::from(starts[next]) < first + width {
-                next += 1;
-            }
-            Part { first, from_to: from..next }
-        })
-    }
-}
-
-/// One part of a crowded [`Bucket`].
-struct Part {
-    first: u64,
-    from_to: std::ops::Range<usize>,
 }
 
 /// The compiled map from IPv4 keys to entry indexes, a line per bucket.
@@ -319,7 +311,7 @@ impl LineMap {
         let shift = (0..=MAX_SHIFT).rev().find(|&shift| ((hi - lo) >> shift) as usize >= wanted - 1).unwrap_or(0);
         // Line 0 starts on a multiple of the bucket width, so that every bucket does: the low 16
         // bits of its addresses ascend from its first address to its last, and a key below `lo`
-        // wraps around to an offset past the last line (see `covered`).
+        // wraps around to an offset past the last line (see `line_of`).
         let lo = lo & !((1 << shift) - 1);
         let count = ((hi - lo) >> shift) as usize + 1;
         if count > max_lines {
@@ -327,15 +319,8 @@ impl LineMap {
         }
         let mut lines = Table::filled(count, Line::uniform(NO_ENTRY));
         let mut nested = Vec::new();
-        // `next` is the first start at or after the current bucket's first address.
-        let mut next = 1;
-        for (bucket, line) in lines.iter_mut().enumerate() {
-            let first = u64::from(lo) + ((bucket as u64) << shift);
-            let bucket = Bucket { first, shift, in_force: values[next - 1], from: next };
-            while next < starts.len() && u64::from(starts[next]) < first + (1 << shift) {
-                next += 1;
-            }
-            *line = bucket.line(starts, values, next, &mut nested, max_lines - count)?;
+        for (line, bucket) in lines.iter_mut().zip(buckets(starts, 1, u64::from(lo), shift, count as u64)) {
+            *line = bucket.line(starts, values, &mut nested, max_lines - count)?;
         }
         let above = *values.last()?;
         Some(LineMap { lines, nested: Table::new(nested), lo, below, above, shift })
@@ -350,11 +335,7 @@ impl LineMap {
     /// [`lookup`](Self::lookup) for a key that a line covers, `None` for the others.
     #[inline(always)]
     fn covered(&self, key: u32) -> Option<u32> {
-        // A key below `lo` wraps to an offset of at least `2^32 - lo`, which is the end of the
-        // last line or past it (`lo` is a multiple of the bucket width), so one check finds the
-        // keys outside the lines on either side.
-        let offset = key.wrapping_sub(self.lo);
-        let line = self.line_of(offset)?;
+        let line = self.line_of(key)?;
         let entry = line.entry(key as u16);
         if crowded(entry) {
             return Some(self.nested(entry, key));
@@ -396,10 +377,12 @@ impl LineMap {
         Some((self.nested.get(((marker & NESTED_INDEX) + part) as usize)?, shift))
     }
 
-    /// The line of the bucket `offset` addresses past `lo`, if there is one.
+    /// The line of `key`'s bucket, if there is one. A key below `lo` wraps to an offset of at
+    /// least `2^32 - lo`, which is the end of the last line or past it (`lo` is a multiple of the
+    /// bucket width), so one check finds the keys outside the lines on either side.
     #[inline(always)]
-    fn line_of(&self, offset: u32) -> Option<&Line> {
-        self.lines.get((offset >> self.shift) as usize)
+    fn line_of(&self, key: u32) -> Option<&Line> {
+        self.lines.get((key.wrapping_sub(self.lo) >> self.shift) as usize)
     }
 
     /// [`lookup`](Self::lookup) for many keys: `out[i]` gets the entry of `keys[i]`. While key `i`
@@ -425,7 +408,7 @@ impl LineMap {
 
     #[inline(always)]
     fn prefetch_nested(&self, key: u32) {
-        let Some(line) = self.line_of(key.wrapping_sub(self.lo)) else {
+        let Some(line) = self.line_of(key) else {
             return;
         };
         // A crowded bucket's line holds its marker in every entry.
@@ -439,7 +422,7 @@ impl LineMap {
 
     #[inline(always)]
     fn prefetch_line(&self, key: u32) {
-        if let Some(line) = self.line_of(key.wrapping_sub(self.lo)) {
+        if let Some(line) = self.line_of(key) {
             prefetch(line);
         }
     }
