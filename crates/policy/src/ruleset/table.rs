@@ -10,11 +10,11 @@
 //!
 //! This is most of the policy crate's `unsafe` code (the rest is one SSE2 call each in
 //! `domain_set` and `line_map`, and in `line_map` two 16-byte loads and one `asm!` 4-byte load):
-//! one `mmap`, its `munmap`, one
-//! `madvise`, the writes into the mapping, and [`release_freed_memory`]'s `malloc_trim`. Where
-//! the kernel gives no huge pages (transparent huge pages `never`, or memory too fragmented), the
-//! mapping is ordinary 4 KiB pages; where `mmap` fails, and for tables under 2 MiB, the table
-//! stays on the heap. Contents and behaviour are the same either way.
+//! one `mmap`, its `munmap`, one `madvise`, the writes into the mapping, and
+//! [`release_freed_memory`]'s `malloc_trim`. Where the kernel gives no huge pages (transparent huge
+//! pages `never`, or memory too fragmented), the mapping is ordinary 4 KiB pages; where `mmap`
+//! fails, and for tables under 2 MiB, the table stays on the heap. Contents and behaviour are the
+//! same either way.
 #![allow(unsafe_code)]
 
 use std::fmt;
